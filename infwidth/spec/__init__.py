@@ -1,0 +1,37 @@
+"""Network specifications: the one data model shared by every engine."""
+
+from ._builtin import ARCHITECTURES, builtin, cnn, mlp, resmlp, transformer
+from ._fans import DEPTH, WIDTH, fan_str, parse_fan, width_exponent
+from ._io import load_spec, spec_from_dict
+from ._network import (
+    KIND_ROLES,
+    NetworkSpec,
+    OperationSpec,
+    TensorSpec,
+    make_tensor,
+    parse_rational,
+    role_from_exponents,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "DEPTH",
+    "KIND_ROLES",
+    "WIDTH",
+    "NetworkSpec",
+    "OperationSpec",
+    "TensorSpec",
+    "builtin",
+    "cnn",
+    "fan_str",
+    "load_spec",
+    "make_tensor",
+    "mlp",
+    "parse_fan",
+    "parse_rational",
+    "resmlp",
+    "role_from_exponents",
+    "spec_from_dict",
+    "transformer",
+    "width_exponent",
+]

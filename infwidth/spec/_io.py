@@ -1,0 +1,138 @@
+"""Load network specifications from JSON or TOML files (or plain dicts).
+
+The minimal spec every version accepts::
+
+    {"tensors": [{"name": "conv2", "fan_in": "9*n", "fan_out": "n"}, ...]}
+
+or in TOML::
+
+    [[tensors]]
+    name = "conv2"
+    fan_in = "9*n"
+    fan_out = "n"
+
+Optional per-tensor fields: ``kind``, ``branch``, ``tied_to``, and the exponents ``a``,
+``b``, ``c``, ``d`` (given for ``classify``, pinned for ``derive``). Exponents may also be
+given the way ``derive`` reports them, as ``{"width": {"init_variance": ..., "multiplier":
+..., "learning_rate": ..., "epsilon": ...}}`` (then a = -multiplier, b = -init_variance/2,
+c = -learning_rate, d = -epsilon), so a derived JSON can be fed back to ``classify``.
+Optional top level: ``name`` and ``operations`` (``[{"name", "kind": "attention_logits",
+"contracted": "n/H"}]``).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+from ._fans import parse_fan
+from ._network import (
+    OPERATION_KINDS,
+    NetworkSpec,
+    OperationSpec,
+    make_tensor,
+    parse_rational,
+)
+
+_TENSOR_KEYS = {
+    "name",
+    "fan_in",
+    "fan_out",
+    "kind",
+    "branch",
+    "tied_to",
+    "a",
+    "b",
+    "c",
+    "d",
+    "width",
+    "depth",
+    "role",
+}
+_WIDTH_TO_ABCD = {
+    "multiplier": ("a", -1),
+    "init_variance": ("b", -2),
+    "learning_rate": ("c", -1),
+    "epsilon": ("d", -1),
+}
+
+
+def load_spec(path: str | Path) -> NetworkSpec:
+    """Read a network specification from a ``.json`` or ``.toml`` file."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"spec file {str(p)!r} does not exist")
+    text = p.read_text()
+    try:
+        if p.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"spec file {p.name!r} is not valid: {exc}") from None
+    return spec_from_dict(data, default_name=p.stem)
+
+
+def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
+    """Build a :class:`NetworkSpec` from plain data (the parsed JSON/TOML)."""
+    if not isinstance(data, Mapping):
+        raise SpecError("a spec must be an object with a 'tensors' list")
+    tensors = data.get("tensors")
+    if not isinstance(tensors, list) or not tensors:
+        raise SpecError("a spec needs a non-empty 'tensors' list")
+    built = []
+    for i, entry in enumerate(tensors):
+        if not isinstance(entry, Mapping):
+            raise SpecError(f"tensors[{i}] must be an object")
+        unknown = set(entry) - _TENSOR_KEYS
+        if unknown:
+            raise SpecError(f"tensors[{i}] has unknown field(s): {', '.join(sorted(unknown))}")
+        for key in ("name", "fan_in", "fan_out"):
+            if key not in entry:
+                raise SpecError(f"tensors[{i}] is missing {key!r}")
+        exps = {k: entry[k] for k in ("a", "b", "c", "d") if k in entry}
+        width = entry.get("width")
+        if width is not None:
+            if not isinstance(width, Mapping):
+                raise SpecError(f"tensors[{i}].width must be an object")
+            for key, value in width.items():
+                if key not in _WIDTH_TO_ABCD:
+                    continue  # weight_decay and others are consequences, not inputs
+                name, factor = _WIDTH_TO_ABCD[key]
+                exps.setdefault(
+                    name, parse_rational(value, what=f"tensors[{i}].width.{key}") / factor
+                )
+        built.append(
+            make_tensor(
+                entry["name"],
+                entry["fan_in"],
+                entry["fan_out"],
+                entry.get("kind"),
+                branch=entry.get("branch"),
+                tied_to=entry.get("tied_to"),
+                exponents=exps,
+            )
+        )
+    ops = []
+    for i, entry in enumerate(data.get("operations", []) or []):
+        if not isinstance(entry, Mapping) or "kind" not in entry or "contracted" not in entry:
+            raise SpecError(f"operations[{i}] needs 'kind' and 'contracted'")
+        if entry["kind"] not in OPERATION_KINDS:
+            raise SpecError(
+                f"operations[{i}] has unknown kind {entry['kind']!r}; "
+                f"known: {', '.join(OPERATION_KINDS)}"
+            )
+        ops.append(
+            OperationSpec(
+                str(entry.get("name", f"op{i}")),
+                entry["kind"],
+                parse_fan(entry["contracted"], what=f"operations[{i}].contracted"),
+                entry.get("branch"),
+            )
+        )
+    name = data.get("name", default_name)
+    return NetworkSpec(str(name), tuple(built), tuple(ops))
