@@ -1,0 +1,231 @@
+"""The public entry points: :func:`derive` and :func:`classify` (mirroring the CLI)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import sympy as sp
+
+from ..errors import InfwidthError, SpecError
+from ..spec import NetworkSpec, builtin, fan_str, load_spec
+from ._classify import Classification, classify_parametrization
+from ._constraints import Constraint
+from ._derive import (
+    depth_block,
+    depth_for,
+    depth_notes,
+    in_gauge,
+    operation_multipliers,
+    solve_mup,
+    with_epsilon,
+)
+from ._named import DERIVED, NATURAL_GAUGE, PRESET_NOTES, TARGETS, preset
+from ._optimizers import Optimizer, get_optimizer
+from ._parametrization import GAUGES, TensorExponents
+from ._scaling import ALIGNMENTS, Alignment
+
+
+@dataclasses.dataclass(frozen=True)
+class Derivation:
+    """A parametrization for one network and optimiser, with how it was obtained.
+
+    ``exponents`` are in ``gauge``; ``constraints`` are the labelled equations that were
+    solved (empty for presets); ``classification`` is gauge-invariant.
+    """
+
+    network: NetworkSpec
+    optimizer: Optimizer
+    target: str
+    gauge: str
+    alignment: Alignment
+    exponents: dict[str, TensorExponents]
+    operations: dict[str, sp.Rational]
+    depth: dict[str, dict[str, str]]
+    depth_alpha: sp.Rational | None
+    classification: Classification
+    constraints: tuple[Constraint, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def width_json(self, name: str) -> dict[str, str]:
+        e = self.exponents[name]
+        out = e.width_json()
+        if self.optimizer.weight_decay:
+            out["weight_decay"] = str(e.c)  # lr * wd fixed: wd ~ n^c = 1/lr
+        return out
+
+    def to_json(self) -> dict:
+        """The JSON contract (every exponent an exact rational string)."""
+        return {
+            "network": self.network.name,
+            "optimizer": self.optimizer.name,
+            "target": self.target,
+            "gauge": self.gauge,
+            "alignment": self.alignment,
+            "tensors": [
+                {
+                    "name": t.name,
+                    "kind": t.kind,
+                    "role": t.role,
+                    "fan_in": fan_str(t.fan_in),
+                    "fan_out": fan_str(t.fan_out),
+                    **({"branch": t.branch} if t.branch else {}),
+                    **({"tied_to": t.tied_to} if t.tied_to else {}),
+                    "width": self.width_json(t.name),
+                    "depth": self.depth[t.name],
+                }
+                for t in self.network.tensors
+            ],
+            "operations": [
+                {
+                    "name": op.name,
+                    "kind": op.kind,
+                    "contracted": fan_str(op.contracted),
+                    "width": {"multiplier": str(self.operations[op.name])},
+                }
+                for op in self.network.operations
+            ],
+            "depth_alpha": None if self.depth_alpha is None else str(self.depth_alpha),
+            "regime": self.classification.to_json(),
+            "notes": list(self.notes),
+        }
+
+
+def _network(network: NetworkSpec | str | Path) -> NetworkSpec:
+    if isinstance(network, NetworkSpec):
+        return network
+    if isinstance(network, Path) or (isinstance(network, str) and "." in network):
+        return load_spec(network)
+    if isinstance(network, str):
+        return builtin(network)
+    raise SpecError(f"expected a NetworkSpec, an architecture name or a spec path, got {network!r}")
+
+
+def derive(
+    network: NetworkSpec | str | Path,
+    optimizer: str | Optimizer = "sgd",
+    *,
+    target: str = "mup",
+    gauge: str | None = None,
+    alignment: Alignment = "full",
+) -> Derivation:
+    """Derive (or, for SP/NTP/u-muP, evaluate) a parametrization of ``network``.
+
+    Args:
+        network: a :class:`NetworkSpec`, a built-in name (``"mlp"``) or a spec file path.
+        optimizer: ``sgd``, ``momentum``, ``adam``, ``adamw``, ``signsgd``, ``adafactor``,
+            ``muon`` or an :class:`Optimizer`.
+        target: ``mup`` (derived), ``mfp``, ``depth-mup``, ``completep`` (derived),
+            ``sp``, ``ntp``, ``umup`` (presets, classified).
+        gauge: ``no-multipliers`` (TP5 Table 3), ``mup-package`` (Table 8), ``tp4``
+            (Table 9), ``unit-scaled``, ``mean-field``; default: the target's natural gauge.
+        alignment: ``full`` or ``none`` (Everett et al. 2024).
+
+    Returns:
+        a :class:`Derivation`; ``.to_json()`` gives the CLI's JSON.
+
+    Example:
+        >>> import infwidth
+        >>> d = infwidth.derive("mlp", "adam")
+        >>> [d.exponents[t].c for t in ("W1", "W2", "W3")]   # Adam LR ~ n^-c
+        [0, 1, 1]
+    """
+    net = _network(network)
+    opt = get_optimizer(optimizer)
+    if target not in TARGETS:
+        raise InfwidthError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if alignment not in ALIGNMENTS:
+        raise InfwidthError(f"unknown alignment {alignment!r}; choose one of full, none")
+    if gauge is not None and gauge not in GAUGES:
+        raise InfwidthError(f"unknown gauge {gauge!r}; choose one of {', '.join(GAUGES)}")
+    pinned = any(t.exponents for t in net.tensors)
+    notes: list[str] = []
+    if target in DERIVED:
+        solve_gauge = gauge or NATURAL_GAUGE[target]
+        solved = solve_mup(net, opt, alignment, solve_gauge, use_pins=pinned)
+        exps, constraints = solved.exponents, solved.constraints
+        if pinned and gauge is None:
+            out_gauge = "pinned"
+        else:
+            out_gauge = solve_gauge
+            exps = in_gauge(net, exps, opt, solve_gauge)
+        cls = classify_parametrization(net, exps, opt, alignment=alignment)
+        exps = with_epsilon(net, exps, opt, cls.backward)
+        ops = operation_multipliers(net, alignment)
+        if target == "mfp":
+            notes.append(
+                "Mean-field (BP22/DMFT) is muP up to the abc symmetry (TP4 section 5): the "
+                "same dynamics, reported in the mean-field gauge."
+            )
+    else:
+        if pinned:
+            raise InfwidthError(
+                f"target {target!r} is a preset; pinned exponents need a derived target"
+            )
+        exps = preset(target, net, opt)
+        cls = classify_parametrization(net, exps, opt, alignment=alignment)
+        out_gauge = gauge or NATURAL_GAUGE[target]
+        exps = in_gauge(net, exps, opt, out_gauge)
+        if target == "umup":
+            exps = with_epsilon(net, exps, opt, cls.backward)
+            ops = operation_multipliers(net, alignment)
+            notes.append(PRESET_NOTES["umup"])
+        else:
+            ops = operation_multipliers(net, None)
+        constraints = ()
+    alpha, _ = depth_for(target)
+    notes.extend(depth_notes(net, target))
+    notes.extend(cls.notes)
+    return Derivation(
+        net, opt, target, out_gauge, alignment, exps, ops, depth_block(net, opt, target),
+        alpha, cls, tuple(constraints), tuple(notes),
+    )  # fmt: skip
+
+
+def classify(
+    network: NetworkSpec | str | Path,
+    optimizer: str | Optimizer = "sgd",
+    *,
+    preset_name: str | None = None,
+    exponents: dict[str, TensorExponents] | None = None,
+    alignment: Alignment = "full",
+) -> Classification:
+    """Classify a parametrization: ``unstable``, ``trivial``, ``kernel`` or
+    ``feature_learning`` (``maximal`` for muP), with ``r`` and the failing conditions.
+
+    The exponents come from (in order) ``exponents``, ``preset_name`` (``sp``, ``ntp``,
+    ``umup``, or a derived target such as ``mup``), or the ``a, b, c`` given per tensor in the
+    spec.
+
+    Example:
+        >>> import infwidth
+        >>> infwidth.classify("mlp", "sgd", preset_name="ntp").regime
+        'kernel'
+    """
+    net = _network(network)
+    opt = get_optimizer(optimizer)
+    if alignment not in ALIGNMENTS:
+        raise InfwidthError(f"unknown alignment {alignment!r}; choose one of full, none")
+    if exponents is None and preset_name is not None:
+        if preset_name in DERIVED:
+            return derive(net, opt, target=preset_name, alignment=alignment).classification
+        exponents = preset(preset_name, net, opt)
+    if exponents is None:
+        missing = [t.name for t in net.tensors if not {"a", "b", "c"} <= set(t.exponents)]
+        if missing:
+            raise SpecError(
+                f"the spec must give a, b and c for every tensor to classify it (missing for "
+                f"{', '.join(missing)}); or use --preset"
+            )
+        exponents = {
+            t.name: TensorExponents(
+                t.exponents["a"], t.exponents["b"], t.exponents["c"], t.exponents.get("d")
+            )
+            for t in net.tensors
+        }
+        tied = [t for t in net.tensors if t.tied_to is not None]
+        for t in tied:
+            own = exponents[t.tied_to]
+            if (exponents[t.name].b, exponents[t.name].c) != (own.b, own.c):
+                raise SpecError(f"tied tensor {t.name!r} must share b and c with {t.tied_to!r}")
+    return classify_parametrization(net, exponents, opt, alignment=alignment)

@@ -1,0 +1,117 @@
+"""Render a :class:`Derivation` as a text table, Markdown, LaTeX or JSON."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import InfwidthError
+from ..spec import fan_str
+
+FORMATS = ("table", "markdown", "latex", "json")
+
+
+def _columns(d) -> list[str]:
+    cols = ["init_variance", "multiplier", "learning_rate"]
+    if d.optimizer.epsilon:
+        cols.append("epsilon")
+    if d.optimizer.weight_decay:
+        cols.append("weight_decay")
+    return cols
+
+
+def _rows(d) -> list[list[str]]:
+    cols = _columns(d)
+    rows = []
+    for t in d.network.tensors:
+        w = d.width_json(t.name)
+        dep = d.depth[t.name]
+        row = [t.name, t.kind, f"{fan_str(t.fan_in)} -> {fan_str(t.fan_out)}"]
+        row += [w[c] for c in cols]
+        if d.depth_alpha is not None:
+            row += [dep["branch_multiplier"], dep["learning_rate"]]
+        rows.append(row)
+    return rows
+
+
+def _header(d) -> list[str]:
+    head = ["tensor", "kind", "fans"] + _columns(d)
+    if d.depth_alpha is not None:
+        head += ["branch_mult (L^)", "lr (L^)"]
+    return head
+
+
+def _title(d) -> str:
+    return (
+        f"{d.target} for {d.network.name} under {d.optimizer.name} "
+        f"(gauge {d.gauge}, alignment {d.alignment}); exponents of n"
+    )
+
+
+def _regime_line(d) -> str:
+    c = d.classification
+    kind = "muP (every layer maximal)" if c.maximal else c.regime.replace("_", " ")
+    return f"regime: {kind}" + ("" if c.r is None else f", r = {c.r}")
+
+
+def render_table(d) -> str:
+    head, rows = _header(d), _rows(d)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True))  # noqa: E731
+    out = [_title(d), line(head), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    for op in d.network.operations:
+        out.append(
+            f"{op.name}: multiplier n^{d.operations[op.name]} (contracts {fan_str(op.contracted)})"
+        )
+    out.append(_regime_line(d))
+    out += [f"note: {n}" for n in d.notes]
+    return "\n".join(out)
+
+
+def render_markdown(d) -> str:
+    head, rows = _header(d), _rows(d)
+    out = [f"**{_title(d)}**", "", "| " + " | ".join(head) + " |"]
+    out.append("|" + "|".join("---" for _ in head) + "|")
+    out += [
+        "| " + " | ".join(f"`{x}`" if i > 1 else x for i, x in enumerate(r)) + " |" for r in rows
+    ]
+    out.append("")
+    for op in d.network.operations:
+        out.append(f"- `{op.name}`: logit multiplier `n^{d.operations[op.name]}`")
+    out.append(f"- {_regime_line(d)}")
+    out += [f"- note: {n}" for n in d.notes]
+    return "\n".join(out) + "\n"
+
+
+def _tex(s: str) -> str:
+    return s.replace("_", r"\_")
+
+
+def render_latex(d) -> str:
+    head, rows = _header(d), _rows(d)
+    out = [
+        f"% {_title(d)}",
+        r"\begin{tabular}{" + "l" * len(head) + "}",
+        " & ".join(_tex(h) for h in head) + r" \\ \hline",
+    ]
+    for r in rows:
+        arrow = r[2].replace("->", r"\to")
+        cells = [_tex(r[0]), _tex(r[1]), f"${arrow}$"]
+        cells += [f"$n^{{{x}}}$" if i < len(_columns(d)) else f"$L^{{{x}}}$"
+                  for i, x in enumerate(r[3:])]  # fmt: skip
+        out.append(" & ".join(cells) + r" \\")
+    out.append(r"\end{tabular}")
+    out.append(f"% {_regime_line(d)}")
+    return "\n".join(out) + "\n"
+
+
+def render(d, fmt: str) -> str:
+    if fmt == "table":
+        return render_table(d)
+    if fmt == "markdown":
+        return render_markdown(d)
+    if fmt == "latex":
+        return render_latex(d)
+    if fmt == "json":
+        return json.dumps(d.to_json(), indent=2)
+    raise InfwidthError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

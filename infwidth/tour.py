@@ -1,0 +1,48 @@
+"""The guided tour: derive, (later) simulate and plot, into one output folder.
+
+Each stage is a function ``stage(out: Path, quick: bool) -> str`` returning a one-line
+summary; stages write their files (figures always with their JSON/NPZ data) and are skipped
+on a re-run when their outputs already exist, so an interrupted tour resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from .spec import builtin
+from .symbolic import derive
+from .symbolic._render import render_markdown
+
+
+def derive_stage(out: Path, quick: bool) -> str:
+    """muP tables for an MLP under SGD and Adam, in the three TP5 gauges."""
+    net = builtin("mlp")
+    md = ["# muP for an MLP, derived", ""]
+    data = {}
+    for opt in ("sgd", "adam"):
+        for gauge in ("no-multipliers", "mup-package", "tp4"):
+            d = derive(net, opt, target="mup", gauge=gauge)
+            md += [render_markdown(d), ""]
+            data[f"{opt}/{gauge}"] = d.to_json()
+    (out / "mup_tables.md").write_text("\n".join(md))
+    (out / "mup_tables.json").write_text(json.dumps(data, indent=2) + "\n")
+    return "derived muP tables (SGD, Adam x 3 gauges) -> mup_tables.md, mup_tables.json"
+
+
+STAGES: list[tuple[str, Callable[[Path, bool], str], tuple[str, ...]]] = [
+    ("derive", derive_stage, ("mup_tables.md", "mup_tables.json")),
+]
+
+
+def run_tour(out: str | Path, *, quick: bool = False, log: Callable[[str], None] = print) -> Path:
+    """Run every stage into ``out``; finished stages (all outputs present) are skipped."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, stage, outputs in STAGES:
+        if outputs and all((out / o).exists() for o in outputs):
+            log(f"[{name}] done already (outputs exist), skipping")
+            continue
+        log(f"[{name}] {stage(out, quick)}")
+    return out
