@@ -54,6 +54,18 @@ class Derivation:
             out["weight_decay"] = str(e.c)  # lr * wd fixed: wd ~ n^c = 1/lr
         return out
 
+    def render(self, fmt: str = "table") -> str:
+        """``table``, ``markdown``, ``latex`` or ``json`` text (as the CLI prints it)."""
+        from ._render import render
+
+        return render(self, fmt)
+
+    def explain(self) -> str:
+        """The step-by-step derivation as Markdown with LaTeX."""
+        from ._explain import explain
+
+        return explain(self)
+
     def to_json(self) -> dict:
         """The JSON contract (every exponent an exact rational string)."""
         return {
