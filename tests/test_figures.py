@@ -1,0 +1,33 @@
+"""Figure scripts write their data, and the numbers are the science."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import sympy as sp
+
+FIGURES = Path(__file__).resolve().parents[1] / "figures"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, FIGURES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_abc_phase_diagram(tmp_path):
+    out = load("abc_phase_diagram").main(["--out", str(tmp_path)])
+    assert (out / "abc_phase_diagram.png").stat().st_size > 0
+    pts = json.loads((out / "abc_phase_diagram.json").read_text())["points"]
+    mup = [p for p in pts if p["regime"] == "mup"]
+    assert [(p["c"], p["a_out"]) for p in mup] == [("0", "1/2")]
+    for p in pts:
+        c, a = sp.Rational(p["c"]), sp.Rational(p["a_out"])
+        if p["regime"] == "kernel":
+            # TP4: r = min(a_out + b_out, 2 a_out + c) + c - 1 + min_l(2 a_l + [l = 1]),
+            # and the nontrivial kernel points update the readout maximally: 2 a_out + c = 1.
+            r = min(a + sp.Rational(1, 2), 2 * a + c) + c - 1 + min(2 * sp.Rational(-1, 2) + 1, 0)
+            assert 2 * a + c == 1 and sp.Rational(p["r"]) == r > 0
+        if p["regime"] == "unstable":
+            assert 2 * a + c < 1 or c < 0
