@@ -1,0 +1,53 @@
+"""Infinite-width feature-learning dynamics (DMFT) of muP networks.
+
+One entry point, :func:`solve_dmft` (problem data positional, knobs keyword-only), returning a
+:class:`DMFTSolution` with loss, outputs (train and test points), feature kernels Phi^l(t,s),
+gradient kernels G^l(t,s), the NTK K(t), response functions and convergence diagnostics.
+
+Solvers: :class:`Lazy` (gamma0 -> 0), :class:`TwoLayerParticles` (L = 1, any activation),
+:class:`DeepLinear` (closed form), :class:`MonteCarlo` (deep nonlinear, with responses) and the
+labelled approximation :class:`GradientIndependence`. Finite-width networks of exactly the same
+parametrization: :func:`train_finite`. The specification is ``shared/DMFT.md``.
+"""
+
+from ._activations import ACTIVATIONS, Activation, get_activation
+from ._finite import FiniteRun, train_finite
+from ._lazy import gd_threshold, lazy_kernels, lazy_ntk
+from ._mup import MuPLink, mup_link
+from ._solve import solve_dmft
+from ._types import (
+    RESULTS,
+    AbstractDMFTSolver,
+    DeepLinear,
+    DMFTError,
+    DMFTProblem,
+    DMFTSolution,
+    GradientIndependence,
+    Lazy,
+    MonteCarlo,
+    TwoLayerParticles,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "RESULTS",
+    "AbstractDMFTSolver",
+    "Activation",
+    "DMFTError",
+    "DMFTProblem",
+    "DMFTSolution",
+    "FiniteRun",
+    "DeepLinear",
+    "GradientIndependence",
+    "Lazy",
+    "MonteCarlo",
+    "MuPLink",
+    "TwoLayerParticles",
+    "gd_threshold",
+    "get_activation",
+    "lazy_kernels",
+    "lazy_ntk",
+    "mup_link",
+    "solve_dmft",
+    "train_finite",
+]

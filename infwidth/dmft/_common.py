@@ -1,0 +1,67 @@
+"""Helpers shared by the solvers: the NTK/Euler output update, kernel diagnostics, divergence."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# An error signal this many times larger than the targets means GD has blown up.
+_BLOWUP = 1e4
+
+
+@jax.jit
+def euler_outputs(ntk: jnp.ndarray, y: jnp.ndarray, eta: float) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Outputs and train errors from the NTK update (DMFT.md 2.7, "NTK/Euler").
+
+    ``ntk`` (T, P_tot, P_tot) is K(t, t); the first ``len(y)`` samples are training points::
+
+        f(0) = 0,   f(t+1) = f(t) + eta K(t, t)[:, train] Delta(t),   Delta(t) = y - f_train(t)
+
+    Test points have Delta = 0 and are simply carried along (DMFT.md 2.8).
+    Returns ``(f, Delta)`` with shapes (T, P_tot), (T, P_train).
+    """
+    P = y.shape[0]
+
+    def step(f, K):
+        delta = y - f[:P]
+        return f + eta * K[:, :P] @ delta, (f, delta)
+
+    _, (f, delta) = jax.lax.scan(step, jnp.zeros(ntk.shape[1], ntk.dtype), ntk)
+    return f, delta
+
+
+def rel_change(new, old) -> float:
+    """||new - old|| / ||old|| (Frobenius, over all leaves)."""
+    num = sum(float(jnp.sum((a - b) ** 2)) for a, b in zip(new, old, strict=True))
+    den = sum(float(jnp.sum(b**2)) for b in old)
+    return float(np.sqrt(num / max(den, 1e-300)))
+
+
+def is_blown_up(delta: np.ndarray, y: np.ndarray) -> bool:
+    """True if the error signal is non-finite or has grown far beyond the targets."""
+    delta = np.asarray(delta)
+    scale = max(float(np.max(np.abs(y))), 1.0)
+    return (not np.all(np.isfinite(delta))) or float(np.max(np.abs(delta))) > _BLOWUP * scale
+
+
+def min_threshold(ntk: np.ndarray, n_train: int) -> float:
+    """min over t of 2 / lambda_max(K_train(t, t)), the tightest GD stability threshold seen."""
+    K = np.asarray(ntk)[:, :n_train, :n_train]
+    K = np.where(np.isfinite(K), K, 0.0)
+    lam = np.linalg.eigvalsh(0.5 * (K + np.swapaxes(K, 1, 2)))[:, -1]
+    lam = lam[lam > 0]
+    return float(2.0 / lam.max()) if lam.size else float("inf")
+
+
+def tile_time(K: np.ndarray, T: int) -> np.ndarray:
+    """A P x P kernel constant in time, as a (T, P, T, P) two-time kernel."""
+    P = K.shape[0]
+    return np.broadcast_to(K[None, :, None, :], (T, P, T, P)).copy()
+
+
+def equal_time(X: jnp.ndarray) -> jnp.ndarray:
+    """Diagonal in time of a (T, P, T, P) kernel: X[t, :, t, :], shape (T, P, P)."""
+    T = X.shape[0]
+    idx = jnp.arange(T)
+    return X[idx, :, idx, :]

@@ -1,0 +1,254 @@
+"""Problem, solver descriptions, status enum and solution object of the DMFT solvers.
+
+Everything here is plain data: frozen dataclasses validated once at construction, and a
+:class:`DMFTSolution` that every solver returns with the same fields.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import InfwidthError
+from ._activations import ACTIVATIONS
+
+
+class DMFTError(InfwidthError):
+    """A DMFT solve failed in a way the user can fix (divergence, non-convergence)."""
+
+    def __init__(self, message: str, solution: DMFTSolution | None = None) -> None:
+        super().__init__(message)
+        self.solution = solution
+
+
+class RESULTS(enum.Enum):
+    """Status of a solve. The value is the fix-it text shown to the user."""
+
+    successful = ""
+    max_sweeps_reached = (
+        "The self-consistency loop did not reach its tolerance (or the Monte-Carlo noise floor) "
+        "within max_sweeps. Try increasing max_sweeps, lowering the mixing, or raising n_sites; "
+        "the residual history is in DMFTSolution.residuals."
+    )
+    diverged = (
+        "Gradient descent diverged: eta is beyond the GD stability threshold 2/lambda_max(K). "
+        "Lower eta below DMFTSolution.eta_max (the threshold at t=0; feature learning can lower "
+        "it later). Finite networks diverge too: this is not a solver bug."
+    )
+
+
+@dataclass(frozen=True)
+class DMFTProblem:
+    """The training problem of DMFT.md section 1, fully specified.
+
+    Network (``arch="mlp"``), weights i.i.d. N(0, 1)::
+
+        h^1 = W^0 x / sqrt(D),  h^{l+1} = W^l phi(h^l) / sqrt(N),  f = w^L . phi(h^L) / (gamma0 N)
+
+    trained on the *summed* loss  L = 1/2 sum_mu (f_mu - y_mu)^2  by discrete gradient descent
+    theta_{t+1} = theta_t - eta gamma0^2 N grad L (``dynamics="gd"``), t = 0..steps-1, or by
+    gradient flow in time tau = eta t (``dynamics="flow"``, lazy solver only). ``arch="resmlp"``
+    is the residual net of DMFT.md 5.2 with branches beta0/sqrt(L).
+
+    Test points ``X_test`` are appended as extra samples with zero error signal (DMFT.md 2.8).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    depth: int = 1
+    activation: str = "tanh"
+    gamma0: float = 1.0
+    eta: float = 0.05
+    steps: int = 50
+    X_test: np.ndarray | None = None
+    arch: Literal["mlp", "resmlp"] = "mlp"
+    beta0: float = 1.0
+    dynamics: Literal["gd", "flow"] = "gd"
+
+    def __post_init__(self) -> None:
+        X = np.asarray(self.X, dtype=np.float64)
+        y = np.asarray(self.y, dtype=np.float64).reshape(-1)
+        if X.ndim != 2:
+            raise InfwidthError(f"X must be a P x D array, got shape {X.shape}")
+        if y.shape[0] != X.shape[0]:
+            raise InfwidthError(f"y has {y.shape[0]} entries but X has {X.shape[0]} rows")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+            raise InfwidthError("X and y must be finite")
+        Xt = None
+        if self.X_test is not None:
+            Xt = np.asarray(self.X_test, dtype=np.float64)
+            if Xt.ndim != 2 or Xt.shape[1] != X.shape[1]:
+                raise InfwidthError(f"X_test must be P_test x {X.shape[1]}, got shape {Xt.shape}")
+        if int(self.depth) < 1:
+            raise InfwidthError(f"depth (number of hidden layers L) must be >= 1, got {self.depth}")
+        if self.activation not in ACTIVATIONS:
+            raise InfwidthError(
+                f"unknown activation {self.activation!r}; choose one of "
+                f"{', '.join(sorted(ACTIVATIONS))}"
+            )
+        if not self.gamma0 > 0:
+            raise InfwidthError(
+                f"gamma0 must be > 0 (use the Lazy solver for 0), got {self.gamma0}"
+            )
+        if not self.eta > 0:
+            raise InfwidthError(f"eta must be > 0, got {self.eta}")
+        if int(self.steps) < 1:
+            raise InfwidthError(f"steps must be >= 1, got {self.steps}")
+        if self.arch not in ("mlp", "resmlp"):
+            raise InfwidthError(f"arch must be 'mlp' or 'resmlp', got {self.arch!r}")
+        if self.dynamics not in ("gd", "flow"):
+            raise InfwidthError(f"dynamics must be 'gd' or 'flow', got {self.dynamics!r}")
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "X_test", Xt)
+        object.__setattr__(self, "depth", int(self.depth))
+        object.__setattr__(self, "steps", int(self.steps))
+
+    @property
+    def n_train(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def X_all(self) -> np.ndarray:
+        """Training inputs followed by test inputs, (P_train + P_test) x D."""
+        return self.X if self.X_test is None else np.concatenate([self.X, self.X_test])
+
+    @property
+    def Kx(self) -> np.ndarray:
+        """Input kernel K^x = x . x' / D on train + test points."""
+        Xa = self.X_all
+        return Xa @ Xa.T / Xa.shape[1]
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "depth": self.depth,
+            "activation": self.activation,
+            "gamma0": float(self.gamma0),
+            "eta": float(self.eta),
+            "steps": self.steps,
+            "arch": self.arch,
+            "beta0": float(self.beta0),
+            "dynamics": self.dynamics,
+            "n_train": self.n_train,
+            "n_test": 0 if self.X_test is None else int(self.X_test.shape[0]),
+            "input_dim": int(self.X.shape[1]),
+            "loss": "summed MSE 1/2 sum (f - y)^2",
+            "learning_rate": "eta * gamma0^2 * N",
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Solvers (descriptions only; the algorithms live in their own modules)
+
+
+@dataclass(frozen=True)
+class AbstractDMFTSolver:
+    """Base of the solver descriptions accepted by :func:`solve_dmft`."""
+
+    approximation: str | None = field(default=None, init=False)
+
+
+@dataclass(frozen=True)
+class Lazy(AbstractDMFTSolver):
+    """gamma0 -> 0: static NNGP/NTK kernels (DMFT.md 3.1); Delta(t) = (I - eta K)^t y."""
+
+
+@dataclass(frozen=True)
+class TwoLayerParticles(AbstractDMFTSolver):
+    """L = 1, any activation: exact single-site particle dynamics (DMFT.md 3.3).
+
+    ``n_sites`` particles (drawn in antithetic pairs (u, r), (u, -r) so that f(0) = 0 exactly);
+    no self-consistency loop. Monte-Carlo error O(n_sites^{-1/2}).
+    """
+
+    n_sites: int = 4000
+
+
+@dataclass(frozen=True)
+class DeepLinear(AbstractDMFTSolver):
+    """phi(h) = h, any depth: closed-form matrix equations (DMFT.md 3.2), no sampling."""
+
+
+@dataclass(frozen=True)
+class MonteCarlo(AbstractDMFTSolver):
+    """Deep networks, any activation: alternating Monte Carlo WITH response functions (4.2).
+
+    ``n_sites`` sites estimate Phi, G; ``n_response_sites`` (<= n_sites) sites estimate the
+    response functions A-hat, B-hat by forward-mode Jacobians of the site-averaged paths
+    (DMFT.md 4.5), in batches of ``batch`` sites. ``mixing`` is beta in X <- (1-beta) X + beta X~.
+    """
+
+    n_sites: int = 2000
+    n_response_sites: int = 256
+    mixing: float = 0.8
+    batch: int = 16
+
+    def __post_init__(self) -> None:
+        if not 0 < self.mixing <= 1:
+            raise InfwidthError(f"mixing must be in (0, 1], got {self.mixing}")
+        if self.n_sites < 2 or self.n_response_sites < 1:
+            raise InfwidthError("n_sites must be >= 2 and n_response_sites >= 1")
+
+
+@dataclass(frozen=True)
+class GradientIndependence(MonteCarlo):
+    """APPROXIMATION: the gradient-independence ansatz, A-hat = B-hat = 0.
+
+    Not the DMFT: it drops the response functions and is accurate only as gamma0 -> 0 or at
+    early times (DMFT.md 4.5, 6.7). Results are labelled ``approximation="gradient-independence
+    ansatz"``.
+    """
+
+    approximation: str | None = field(default="gradient-independence ansatz", init=False)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DMFTSolution:
+    """What every solver returns. Shapes: T = steps, P = P_train + P_test (train first).
+
+    * ``loss`` (T,): 1/2 sum_{train} Delta(t)^2 with Delta = y - f.
+    * ``outputs`` (T, P): f_mu(t) on train and test points (f(0) = 0 at infinite width).
+    * ``Phi`` (L, T, P, T, P): feature kernels Phi^l_{mu alpha}(t, s), l = 1..L.
+    * ``G`` (L, T, P, T, P): gradient kernels G^l_{mu alpha}(t, s), l = 1..L.
+    * ``ntk`` (T, P, P): K(t, t) = sum_l G^{l+1} * Phi^l (DMFT.md 2.6).
+    * ``A``, ``B`` (L-1, T, P, T, P) or None: discrete responses A-hat^l, B-hat^l (DMFT.md 2.7),
+      l = 1..L-1, where the solver uses them.
+    * ``residuals`` (n_sweeps,): relative change per sweep; ``noise_floor`` the Monte-Carlo
+      floor estimate per sweep (zeros for deterministic solvers).
+    """
+
+    result: RESULTS
+    loss: np.ndarray
+    outputs: np.ndarray
+    Phi: np.ndarray
+    G: np.ndarray
+    ntk: np.ndarray
+    A: np.ndarray | None
+    B: np.ndarray | None
+    residuals: np.ndarray
+    noise_floor: np.ndarray
+    eta_max: float
+    n_train: int
+    settings: dict[str, Any]
+    seed: int | None
+    solver: str
+    approximation: str | None = None
+    wall_time: float = 0.0
+
+    @property
+    def converged(self) -> bool:
+        return self.result is RESULTS.successful
+
+    @property
+    def train_outputs(self) -> np.ndarray:
+        return self.outputs[:, : self.n_train]
+
+    @property
+    def test_outputs(self) -> np.ndarray:
+        return self.outputs[:, self.n_train :]
