@@ -31,8 +31,18 @@ def derive_stage(out: Path, quick: bool) -> str:
     return "derived muP tables (SGD, Adam x 3 gauges) -> mup_tables.md, mup_tables.json"
 
 
+def phase_diagram_stage(out: Path, quick: bool) -> str:
+    """Where SP, NTP and muP sit: the regimes of abc-parametrizations, classified exactly."""
+    from .figures import make
+
+    data = make("abc_phase_diagram", out, quick=quick)
+    n = len(data["points"])
+    return f"classified {n} abc-parametrizations -> abc_phase_diagram.png/.json"
+
+
 STAGES: list[tuple[str, Callable[[Path, bool], str], tuple[str, ...]]] = [
     ("derive", derive_stage, ("mup_tables.md", "mup_tables.json")),
+    ("phase-diagram", phase_diagram_stage, ("abc_phase_diagram.png", "abc_phase_diagram.json")),
 ]
 
 

@@ -1,25 +1,16 @@
 """Figure scripts write their data, and the numbers are the science."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import sympy as sp
 
-FIGURES = Path(__file__).resolve().parents[1] / "figures"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, FIGURES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from infwidth.figures import make
 
 
 def test_abc_phase_diagram(tmp_path):
-    out = load("abc_phase_diagram").main(["--out", str(tmp_path)])
-    assert (out / "abc_phase_diagram.png").stat().st_size > 0
-    pts = json.loads((out / "abc_phase_diagram.json").read_text())["points"]
+    make("abc_phase_diagram", tmp_path)
+    assert (tmp_path / "abc_phase_diagram.png").stat().st_size > 0
+    pts = json.loads((tmp_path / "abc_phase_diagram.json").read_text())["points"]
     mup = [p for p in pts if p["regime"] == "mup"]
     assert [(p["c"], p["a_out"]) for p in mup] == [("0", "1/2")]
     for p in pts:

@@ -6,21 +6,18 @@ global learning-rate exponent ``c``. Every grid point is classified exactly (uns
 trivial / kernel / feature learning / muP). muP is the single point ``(c, a_out) = (0, 1/2)``;
 the feature-learning points form the line ``r = 0``; the kernel regime fills the region above.
 
-    python figures/abc_phase_diagram.py [--out DIR]
-
 Writes ``abc_phase_diagram.png`` and ``abc_phase_diagram.json`` (every point's regime and r).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import sympy as sp
 
-from infwidth.spec import mlp
-from infwidth.symbolic import TensorExponents, classify_parametrization, get_optimizer
+from ..spec import mlp
+from ..symbolic import TensorExponents, classify_parametrization, get_optimizer
 
 H = sp.Rational(1, 2)
 REGIME_CODE = {"unstable": 0, "trivial": 1, "kernel": 2, "feature_learning": 3, "mup": 4}
@@ -77,17 +74,9 @@ def plot(data: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="figures/out")
-    args = p.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = classify_grid()
+def make(out: Path, quick: bool = False) -> dict:
+    """Compute, save ``abc_phase_diagram.json`` and plot ``abc_phase_diagram.png`` in ``out``."""
+    data = classify_grid(H / 2 if quick else H / 4)
     (out / "abc_phase_diagram.json").write_text(json.dumps(data, indent=1) + "\n")
     plot(data, out / "abc_phase_diagram.png")
-    return out
-
-
-if __name__ == "__main__":
-    main()
+    return data
