@@ -1,0 +1,164 @@
+"""Kernel maps of single layers, in the spirit of neural-tangents' ``stax``: a layer is a frozen
+dataclass whose ``__call__`` maps the infinite-width kernels of its input to those of its output.
+
+The state carried between layers, for a block of ``b1 x b2`` input pairs, is :class:`KernelState`:
+``nngp[i, j] = E[h_i h_j]`` (per-neuron covariance of the layer's outputs), ``ntk[i, j]`` (the
+neural tangent kernel of those outputs w.r.t. all parameters below), and the diagonals
+``var1[i] = E[h_i^2]`` of the first inputs, ``var2[j]`` of the second ones.
+
+Conventions are exactly those of neural-tangents 0.6.5 (``stax.Dense``, ``stax.LayerNorm``,
+``FanOut/parallel/FanInSum`` residuals), so that ``tests/kernels/test_nt_compat.py`` can compare
+numbers. Layers are hashable, so a tuple of them is a static argument of ``jax.jit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from ..errors import InfwidthError
+from ._activations import activation_maps
+
+__all__ = ["Activation", "Dense", "KernelState", "LayerNorm", "Residual", "input_state", "serial"]
+
+
+class KernelState(NamedTuple):
+    """Infinite-width kernels of one layer's outputs on a block of input pairs."""
+
+    nngp: jnp.ndarray  # (b1, b2)
+    ntk: jnp.ndarray  # (b1, b2)
+    var1: jnp.ndarray  # (b1,)
+    var2: jnp.ndarray  # (b2,)
+    same: bool = False  # x1 is x2: the diagonal of nngp is by definition var1
+
+
+def input_state(x1: jnp.ndarray, x2: jnp.ndarray, same: bool = False) -> KernelState:
+    """Kernels of the raw inputs, normalised by the input dimension as neural-tangents does:
+    ``K0(x, x') = x . x' / d``, ``Theta0 = 0``. ``same=True`` (``x1 is x2``) sets the diagonal
+    to exactly the variances."""
+    d = x1.shape[-1]
+    nngp = x1 @ x2.T / d
+    var1, var2 = jnp.sum(x1 * x1, -1) / d, jnp.sum(x2 * x2, -1) / d
+    return KernelState(nngp, jnp.zeros_like(nngp), var1, var2, same)
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Fully connected layer ``h' = (W_std / sqrt(n)) W h + b_std b`` (NTK parametrization) or
+    ``h' = W h + b`` with ``W ~ N(0, W_std^2 / n)``, ``b ~ N(0, b_std^2)`` (standard).
+
+    Both give the same NNGP map ``K' = W_std^2 K + b_std^2``. The NTK maps differ:
+
+    .. math::
+
+        \\text{ntk:}\\quad \\Theta' = K' + W_{std}^2 \\Theta, \\qquad
+        \\text{standard:}\\quad \\Theta' = \\texttt{fan\\_in}\\, K + W_{std}^2 \\Theta
+            + \\texttt{bias\\_grad}.
+
+    In the standard parametrization the gradient w.r.t. ``W`` is not scaled down, so the NTK grows
+    with the fan-in ``n``; neural-tangents uses the actual ``n`` (input dimension for the first
+    layer, the previous ``Dense``'s width after that) and ``bias_grad = 1`` when a bias exists.
+    ``b_std = 0`` means no bias (neural-tangents' ``b_std=None``).
+    """
+
+    W_std: float = 1.0
+    b_std: float = 0.0
+    parameterization: str = "ntk"
+    fan_in: float = 1.0  # standard parametrization only
+    bias_grad: float = 0.0  # standard parametrization only
+
+    def __call__(self, k: KernelState) -> KernelState:
+        w2, b2 = self.W_std**2, self.b_std**2
+
+        def affine(m):
+            return w2 * m + b2
+
+        nngp = affine(k.nngp)
+        if self.parameterization == "ntk":
+            ntk = nngp + w2 * k.ntk
+        else:
+            ntk = self.fan_in * k.nngp + w2 * k.ntk + self.bias_grad
+        return KernelState(nngp, ntk, affine(k.var1), affine(k.var2), k.same)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Elementwise nonlinearity: ``K' = E[phi(u) phi(v)]``, ``Theta' = Theta E[phi'(u) phi'(v)]``
+    with ``(u, v) ~ N(0, [[K11, K12], [K12, K22]])`` (maps in :mod:`._activations`)."""
+
+    name: str
+    order: int | None = None  # quadrature order override
+
+    def __call__(self, k: KernelState) -> KernelState:
+        act = activation_maps(self.name, self.order)
+        k11, k22 = k.var1[:, None], k.var2[None, :]
+        nngp = act.nngp(k.nngp, k11, k22)
+        dot = act.dot(k.nngp, k11, k22)
+        var1, var2 = act.var(k.var1), act.var(k.var2)
+        if k.same:
+            # On the diagonal use the one-variable forms: the pair forms at c = 1 are
+            # ill-conditioned (d arccos(c) / dc -> inf), a 1-ulp error in c costs 1e-8.
+            diag = jnp.diag_indices(nngp.shape[0])
+            nngp = nngp.at[diag].set(var1)
+            dot = dot.at[diag].set(act.dvar(k.var1))
+        return KernelState(
+            nngp,
+            k.ntk * dot,
+            var1,
+            var2,
+            k.same,
+        )
+
+
+@dataclass(frozen=True)
+class LayerNorm:
+    """Layer normalisation over the (infinite) feature axis, no gain or bias.
+
+    At infinite width the empirical mean of the features vanishes and their empirical variance is
+    ``K(x, x)``, so ``h -> h / sqrt(K(x, x))``:
+    ``K' = K / sqrt(K11 K22)``, ``Theta' = Theta / sqrt(K11 K22)``, ``var' = 1``.
+    """
+
+    def __call__(self, k: KernelState) -> KernelState:
+        norm = jnp.sqrt(k.var1[:, None] * k.var2[None, :])
+        return KernelState(
+            k.nngp / norm, k.ntk / norm, jnp.ones_like(k.var1), jnp.ones_like(k.var2)
+        )
+
+
+@dataclass(frozen=True)
+class Residual:
+    """Residual block ``h' = h + alpha * f(h)`` with branch ``f`` = ``layers`` in series.
+
+    A branch that begins with a fresh ``Dense`` is uncorrelated with its input, so kernels add:
+    ``K' = K + alpha^2 K_f``, ``Theta' = Theta + alpha^2 Theta_f`` (neural-tangents'
+    ``FanOut(2) >> parallel(Identity(), f) >> FanInSum()`` with ``f`` ending in a scaling).
+    """
+
+    layers: tuple = ()
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.layers or not isinstance(self.layers[0], Dense):
+            raise InfwidthError(
+                "a residual branch must start with a Dense layer (so that it is independent of "
+                "its input at infinite width)"
+            )
+
+    def __call__(self, k: KernelState) -> KernelState:
+        f = serial(*self.layers)(k)
+        a2 = self.alpha**2
+        return KernelState(*(s + a2 * t for s, t in zip(k[:4], f[:4], strict=True)), k.same)
+
+
+def serial(*layers):
+    """Compose layer kernel maps left to right."""
+
+    def apply(k: KernelState) -> KernelState:
+        for layer in layers:
+            k = layer(k)
+        return k
+
+    return apply

@@ -1,0 +1,118 @@
+"""Infinite-width NNGP and NTK of fully connected networks (the public ``mlp_kernels``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InfwidthError
+from ._activations import activation_maps
+from ._blocks import DEFAULT_BLOCK, Kernels, check_inputs, kernels_in_blocks
+from ._layers import Activation, Dense
+
+__all__ = ["mlp_kernels", "mlp_layers"]
+
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+def mlp_layers(
+    input_dim: int,
+    *,
+    depth: int,
+    activation: str,
+    W_std: float = 1.0,
+    b_std: float = 0.0,
+    parameterization: str = "ntk",
+    width: int | None = None,
+) -> tuple:
+    """The kernel-map layers of ``[Dense(width), Act()] * depth + [Dense(1)]``.
+
+    ``width`` only matters for the standard parametrization's NTK (see :func:`mlp_kernels`).
+    """
+    if parameterization not in PARAMETERIZATIONS:
+        raise InfwidthError(
+            f"unknown parameterization {parameterization!r}; choose 'ntk' or 'standard'"
+        )
+    if depth < 0:
+        raise InfwidthError(f"depth counts hidden layers and must be >= 0, got {depth}")
+    if not (np.isfinite(W_std) and np.isfinite(b_std)) or W_std <= 0 or b_std < 0:
+        raise InfwidthError(f"need W_std > 0 and b_std >= 0, got W_std={W_std}, b_std={b_std}")
+    if width is not None and width < 1:
+        raise InfwidthError(f"width must be a positive integer, got {width}")
+    activation_maps(activation)  # validates the name
+    has_bias = b_std > 0
+    layers = []
+    for layer in range(depth + 1):
+        if width is None:  # the limit Theta / width: first layer and biases drop out
+            fan_in, bias_grad = (0.0 if layer == 0 else 1.0), 0.0
+        else:
+            fan_in, bias_grad = float(input_dim if layer == 0 else width), float(has_bias)
+        layers.append(Dense(float(W_std), float(b_std), parameterization, fan_in, bias_grad))
+        if layer < depth:
+            layers.append(Activation(activation.lower()))
+    return tuple(layers)
+
+
+def mlp_kernels(
+    x1,
+    x2=None,
+    *,
+    depth: int,
+    activation: str,
+    W_std: float = 1.0,
+    b_std: float = 0.0,
+    parameterization: str = "ntk",
+    width: int | None = None,
+    block_size: int = DEFAULT_BLOCK,
+) -> Kernels:
+    """Infinite-width NNGP and NTK of an MLP, exactly as neural-tangents 0.6.5 computes them for
+
+    ``stax.serial(*[Dense(w, W_std, b_std, parameterization=p), Act()] * depth,
+    Dense(1, W_std, b_std, parameterization=p))`` (``b_std=0`` here is ``b_std=None`` there).
+
+    Recursion (``d`` = input dimension, ``K0 = x.x'/d``, ``Theta0 = 0``), for each ``Dense``:
+
+    .. math::
+
+        K_{l+1} = W_{std}^2\\, E[\\phi(u)\\phi(v)] + b_{std}^2, \\qquad
+        \\Theta_{l+1} = K_{l+1} + W_{std}^2\\, \\Theta_l\\, E[\\phi'(u)\\phi'(v)]
+        \\quad(\\text{ntk}),
+
+    with ``(u, v) ~ N(0, K_l)`` (``phi`` = identity before the first layer). Under
+    ``parameterization="standard"`` the NNGP is the same and
+    ``Theta_{l+1} = n_l E[phi phi] + W_std^2 Theta_l E[phi' phi'] + 1[bias]`` with ``n_0 = d``,
+    ``n_l = width``: the standard NTK grows linearly with the width, so it needs ``width`` to
+    match neural-tangents. With ``width=None`` (default) it returns the finite limit
+    ``Theta / width`` as ``width -> inf`` (first-layer weights and biases drop out; this is the
+    kernel of standard-parametrized SGD with learning rate ``~ 1/width``, Sohl-Dickstein et al.
+    2020). ``width`` is ignored under ``"ntk"``.
+
+    Args:
+        x1: inputs, shape ``(n1, d)``.
+        x2: inputs, shape ``(n2, d)``; ``None`` means ``x1`` (the result is then exactly
+            symmetric).
+        depth: number of hidden layers ``L`` (``L = 0`` is a linear model).
+        activation: ``"relu"``, ``"erf"`` (closed forms), ``"tanh"``, ``"gelu"`` (quadrature,
+            absolute accuracy ``1e-9`` for variances ``<= 4``; see :mod:`._quadrature`).
+        W_std, b_std: neural-tangents' weight and bias standard deviations.
+        parameterization: ``"ntk"`` or ``"standard"``.
+        width: hidden width, for the standard NTK only.
+        block_size: pairs are processed in ``block_size^2`` blocks (memory bound in
+            :mod:`._blocks`).
+
+    Returns:
+        ``Kernels(nngp, ntk)``, float64 arrays of shape ``(n1, n2)``.
+
+    Raises:
+        InfwidthError: non-finite or mis-shaped inputs, unknown activation or parameterization.
+    """
+    a, _ = check_inputs(x1, x2)
+    layers = mlp_layers(
+        a.shape[1],
+        depth=depth,
+        activation=activation,
+        W_std=W_std,
+        b_std=b_std,
+        parameterization=parameterization,
+        width=width,
+    )
+    return kernels_in_blocks(layers, x1, x2, block_size)
