@@ -58,7 +58,9 @@ def gaussian_moments(cov: np.ndarray, activation: str) -> tuple[np.ndarray, np.n
     if activation == "relu":
         return _relu_pair(cov)
     act = get_activation(activation)
-    return _gauss_pair(act.phi, act.phi, cov), _gauss_pair(act.dphi, act.dphi, cov)
+    m, dm = _gauss_pair(act.phi, act.phi, cov), _gauss_pair(act.dphi, act.dphi, cov)
+    # The quadrature treats (mu, alpha) and (alpha, mu) differently; symmetrise the roundoff.
+    return 0.5 * (m + m.T), 0.5 * (dm + dm.T)
 
 
 def lazy_kernels(

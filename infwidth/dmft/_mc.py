@@ -110,8 +110,11 @@ def layer_update(
     S = phi.shape[0]
     pf = phi.reshape(S, -1)
     gf = g.reshape(S, -1)
-    Phi = (pf.T @ pf / S).reshape(T, P, T, P)
-    G = (gf.T @ gf / S).reshape(T, P, T, P)
+    # Symmetrise explicitly: blocked BLAS products are symmetric only to ~1e-12.
+    Phi = pf.T @ pf / S
+    G = gf.T @ gf / S
+    Phi = (0.5 * (Phi + Phi.T)).reshape(T, P, T, P)
+    G = (0.5 * (G + G.T)).reshape(T, P, T, P)
     var_phi = (jnp.mean(jnp.sum(pf**2, 1) ** 2) - jnp.sum(Phi**2)) / S
     var_g = (jnp.mean(jnp.sum(gf**2, 1) ** 2) - jnp.sum(G**2)) / S
 
