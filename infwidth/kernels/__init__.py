@@ -8,6 +8,12 @@ from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._activations import activation_maps as activation_maps
 from ._blocks import Kernels as Kernels
 from ._blocks import kernels_in_blocks as kernels_in_blocks
+from ._dynamics import LazyPrediction as LazyPrediction
+from ._dynamics import LearningCurves as LearningCurves
+from ._dynamics import Posterior as Posterior
+from ._dynamics import lazy_predict as lazy_predict
+from ._dynamics import learning_curves as learning_curves
+from ._dynamics import nngp_posterior as nngp_posterior
 from ._layers import Activation as Activation
 from ._layers import Dense as Dense
 from ._layers import KernelState as KernelState
