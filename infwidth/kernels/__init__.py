@@ -14,6 +14,17 @@ from ._dynamics import Posterior as Posterior
 from ._dynamics import lazy_predict as lazy_predict
 from ._dynamics import learning_curves as learning_curves
 from ._dynamics import nngp_posterior as nngp_posterior
+from ._empirical import MUP as MUP
+from ._empirical import NTP as NTP
+from ._empirical import MLPConfig as MLPConfig
+from ._empirical import SlopeFit as SlopeFit
+from ._empirical import empirical_ntk as empirical_ntk
+from ._empirical import fit_slope as fit_slope
+from ._empirical import init_mlp as init_mlp
+from ._empirical import mlp_apply as mlp_apply
+from ._empirical import ntk_convergence as ntk_convergence
+from ._empirical import ntk_movement as ntk_movement
+from ._empirical import train_mlp as train_mlp
 from ._layers import Activation as Activation
 from ._layers import Dense as Dense
 from ._layers import KernelState as KernelState
@@ -22,3 +33,4 @@ from ._layers import Residual as Residual
 from ._layers import serial as serial
 from ._mlp import mlp_kernels as mlp_kernels
 from ._mlp import mlp_layers as mlp_layers
+from ._report import finite_width_report as finite_width_report

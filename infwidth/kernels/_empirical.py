@@ -1,0 +1,252 @@
+"""Finite width meets the limit: empirical NTKs of finite MLPs, and how they approach and move.
+
+This module holds a deliberately minimal, local MLP and full-batch gradient-descent trainer
+(``infwidth.sim`` is the general finite-width engine; this one exists only to measure kernels).
+Networks are abc-parametrized (Yang & Hu 2021): with width ``n``, input dimension ``d``,
+
+.. math::
+
+    h_1 = \\frac{W_{std}}{\\sqrt d} n^{-a_1} w_1 x + b_{std} n^{-a_1} \\beta_1,\\quad
+    h_{l+1} = W_{std} n^{-a_l} w_l \\phi(h_l) + b_{std} n^{-a_1}\\beta_l,\\quad
+    f = W_{std} n^{-a_{L+1}} w_{L+1} \\phi(h_L) + b_{std} n^{-a_1}\\beta_{L+1},
+
+trainable ``w_l ~ N(0, n^{-2 b_l})`` (biases ``beta`` are input-like: ``N(0, n^{-2 b_1})``) and
+SGD learning rate ``eta n^{-c}``. The two parametrizations compared here:
+
+- NTP: ``a = (0, 1/2, 1/2)``, ``b = (0, 0, 0)``, ``c = 0`` -- exactly neural-tangents'
+  ``parameterization="ntk"``, so its empirical NTK ``sum_p df/dw_p df/dw_p`` converges to
+  :func:`~infwidth.kernels.mlp_kernels`' ``ntk`` as ``||Theta_n - Theta|| / ||Theta|| ~ n^-1/2``;
+- muP: ``a = (-1/2, 0, 1/2)``, ``b = (1/2, 1/2, 1/2)``, ``c = 0`` (THEORY.md section 3).
+
+Both have ``Theta = O(1)``. Under NTP training is lazy, the kernel moves by ``O(n^-1/2)``; under
+muP features learn and the kernel moves by ``Theta(1)`` (:func:`ntk_movement`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import InfwidthError
+from ._activations import activation_maps
+
+__all__ = [
+    "ABC",
+    "MLPConfig",
+    "MUP",
+    "NTP",
+    "SlopeFit",
+    "empirical_ntk",
+    "fit_slope",
+    "init_mlp",
+    "mlp_apply",
+    "ntk_convergence",
+    "ntk_movement",
+    "train_mlp",
+]
+
+
+class ABC(NamedTuple):
+    """Width exponents ``(input, hidden, output)`` of multipliers ``a`` and init ``b``; ``c``."""
+
+    name: str
+    a: tuple[float, float, float]
+    b: tuple[float, float, float]
+    c: float = 0.0
+
+
+NTP = ABC("ntp", (0.0, 0.5, 0.5), (0.0, 0.0, 0.0))
+MUP = ABC("mup", (-0.5, 0.0, 0.5), (0.5, 0.5, 0.5))
+PARAMETRIZATIONS = {"ntp": NTP, "mup": MUP}
+
+
+class MLPConfig(NamedTuple):
+    """Static description of a finite MLP (hashable: a ``jax.jit`` static argument)."""
+
+    width: int
+    depth: int
+    activation: str
+    abc: ABC = NTP
+    W_std: float = 1.0
+    b_std: float = 0.0
+
+
+def _kind(layer: int, depth: int) -> int:
+    return 0 if layer == 0 else (2 if layer == depth else 1)
+
+
+def init_mlp(key: jax.Array, cfg: MLPConfig, input_dim: int, n=None) -> list[dict]:
+    """Trainable parameters ``[{"w": (fan_in, fan_out), "b": (fan_out,)}, ...]``, float64 when
+    x64 is enabled. ``w ~ N(0, n^{-2 b_l})``; biases only if ``b_std > 0``. ``n`` (default
+    ``cfg.width``) may be smaller than ``cfg.width``: the arrays keep the padded shape and the
+    width-``n`` network lives in the leading units (see :func:`mlp_apply`)."""
+    n = cfg.width if n is None else n
+    params = []
+    for layer in range(cfg.depth + 1):
+        fan_in = input_dim if layer == 0 else cfg.width
+        fan_out = 1 if layer == cfg.depth else cfg.width
+        key, kw, kb = jax.random.split(key, 3)
+        std = n ** -cfg.abc.b[_kind(layer, cfg.depth)]
+        p = {"w": std * jax.random.normal(kw, (fan_in, fan_out))}
+        if cfg.b_std > 0:
+            p["b"] = n ** -cfg.abc.b[0] * jax.random.normal(kb, (fan_out,))
+        params.append(p)
+    return params
+
+
+def mlp_apply(cfg: MLPConfig, params: list[dict], x: jnp.ndarray, n=None) -> jnp.ndarray:
+    """Scalar outputs ``f(x)``, shape (batch,). See the module docstring for the forward pass.
+
+    With ``n < cfg.width`` (may be a traced scalar) only the first ``n`` hidden units are active:
+    the others are multiplied by 0, so their parameters get zero gradient and the function, its
+    NTK and its training are exactly those of the width-``n`` network. One compilation then
+    serves every width (compilation, not arithmetic, dominates these small experiments)."""
+    act = activation_maps(cfg.activation).fn
+    n = cfg.width if n is None else n
+    mask = (jnp.arange(cfg.width) < n).astype(x.dtype)
+    h = x
+    for layer, p in enumerate(params):
+        mult = cfg.W_std * n ** -cfg.abc.a[_kind(layer, cfg.depth)]
+        if layer == 0:
+            mult = mult / np.sqrt(x.shape[-1])
+        else:
+            h = act(h) * mask
+        h = mult * h @ p["w"]
+        if "b" in p:
+            h = h + cfg.b_std * n ** -cfg.abc.a[0] * p["b"]
+    return h[..., 0]
+
+
+def _ntk(cfg: MLPConfig, params: list[dict], x1, x2, n=None):
+    def jac(x):
+        return jax.jacrev(lambda p: mlp_apply(cfg, p, x, n))(params)
+
+    j1, j2 = jac(x1), jac(x2)
+    flat = jax.tree_util.tree_map(
+        lambda a, b: a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T, j1, j2
+    )
+    return sum(jax.tree_util.tree_leaves(flat))
+
+
+@partial(jax.jit, static_argnums=0)
+def empirical_ntk(cfg: MLPConfig, params: list[dict], x1: jnp.ndarray, x2: jnp.ndarray):
+    """``Theta_n(x, x') = sum_p df(x)/dw_p df(x')/dw_p`` over all trainable parameters,
+    from the Jacobians (``jax.jacrev``); shape (n1, n2)."""
+    return _ntk(cfg, params, x1, x2)
+
+
+def _gd(cfg, params, x, y, steps, lr, n=None):
+    n = cfg.width if n is None else n
+
+    def loss(p):
+        return 0.5 * jnp.mean((mlp_apply(cfg, p, x, n) - y) ** 2)
+
+    def step(p, _):
+        g = jax.grad(loss)(p)
+        return jax.tree_util.tree_map(lambda a, b: a - lr * n**-cfg.abc.c * b, p, g), None
+
+    return jax.lax.scan(step, params, None, length=steps)[0]
+
+
+_train = jax.jit(_gd, static_argnums=(0, 4))
+
+
+def train_mlp(cfg: MLPConfig, params, x, y, *, steps: int, learning_rate: float):
+    """``steps`` of full-batch gradient descent on ``L = (1/2n) sum (f - y)^2`` with learning
+    rate ``eta n^{-c}`` on every trainable parameter. Returns the trained parameters."""
+    return _train(cfg, params, jnp.asarray(x), jnp.asarray(y), steps, learning_rate)
+
+
+class SlopeFit(NamedTuple):
+    """Least-squares fit ``log err = slope log width + intercept``; ``errors`` (widths, seeds)."""
+
+    widths: np.ndarray
+    errors: np.ndarray
+    slope: float
+    intercept: float
+
+
+def fit_slope(widths, errors) -> SlopeFit:
+    """Fit the slope of the seed-averaged log error (axis 1) against log width. Averaging logs
+    (a geometric mean) keeps one unlucky seed at a small width from dominating the fit."""
+    widths, errors = np.asarray(widths, dtype=float), np.asarray(errors, dtype=float)
+    slope, intercept = np.polyfit(np.log(widths), np.mean(np.log(errors), axis=1), 1)
+    return SlopeFit(widths, errors, float(slope), float(intercept))
+
+
+def _rel(a, b):
+    return jnp.linalg.norm(a - b) / jnp.linalg.norm(b)
+
+
+@partial(jax.jit, static_argnums=0)
+def _init_errors(cfg: MLPConfig, n, keys, x, ref):
+    """Relative NTK error at init of width-``n`` nets padded to ``cfg.width``, over seeds."""
+
+    def one(key):
+        return _rel(_ntk(cfg, init_mlp(key, cfg, x.shape[1], n), x, x, n), ref)
+
+    return jax.vmap(one)(keys)
+
+
+@partial(jax.jit, static_argnums=(0, 5))
+def _movement(cfg: MLPConfig, n, keys, x, y, steps, lr):
+    def one(key):
+        p0 = init_mlp(key, cfg, x.shape[1], n)
+        p1 = _gd(cfg, p0, x, y, steps, lr, n)
+        return _rel(_ntk(cfg, p1, x, x, n), _ntk(cfg, p0, x, x, n))
+
+    return jax.vmap(one)(keys)
+
+
+def ntk_convergence(
+    x: np.ndarray,
+    widths,
+    seeds,
+    *,
+    depth: int = 2,
+    activation: str = "relu",
+    W_std: float = 1.0,
+    b_std: float = 0.0,
+) -> SlopeFit:
+    """``||Theta_n - Theta|| / ||Theta||`` (Frobenius) at initialisation under NTP, against the
+    analytic NTK, for each width and seed; the fitted slope should be ``-1/2``."""
+    from ._mlp import mlp_kernels
+
+    with jax.enable_x64(True):
+        x = jnp.asarray(x, dtype=jnp.float64)
+        ref = mlp_kernels(
+            np.asarray(x), depth=depth, activation=activation, W_std=W_std, b_std=b_std
+        ).ntk
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+        cfg = MLPConfig(int(max(widths)), depth, activation, NTP, W_std, b_std)
+        errs = [_init_errors(cfg, float(n), keys, x, ref) for n in widths]
+    return fit_slope(widths, np.asarray(errs))
+
+
+def ntk_movement(
+    x: np.ndarray,
+    y: np.ndarray,
+    widths,
+    seeds,
+    *,
+    parametrization: str = "ntp",
+    depth: int = 2,
+    activation: str = "relu",
+    steps: int = 50,
+    learning_rate: float = 0.5,
+) -> SlopeFit:
+    """``||Theta_T - Theta_0|| / ||Theta_0||`` after ``steps`` of gradient descent on ``(x, y)``,
+    for each width and seed. Expected slope: ``-1/2`` (NTP, lazy), ``0`` (muP)."""
+    if parametrization not in PARAMETRIZATIONS:
+        raise InfwidthError(f"unknown parametrization {parametrization!r}; use 'ntp' or 'mup'")
+    abc = PARAMETRIZATIONS[parametrization]
+    with jax.enable_x64(True):
+        x, y = jnp.asarray(x, dtype=jnp.float64), jnp.asarray(y, dtype=jnp.float64)
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+        cfg = MLPConfig(int(max(widths)), depth, activation, abc)
+        errs = [_movement(cfg, float(n), keys, x, y, steps, learning_rate) for n in widths]
+    return fit_slope(widths, np.asarray(errs))
