@@ -25,6 +25,7 @@ from ._empirical import mlp_apply as mlp_apply
 from ._empirical import ntk_convergence as ntk_convergence
 from ._empirical import ntk_movement as ntk_movement
 from ._empirical import train_mlp as train_mlp
+from ._empirical import train_trajectory as train_trajectory
 from ._layers import Activation as Activation
 from ._layers import Dense as Dense
 from ._layers import KernelState as KernelState

@@ -47,6 +47,7 @@ __all__ = [
     "ntk_convergence",
     "ntk_movement",
     "train_mlp",
+    "train_trajectory",
 ]
 
 
@@ -159,6 +160,29 @@ def train_mlp(cfg: MLPConfig, params, x, y, *, steps: int, learning_rate: float)
     """``steps`` of full-batch gradient descent on ``L = (1/2n) sum (f - y)^2`` with learning
     rate ``eta n^{-c}`` on every trainable parameter. Returns the trained parameters."""
     return _train(cfg, params, jnp.asarray(x), jnp.asarray(y), steps, learning_rate)
+
+
+@partial(jax.jit, static_argnums=(0, 5))
+def _trajectory(cfg, params, x, y, x_test, steps, lr):
+    def loss(p):
+        return 0.5 * jnp.mean((mlp_apply(cfg, p, x) - y) ** 2)
+
+    def step(p, _):
+        out = (mlp_apply(cfg, p, x), mlp_apply(cfg, p, x_test))
+        g = jax.grad(loss)(p)
+        return jax.tree_util.tree_map(lambda a, b: a - lr * cfg.width**-cfg.abc.c * b, p, g), out
+
+    last, (tr, te) = jax.lax.scan(step, params, None, length=steps)
+    tr = jnp.concatenate([tr, mlp_apply(cfg, last, x)[None]])
+    return tr, jnp.concatenate([te, mlp_apply(cfg, last, x_test)[None]])
+
+
+def train_trajectory(cfg: MLPConfig, params, x, y, x_test, *, steps: int, learning_rate: float):
+    """Outputs on ``x`` and ``x_test`` before each of ``steps`` gradient-descent steps and after
+    the last: arrays of shape ``(steps + 1, n)`` and ``(steps + 1, m)`` (same loss and update
+    as :func:`train_mlp`)."""
+    arrays = (jnp.asarray(a) for a in (x, y, x_test))
+    return _trajectory(cfg, params, *arrays, steps, learning_rate)
 
 
 class SlopeFit(NamedTuple):

@@ -1,0 +1,67 @@
+"""``infwidth kernel`` and ``infwidth lazy``: files written, science in them, one-line errors."""
+
+import json
+import re
+
+import jax
+import numpy as np
+import pytest
+
+from infwidth.cli import main
+from infwidth.kernels import mlp_kernels
+
+jax.config.update("jax_enable_x64", True)
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr()
+
+
+def test_kernel_from_npy_matches_library(tmp_path, capsys):
+    x = np.random.RandomState(0).randn(12, 5)
+    np.save(tmp_path / "x.npy", x)
+    code, _ = _run(capsys, "kernel", "--depth", 2, "--activation", "erf", "--param", "standard",
+                   "--weight-std", 1.3, "--bias-std", 0.2, "--width", 64,
+                   "--data", tmp_path / "x.npy", "--out", tmp_path / "out")  # fmt: skip
+    assert code == 0
+    with np.load(tmp_path / "out" / "kernels.npz") as f:
+        ref = mlp_kernels(x, depth=2, activation="erf", W_std=1.3, b_std=0.2,
+                          parameterization="standard", width=64)  # fmt: skip
+        assert f["nngp"].shape == (12, 12) and f["nngp"].dtype == np.float64
+        np.testing.assert_allclose(f["ntk"], ref.ntk, rtol=1e-14)
+    assert (tmp_path / "out" / "ntk.png").stat().st_size > 1000
+
+
+def test_kernel_on_digits_is_psd(tmp_path, capsys):
+    code, _ = _run(capsys, "kernel", "--depth", 1, "--data", "digits", "--n-points", 30,
+                   "--out", tmp_path, "--no-figures")  # fmt: skip
+    assert code == 0
+    summary = json.loads((tmp_path / "kernel.json").read_text())
+    assert summary["n_points"] == 30 and summary["input_dim"] == 64
+    assert summary["ntk_min_eigenvalue"] > 0
+
+
+@pytest.mark.parametrize(
+    ("array", "extra", "match"),
+    [
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), (), "non-finite"),
+        (np.ones(3), (), r"\(P, D\)"),
+        (np.ones((3, 2)), ("--activation", "softplus"), "unsupported activation"),
+    ],
+)
+def test_kernel_bad_input_is_one_line_exit_2(tmp_path, capsys, array, extra, match):
+    np.save(tmp_path / "x.npy", array)
+    code, out = _run(capsys, "kernel", "--data", tmp_path / "x.npy", "--out", tmp_path, *extra)
+    assert code == 2
+    assert out.err.count("\n") == 1 and re.search(match, out.err)
+
+
+def test_lazy_network_tracks_prediction(tmp_path, capsys):
+    code, _ = _run(capsys, "lazy", "--width", 512, "--steps", 30, "--n-train", 16, "--n-test", 8,
+                   "--out", tmp_path, "--no-figures")  # fmt: skip
+    assert code == 0
+    res = json.loads((tmp_path / "lazy.json").read_text())
+    net = res["curves"]["network"]["train_mse"]
+    assert net[-1] < 0.5 * net[0]  # it trained
+    assert res["max_relative_test_gap_network_vs_lazy_from_init"] < 0.1  # O(512^-1/2)
