@@ -1,0 +1,42 @@
+"""Finite-width JAX engine: networks and optimisers built from a derived table.
+
+* :class:`Table` reads ``infwidth.derive(...).to_json()``; :func:`scale_table` turns its
+  exponents into per-tensor numbers at a width (constants fixed at a base width, muTransfer);
+* :func:`build_model` gives the built-in architectures as pure ``init``/``apply`` pairs;
+* :func:`table_optimizer` gives one ``optax.GradientTransformation`` with per-tensor scaling;
+* :func:`coord_check` trains at several widths and checks the measured width exponents of
+  activations, feature movement and outputs against the table's predictions;
+* :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
+"""
+
+from ._coord import CoordCheckConfig, RawRecords, model_at, run_widths
+from ._fit import Slope, fit_slope, verdict
+from ._model import ACTIVATIONS, Model, build_model
+from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
+from ._report import CoordCheckResult, analyse, coord_check
+from ._scaling import DEFAULT_DIMS, Scaling, scale_table
+from ._table import Table, TensorRow
+
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_DIMS",
+    "OPTIMIZERS",
+    "CoordCheckConfig",
+    "CoordCheckResult",
+    "Model",
+    "RawRecords",
+    "Scaling",
+    "Slope",
+    "Table",
+    "TensorRow",
+    "analyse",
+    "build_model",
+    "coord_check",
+    "fit_slope",
+    "model_at",
+    "newton_schulz",
+    "run_widths",
+    "scale_table",
+    "table_optimizer",
+    "verdict",
+]

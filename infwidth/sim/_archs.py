@@ -1,0 +1,157 @@
+"""MLP, residual MLP and CNN from a table (see :mod:`infwidth.sim._model`).
+
+Weights are stored ``(fan_in, fan_out)`` (convolutions ``(k, k, C_in, C_out)``), so a layer is
+``h = m_W \\, x W`` with ``m_W`` the tensor's forward multiplier. Biases start at zero (their
+init variance is irrelevant), everything else is ``N(0, sigma_W^2)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
+from ..errors import InfwidthError
+from ._model import Model, Params, mse, normal_init
+from ._scaling import Scaling
+
+Phi = Callable[[jax.Array], jax.Array]
+
+
+def _init_fn(shapes: Mapping[str, tuple], scaling: Scaling, zero: set[str], dtype: Any):
+    random = {k: v for k, v in shapes.items() if k not in zero}
+
+    def init(key: jax.Array) -> Params:
+        params = normal_init(key, random, scaling.init_std, dtype)
+        params.update({k: jnp.zeros(shapes[k], dtype) for k in zero})
+        return params
+
+    return init
+
+
+def _regression_batch(x_shape: tuple[int, ...], d_out: int, dtype: Any):
+    def batch(key: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
+        kx, ky = jr.split(key)
+        return jr.normal(kx, (size, *x_shape), dtype), jr.normal(ky, (size, d_out), dtype)
+
+    return batch
+
+
+def mlp_model(
+    s: Scaling, *, names: tuple[str, ...], dims: Mapping[str, int], phi: Phi, dtype: Any
+) -> Model:
+    """:math:`h^1 = m_1 x W^1,\\ h^{l+1} = m_{l+1}\\phi(h^l) W^{l+1},\\ f = h^{L+1}` (+ biases)."""
+    layers = sorted(int(m.group(1)) for m in map(re.compile(r"W(\d+)$").match, names) if m)
+    if not layers or layers != list(range(1, len(layers) + 1)) or len(layers) < 2:
+        raise InfwidthError(f"an mlp table needs tensors W1..W(L+1), got {', '.join(names)}")
+    n, d_in, d_out, top = s.width, dims["d_in"], dims["d_out"], layers[-1]
+    sizes = [d_in] + [n] * (top - 1) + [d_out]
+    shapes = {f"W{l}": (sizes[l - 1], sizes[l]) for l in layers}
+    biases = {f"b{l}": (sizes[l],) for l in layers if f"b{l}" in names}
+    shapes.update(biases)
+    m = s.multiplier
+
+    def apply(params: Params, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        feats, h = {}, x
+        for l in layers:
+            z = m[f"W{l}"] * (h @ params[f"W{l}"])
+            if f"b{l}" in params:
+                z = z + m[f"b{l}"] * params[f"b{l}"]
+            if l == top:
+                return z, feats
+            feats[f"W{l}"] = z
+            h = phi(z)
+        raise AssertionError  # pragma: no cover
+
+    init = _init_fn(shapes, s, set(biases), dtype)
+    batch = _regression_batch((d_in,), d_out, dtype)
+    return Model(init, apply, mse, batch, s, frozenset(), (f"W{top}",), "mlp")
+
+
+def resmlp_model(
+    s: Scaling, *, names: tuple[str, ...], dims: Mapping[str, int], phi: Phi, dtype: Any
+) -> Model:
+    """:math:`h^{l+1} = h^l + \\beta_L\\, m_2\\,\\phi(m_1 h^l W^{l,1}) W^{l,2}`, ``l = 1..L``.
+
+    ``h^1 = m_{in} x W_{in}``, ``f = m_{out} h^{L+1} W_{out}``; ``beta_L`` is the branch
+    multiplier. Block tensors are stacked over the ``L = s.depth`` blocks and scanned.
+    """
+    n, L, d_in, d_out = s.width, s.depth, dims["d_in"], dims["d_out"]
+    shapes = {
+        "W_in": (d_in, n),
+        "block.fc1": (L, n, n),
+        "block.fc2": (L, n, n),
+        "W_out": (n, d_out),
+    }
+    zero = {"b_in": (n,), "block.b1": (L, n), "block.b2": (L, n), "b_out": (d_out,)}
+    zero = {k: v for k, v in zero.items() if k in names}
+    shapes.update(zero)
+    m, beta = s.multiplier, s.branch_multiplier.get("block", 1.0)
+
+    def bias(params: Params, name: str, blk: Mapping | None = None) -> Any:
+        src = params if blk is None else blk
+        return m[name] * src[name] if name in src else 0.0
+
+    def apply(params: Params, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        h = m["W_in"] * (x @ params["W_in"]) + bias(params, "b_in")
+        blocks = {k: v for k, v in params.items() if k.startswith("block.")}
+
+        def body(h, blk):
+            z1 = m["block.fc1"] * (h @ blk["block.fc1"]) + bias(params, "block.b1", blk)
+            z2 = m["block.fc2"] * (phi(z1) @ blk["block.fc2"]) + bias(params, "block.b2", blk)
+            return h + beta * z2, {"block.fc1": z1, "block.fc2": z2}
+
+        feats0 = {"W_in": h}
+        h, feats = jax.lax.scan(body, h, blocks)
+        f = m["W_out"] * (h @ params["W_out"]) + bias(params, "b_out")
+        return f, {**feats0, **feats}
+
+    init = _init_fn(shapes, s, set(zero), dtype)
+    batch = _regression_batch((d_in,), d_out, dtype)
+    stacked = frozenset(k for k in shapes if k.startswith("block."))
+    return Model(init, apply, mse, batch, s, stacked, ("W_out",), "resmlp")
+
+
+def cnn_model(
+    s: Scaling, *, names: tuple[str, ...], dims: Mapping[str, int], phi: Phi, dtype: Any
+) -> Model:
+    """``depth`` same-padded k x k convolutions, global average pooling, dense readout.
+
+    Inputs are ``(batch, S, S, C)`` images with ``S = dims["S"]`` (default 8).
+    """
+    convs = sorted(int(mt.group(1)) for mt in map(re.compile(r"conv(\d+)$").match, names) if mt)
+    if not convs or "fc" not in names:
+        raise InfwidthError(f"a cnn table needs conv1..convL and fc, got {', '.join(names)}")
+    n, C, d_out, S = s.width, dims["C"], dims["d_out"], dims.get("S", 8)
+    k = int(dims.get("k", 3))
+    chans = [C] + [n] * len(convs)
+    shapes = {f"conv{l}": (k, k, chans[l - 1], chans[l]) for l in convs}
+    shapes["fc"] = (n, d_out)
+    zero = {f"conv{l}.bias": (n,) for l in convs if f"conv{l}.bias" in names}
+    if "fc.bias" in names:
+        zero["fc.bias"] = (d_out,)
+    shapes.update(zero)
+    m = s.multiplier
+
+    def apply(params: Params, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        feats, h = {}, x
+        for l in convs:
+            z = m[f"conv{l}"] * jax.lax.conv_general_dilated(
+                h, params[f"conv{l}"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+            if f"conv{l}.bias" in params:
+                z = z + m[f"conv{l}.bias"] * params[f"conv{l}.bias"]
+            feats[f"conv{l}"] = z
+            h = phi(z)
+        f = m["fc"] * (jnp.mean(h, axis=(1, 2)) @ params["fc"])
+        if "fc.bias" in params:
+            f = f + m["fc.bias"] * params["fc.bias"]
+        return f, feats
+
+    init = _init_fn(shapes, s, set(zero), dtype)
+    batch = _regression_batch((S, S, C), d_out, dtype)
+    return Model(init, apply, mse, batch, s, frozenset(), ("fc",), "cnn")

@@ -1,0 +1,262 @@
+"""The coordinate check: train the same network at several widths and record its coordinates.
+
+For each width one jitted, seed-vmapped function initialises the network, trains it for
+``steps`` steps on a fixed batch with ``lax.scan`` (one compilation per width, none across
+steps) and returns every quantity of :mod:`infwidth.sim._measure` after each step. Seeds
+differ in the initialisation only; the data are the same for every width and seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+
+from ._measure import (
+    as_matrix,
+    feature_metrics,
+    init_vectors,
+    matrix_tensors,
+    output_metrics,
+    power_iteration,
+)
+from ._model import Model, build_model, model_from_table
+from ._optim import table_optimizer
+from ._scaling import DEFAULT_DIMS, Scaling, scale_table
+from ._table import Table
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordCheckConfig:
+    """Everything that fixes a coordinate check (widths, steps, seeds, hyperparameters)."""
+
+    arch: str = "mlp"
+    optimizer: str = "sgd"
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    base_width: int | None = None
+    steps: int = 3
+    seeds: int = 3
+    lr: float = 0.1
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    depth: int = 2
+    base_depth: int | None = None
+    batch_size: int = 32
+    dims: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    activation: str = "relu"
+    dtype: str = "float32"
+    spectral: bool = True
+    spectral_iters: int = 3
+    seed: int = 0
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["widths"] = list(self.widths)
+        out["dims"] = dict(self.dims)
+        out["base_width"] = self.base_width or min(self.widths)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class RawRecords:
+    """``values[tensor, quantity]`` arrays of shape ``(widths, seeds, steps + 1)``."""
+
+    widths: tuple[int, ...]
+    seeds: int
+    steps: int
+    values: Mapping[tuple[str, str], np.ndarray]
+    diverged: np.ndarray  # (widths, seeds): first non-finite step, or -1
+
+
+def scaling_at(table: Table, cfg: CoordCheckConfig, width: int) -> Scaling:
+    """The numbers of ``table`` at ``width`` with ``cfg``'s base width and constants."""
+    return scale_table(
+        table,
+        width=width,
+        base_width=cfg.base_width or min(cfg.widths),
+        depth=cfg.depth,
+        base_depth=cfg.base_depth,
+        lr=cfg.lr,
+        eps=cfg.eps,
+        weight_decay=cfg.weight_decay,
+        dims=cfg.dims,
+    )
+
+
+def model_at(table: Table, cfg: CoordCheckConfig, width: int) -> Model:
+    """The network of ``table`` at ``width`` with ``cfg``'s constants."""
+    return model_from_table(
+        cfg.arch,
+        table,
+        scaling_at(table, cfg, width),
+        dims=_dims(cfg),
+        activation=cfg.activation,
+        dtype=_dt(cfg),
+    )
+
+
+def _dims(cfg: CoordCheckConfig) -> dict[str, int]:
+    return {**DEFAULT_DIMS, **cfg.dims}
+
+
+def _dt(cfg: CoordCheckConfig) -> Any:
+    return jnp.float64 if cfg.dtype == "float64" else jnp.float32
+
+
+_NUMBERS = ("init_std", "multiplier", "learning_rate", "epsilon", "weight_decay")
+_NUMBERS += ("branch_multiplier", "operation_multiplier")
+
+
+class _Static(NamedTuple):
+    """Everything that fixes the compiled program (shapes, structure), none of the numbers."""
+
+    arch: str
+    optimizer: str
+    names: tuple[str, ...]
+    tied: tuple[tuple[str, str], ...]
+    dims: tuple[tuple[str, int], ...]
+    activation: str
+    dtype: str
+    width: int
+    depth: int
+    steps: int
+    spectral: bool
+    spectral_iters: int
+    weight_decay: bool
+
+
+def _static(table: Table, cfg: CoordCheckConfig, width: int) -> _Static:
+    tied = tuple(sorted((t.name, t.tied_to) for t in table.tensors if t.tied_to))
+    return _Static(
+        cfg.arch,
+        cfg.optimizer,
+        table.names,
+        tied,
+        tuple(sorted(_dims(cfg).items())),
+        cfg.activation,
+        cfg.dtype,
+        width,
+        cfg.depth,
+        cfg.steps,
+        cfg.spectral,
+        cfg.spectral_iters,
+        cfg.weight_decay != 0,
+    )
+
+
+def _numbers(s: Scaling, dtype: Any) -> dict:
+    return {f: {k: jnp.asarray(v, dtype) for k, v in getattr(s, f).items()} for f in _NUMBERS}
+
+
+@functools.partial(jax.jit, static_argnames=("st",))
+def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st: _Static):
+    """One compilation per (structure, width): the table's numbers are traced arguments."""
+    if not st.weight_decay:
+        numbers = {**numbers, "weight_decay": dict.fromkeys(numbers["weight_decay"], 0.0)}
+    s = Scaling(st.width, 0, st.depth, 0, **numbers)
+    dtype = jnp.float64 if st.dtype == "float64" else jnp.float32
+    model = build_model(
+        st.arch,
+        s,
+        names=st.names,
+        tied=dict(st.tied),
+        dims=dict(st.dims),
+        activation=st.activation,
+        dtype=dtype,
+    )
+    p_names = jax.eval_shape(model.init, keys[0]).keys()
+    opt = table_optimizer(st.optimizer, s, p_names, stacked=model.stacked)
+    return jax.vmap(_one_seed(model, opt, st), in_axes=(0, None, None))(keys, x, y)
+
+
+def _one_seed(model: Model, opt: optax.GradientTransformation, st: _Static):
+    """Train one seed for ``st.steps`` steps and measure after each (see module docstring)."""
+    T, iters = st.steps, st.spectral_iters
+
+    def one(key: jax.Array, x: jax.Array, y: jax.Array) -> dict:
+        k_init, k_vec = jr.split(key)
+        p0 = model.init(k_init)
+        names = matrix_tensors(p0, model.stacked) if st.spectral else []
+
+        def vg(p):
+            def loss(p):
+                f, feats = model.apply(p, x)
+                return model.loss(f, y), (f, feats)
+
+            return jax.value_and_grad(loss, has_aux=True)(p)
+
+        vecs = init_vectors(k_vec, p0, model.stacked) if names else {}
+        norm0 = {}
+        for n in names:
+            norm0[n], vecs[n] = power_iteration(as_matrix(p0[n], n in model.stacked), vecs[n], 30)
+        (_, (f0, feats0)), g0 = vg(p0)
+
+        def measure(p, f, feats, vecs):
+            out = {**feature_metrics(feats, feats0), **output_metrics(f, f0)}
+            new = {}
+            for n in names:
+                d = as_matrix(p[n] - p0[n], n in model.stacked)
+                sig, new[n] = power_iteration(d, vecs[n], iters, unroll=True)
+                out[(n, "spectral_ratio")] = sig / norm0[n]
+            return out, new
+
+        def update(p, state, g):
+            upd, state = opt.update(g, state, p)
+            return optax.apply_updates(p, upd), state
+
+        m0, _ = measure(p0, f0, feats0, vecs)
+
+        def step(carry, _):
+            p, state, g, vecs = carry
+            p, state = update(p, state, g)
+            (_, (f, feats)), g = vg(p)
+            m, vecs = measure(p, f, feats, vecs)
+            return (p, state, g, vecs), m
+
+        # T - 1 scanned steps (update, then forward+backward), then a last update and a
+        # forward only: T backward and T + 1 forward passes, the least the check needs.
+        p, state, g = p0, opt.init(p0), g0
+        ms = {}
+        if T > 1:
+            (p, state, g, vecs), ms = jax.lax.scan(step, (p, state, g, vecs), None, length=T - 1)
+        p, _ = update(p, state, g)
+        f, feats = model.apply(p, x)
+        mT, _ = measure(p, f, feats, vecs)
+        parts = [[m0[k][None]] + ([ms[k]] if ms else []) + [mT[k][None]] for k in m0]
+        return {k: jnp.concatenate(v) for k, v in zip(m0, parts, strict=True)}
+
+    return one
+
+
+def run_widths(table: Table, cfg: CoordCheckConfig, *, progress: Any = None) -> RawRecords:
+    """Run the check at every width of ``cfg``; returns all recorded values."""
+    key = jr.PRNGKey(cfg.seed)
+    k_data, k_seeds = jr.split(key)
+    seed_keys = jr.split(k_seeds, cfg.seeds)
+    values: dict[tuple[str, str], list] = {}
+    diverged = np.full((len(cfg.widths), cfg.seeds), -1)
+    for i, width in enumerate(cfg.widths):
+        scaling = scaling_at(table, cfg, width)
+        model = model_at(table, cfg, width)
+        x, y = model.batch(k_data, cfg.batch_size)
+        st = _static(table, cfg, width)
+        out = jax.device_get(_compiled(_numbers(scaling, _dt(cfg)), seed_keys, x, y, st=st))
+        for k, v in out.items():
+            v = np.asarray(v, dtype=np.float64)
+            values.setdefault(k, []).append(v)
+            bad = ~np.isfinite(v)
+            for s in range(cfg.seeds):
+                if bad[s].any():
+                    first = int(np.argmax(bad[s]))
+                    diverged[i, s] = first if diverged[i, s] < 0 else min(diverged[i, s], first)
+        if progress is not None:
+            progress(width)
+    arrays = {k: np.stack(v) for k, v in values.items()}
+    return RawRecords(tuple(cfg.widths), cfg.seeds, cfg.steps, arrays, diverged)

@@ -1,0 +1,74 @@
+"""The coordinate-check figure, in the familiar style of the ``mup`` package.
+
+One column per step, width on a log2 axis, one line per layer (mean over seeds); the top row
+is the coordinate size (``activation_rms``, and ``output_rms`` for the output), the bottom row
+the movement (``feature_movement_rms``, ``output_movement_rms``). The predicted slope of each
+line is drawn dashed through its first point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ._report import CoordCheckResult
+
+ROWS = (("activation_rms", "output_rms"), ("feature_movement_rms", "output_movement_rms"))
+
+
+def plot_coord_check(result: CoordCheckResult, path: str | Path) -> Path:
+    """Draw ``result`` into ``path`` (PNG) and return the path."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    raw = result.raw
+    widths = np.asarray(raw.widths, float)
+    steps = list(range(1, raw.steps + 1))
+    fig, axes = plt.subplots(
+        2, len(steps), figsize=(3.2 * len(steps), 6), squeeze=False, sharex=True
+    )
+    tensors = sorted({t for t, _ in raw.values})
+    colors = {t: plt.cm.viridis(i / max(len(tensors) - 1, 1)) for i, t in enumerate(tensors)}
+    preds = {(s.tensor, s.quantity, s.step): s for s in result.slopes}
+    for r, quantities in enumerate(ROWS):
+        for c, t in enumerate(steps):
+            ax = axes[r, c]
+            for (tensor, q), v in sorted(raw.values.items()):
+                if q not in quantities:
+                    continue
+                with np.errstate(invalid="ignore"):
+                    y = np.nanmean(np.where(np.isfinite(v[:, :, t]), v[:, :, t], np.nan), axis=1)
+                ax.plot(widths, y, "o-", color=colors[tensor], label=tensor, ms=3)
+                s = preds.get((tensor, q, t))
+                if s is not None and s.predicted is not None and np.isfinite(y[0]):
+                    ax.plot(
+                        widths,
+                        y[0] * (widths / widths[0]) ** float(s.predicted),
+                        "--",
+                        color=colors[tensor],
+                        lw=0.8,
+                    )
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(f"step {t}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(" / ".join(quantities), fontsize=8)
+            if r == 1:
+                ax.set_xlabel("width")
+    axes[0, 0].legend(fontsize=7)
+    cfg = result.config
+    fig.suptitle(
+        f"coordinate check: {cfg.get('arch')} {cfg.get('target')} {cfg.get('optimizer')} "
+        f"lr={cfg.get('lr')} (dashed: predicted slopes)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

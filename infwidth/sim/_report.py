@@ -1,0 +1,153 @@
+"""The coordinate check's result: records, slopes, verdicts, ``coord_check.json`` and a PNG.
+
+JSON contract::
+
+    {"config": {...},
+     "records": [{"width", "seed", "step", "tensor", "quantity", "value"}],
+     "slopes": [{"tensor", "quantity", "step", "slope", "ci_low", "ci_high", "predicted",
+                 "verdict"}],
+     "diverged": [{"width", "seed", "step"}],
+     "summary": {"verdict": "pass" | "fail", "failed": [...]}}
+
+``value`` is ``null`` for a non-finite measurement (a diverged run); the output is recorded
+under the tensor name ``"output"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._coord import CoordCheckConfig, RawRecords, run_widths
+from ._fit import Slope, fit_slope, verdict
+from ._measure import OUTPUT
+from ._table import Table
+
+#: The quantities whose slopes feed the overall verdict.
+VERDICT_QUANTITIES = ("activation_rms", "feature_movement_rms", "output_rms", "output_movement_rms")
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordCheckResult:
+    config: dict
+    raw: RawRecords
+    slopes: tuple[Slope, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed(self) -> list[Slope]:
+        return [
+            s
+            for s in self.slopes
+            if s.quantity in VERDICT_QUANTITIES and s.verdict in ("fail", "diverged")
+        ]
+
+    def slope(self, tensor: str, quantity: str, step: int | None = None) -> Slope:
+        step = self.raw.steps if step is None else step
+        for s in self.slopes:
+            if (s.tensor, s.quantity, s.step) == (tensor, quantity, step):
+                return s
+        raise KeyError((tensor, quantity, step))
+
+    def records(self) -> list[dict]:
+        out = []
+        for (tensor, q), v in sorted(self.raw.values.items()):
+            for i, w in enumerate(self.raw.widths):
+                for s in range(self.raw.seeds):
+                    for t in range(self.raw.steps + 1):
+                        x = float(v[i, s, t])
+                        value = round(x, 9) if np.isfinite(x) else None
+                        out.append(
+                            {"width": w, "seed": s, "step": t, "tensor": tensor, "quantity": q}
+                            | {"value": value}
+                        )
+        return out
+
+    def to_json(self) -> dict:
+        div = [
+            {"width": w, "seed": s, "step": int(self.raw.diverged[i, s])}
+            for i, w in enumerate(self.raw.widths)
+            for s in range(self.raw.seeds)
+            if self.raw.diverged[i, s] >= 0
+        ]
+        failed = [f"{s.tensor}/{s.quantity}@{s.step}" for s in self.failed]
+        return {
+            "config": self.config,
+            "records": self.records(),
+            "slopes": [s.to_json() for s in self.slopes],
+            "diverged": div,
+            "summary": {"verdict": "pass" if not failed else "fail", "failed": failed},
+        }
+
+    def write(self, out_dir: str | Path, *, plot: bool = True) -> list[Path]:
+        """Write ``coord_check.json`` (and ``coord_check.png``) into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "coord_check.json"
+        path.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
+        paths = [path]
+        if plot:
+            from ._plot import plot_coord_check
+
+            paths.append(plot_coord_check(self, out / "coord_check.png"))
+        return paths
+
+
+def _prediction(pred: dict, tensor: str, quantity: str) -> Fraction | None:
+    key = "activation_rms" if quantity == "activation_mean_abs" else quantity
+    entry = pred.get(key)
+    if isinstance(entry, dict):
+        return entry.get(tensor)
+    return entry if tensor == OUTPUT else None
+
+
+def analyse(
+    table: Table, cfg: CoordCheckConfig, raw: RawRecords, *, tol: float = 0.2, n_boot: int = 1000
+) -> CoordCheckResult:
+    """Fit every (tensor, quantity, step >= 1) and give verdicts against ``table``'s regime.
+
+    ``output_rms`` is :math:`\\mathrm{RMS}(f_0 + \\Delta f_t)`: when the table predicts a
+    different exponent at initialisation (``output_init_rms``, muP's :math:`n^{-1/2}`) than in
+    training, a slope anywhere between the two passes (the two terms cross over during the
+    first steps); ``output_movement_rms`` is judged against the training exponent alone.
+    """
+    pred = table.predicted()
+    init_out = pred.get("output_init_rms")
+    unstable = (table.regime or {}).get("regime") == "unstable"
+    widths = np.asarray(raw.widths)
+    slopes = []
+    for (tensor, q), v in sorted(raw.values.items()):
+        p = _prediction(pred, tensor, q)
+        for t in range(1, raw.steps + 1):
+            s, lo, hi = fit_slope(widths, v[:, :, t], n_boot=n_boot, seed=cfg.seed)
+            ok = verdict(s, lo, hi, p, tol=tol, unstable=unstable)
+            if q == "output_rms" and ok == "fail" and init_out is not None and p is not None:
+                # f_t = f_0 + (f_t - f_0) mixes n^{init} and n^{p}: early on, any slope
+                # between the two exponents is what the theory predicts.
+                ok = verdict(s, lo, hi, min(max(s, min(p, init_out)), max(p, init_out)), tol=tol)
+            slopes.append(Slope(tensor, q, t, s, lo, hi, p, ok))
+    config: dict[str, Any] = {
+        **cfg.to_json(),
+        "target": table.target,
+        "gauge": table.gauge,
+        "alignment": table.alignment,
+        "regime": (table.regime or {}).get("regime"),
+        "tolerance": tol,
+    }
+    return CoordCheckResult(config, raw, tuple(slopes))
+
+
+def coord_check(
+    table: Table | dict, cfg: CoordCheckConfig, *, tol: float = 0.2, progress: Any = None
+) -> CoordCheckResult:
+    """Run the coordinate check of ``table`` with ``cfg`` and analyse it (see module docs)."""
+    table = table if isinstance(table, Table) else Table.from_json(table)
+    return analyse(table, cfg, run_widths(table, cfg, progress=progress), tol=tol)
