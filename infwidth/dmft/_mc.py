@@ -47,23 +47,29 @@ class MCState(NamedTuple):
 
 
 def _site_paths(u, r, Cf, Df, act):
-    """Time-march one site. u, r: (T, P); Cf, Df: (T, P, TP). Returns phi, g: (T, P)."""
-    T, P = u.shape
+    """Time-march a batch of sites. u, r: (S, T, P); Cf, Df: (T, P, TP). Returns phi, g (S, T, P).
+
+    Written for a whole batch (not vmapped) so that each step is one (S, TP) @ (TP, P) GEMM.
+    History buffers are zero beyond the current step, so the full-row contraction with C(t, .)
+    and D(t, .) only ever sees the causal part (C(t, s >= t) multiplies zeros).
+    """
+    S, T, P = u.shape
 
     def step(carry, xs):
         phist, ghist = carry
         t, Ct, Dt, ut, rt = xs
-        h = ut + Ct @ ghist.reshape(-1)
+        h = ut + ghist @ Ct.T
         p = act.phi(h)
-        phist = phist.at[t].set(p)
-        z = rt + Dt @ phist.reshape(-1)
+        phist = jax.lax.dynamic_update_slice(phist, p, (0, t * P))
+        z = rt + phist @ Dt.T
         g = act.dphi(h) * z
-        ghist = ghist.at[t].set(g)
+        ghist = jax.lax.dynamic_update_slice(ghist, g, (0, t * P))
         return (phist, ghist), None
 
-    zeros = jnp.zeros((T, P), u.dtype)
-    (phist, ghist), _ = jax.lax.scan(step, (zeros, zeros), (jnp.arange(T), Cf, Df, u, r))
-    return phist, ghist
+    zeros = jnp.zeros((S, T * P), u.dtype)
+    xs = (jnp.arange(T), Cf, Df, jnp.swapaxes(u, 0, 1), jnp.swapaxes(r, 0, 1))
+    (phist, ghist), _ = jax.lax.scan(step, (zeros, zeros), xs)
+    return phist.reshape(S, T, P), ghist.reshape(S, T, P)
 
 
 @partial(jax.jit, static_argnames=("n_sites", "steps"))
@@ -81,14 +87,32 @@ def sample_readout(key, *, n_sites: int, steps: int, n_points: int):
     return jnp.broadcast_to(r[:, None, None], (n_sites, steps, n_points))
 
 
-@partial(jax.jit, static_argnames=("n_sites",))
-def sample_gp(key, cov, *, n_sites: int):
-    """N(0, cov) for a (T, P, T, P) covariance, via a clipped eigendecomposition (DMFT.md 4.3:
-    the covariances are often rank-deficient, so no Cholesky). Shape (S, T, P)."""
+@jax.jit
+def _root(cov):
+    """A square root R (R R^T = cov) of a PSD (T, P, T, P) covariance, as (TP, TP).
+
+    Cholesky with a relative jitter 1e-10 (rank-deficient covariances are the rule here,
+    DMFT.md 4.3; the jitter perturbs samples by ~1e-5 relative, far below Monte-Carlo error),
+    falling back to a clipped eigendecomposition if the factorisation fails.
+    """
     T, P = cov.shape[:2]
     M = cov.reshape(T * P, T * P)
-    w, V = jnp.linalg.eigh(0.5 * (M + M.T))
-    x = jr.normal(key, (n_sites, T * P), cov.dtype) @ (V * jnp.sqrt(jnp.clip(w, 0))).T
+    M = 0.5 * (M + M.T)
+    jitter = 1e-10 * jnp.mean(jnp.diag(M)) + 1e-300
+    Lc = jnp.linalg.cholesky(M + jitter * jnp.eye(T * P, dtype=M.dtype))
+
+    def eig_root(_):
+        w, V = jnp.linalg.eigh(M)
+        return V * jnp.sqrt(jnp.clip(w, 0))
+
+    return jax.lax.cond(jnp.all(jnp.isfinite(Lc)), lambda _: Lc, eig_root, None)
+
+
+@partial(jax.jit, static_argnames=("n_sites",))
+def sample_gp(key, cov, *, n_sites: int):
+    """N(0, cov) for a (T, P, T, P) covariance. Shape (S, T, P)."""
+    T, P = cov.shape[:2]
+    x = jr.normal(key, (n_sites, T * P), cov.dtype) @ _root(cov).T
     return x.reshape(n_sites, T, P)
 
 
@@ -105,7 +129,7 @@ def layer_update(
     T, P = u.shape[1:]
     Cf = C.reshape(T, P, T * P)
     Df = D.reshape(T, P, T * P)
-    paths = jax.vmap(_site_paths, in_axes=(0, 0, None, None, None))
+    paths = _site_paths
     phi, g = paths(u, r, Cf, Df, act)
     S = phi.shape[0]
     pf = phi.reshape(S, -1)

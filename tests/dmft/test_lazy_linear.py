@@ -47,11 +47,29 @@ def test_lazy_matches_kernel_engine(small_data):
     kernels = pytest.importorskip("infwidth.kernels")
     if not hasattr(kernels, "mlp_kernels"):
         pytest.skip("infwidth.kernels.mlp_kernels not available yet")
-    X, _ = small_data
+    X, y = small_data
+    Xt = np.random.default_rng(7).standard_normal((2, X.shape[1]))
     for act in ("relu", "tanh", "erf"):
         ref = np.asarray(kernels.mlp_kernels(X, depth=2, activation=act).ntk)
         ours = lazy_kernels(X @ X.T / X.shape[1], 2, act)[2]
         np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
+    # Lazy dynamics on train and test points = the kernel engine's GD prediction. Its loss is
+    # the mean 1/(2n) sum, so its learning rate is eta * n for our summed loss.
+    eta, T = 0.05, 40
+    prob = DMFTProblem(X, y, depth=2, activation="tanh", eta=eta, steps=T, X_test=Xt)
+    sol = solve_dmft(prob, Lazy())
+    ntk_tr = np.asarray(kernels.mlp_kernels(X, depth=2, activation="tanh").ntk)
+    ntk_te = np.asarray(kernels.mlp_kernels(Xt, X, depth=2, activation="tanh").ntk)
+    pred = kernels.lazy_predict(
+        ntk_tr,
+        y,
+        np.arange(T),
+        ntk_test_train=ntk_te,
+        learning_rate=eta * len(y),
+        discrete=True,
+    )
+    np.testing.assert_allclose(sol.train_outputs, np.asarray(pred.train).reshape(T, -1), atol=1e-5)
+    np.testing.assert_allclose(sol.test_outputs, np.asarray(pred.test).reshape(T, -1), atol=1e-5)
 
 
 def test_lazy_flow_is_small_eta_limit_of_gd(small_data):

@@ -5,7 +5,6 @@ Monte-Carlo tolerances follow from the site counts below: kernel errors ~ S^{-1/
 (S = 3000 -> ~2-3 %; the solver's own floor estimate is ~2.7 % for these problems).
 """
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -93,9 +92,7 @@ def test_stein_identity(tanh_problem, tanh_full):
         u, r, C, D, activation="tanh", need_A=True, need_B=False, batch=32, n_resp=2048
     )
     act = get_activation("tanh")
-    phi, _ = jax.vmap(_site_paths, (0, 0, None, None, None))(
-        u, r, C.reshape(T, P, T * P), D.reshape(T, P, T * P), act
-    )
+    phi, _ = _site_paths(u, r, C.reshape(T, P, T * P), D.reshape(T, P, T * P), act)
     lhs = np.einsum("itm,isa->tmsa", phi, r) / S
     rhs = np.einsum("tmsa,sacb->tmcb", np.asarray(A), sol.G[1])
     assert np.linalg.norm(lhs - rhs) / np.linalg.norm(rhs) < 0.08

@@ -1,0 +1,284 @@
+"""``infwidth dmft``: solve the infinite-width (DMFT) dynamics and measure finite widths against it.
+
+Writes into ``--out``:
+
+* ``dmft.json``: ``settings``, ``seed``, ``solver``, ``status``/``converged``, ``residuals`` and
+  ``noise_floor`` per sweep, ``eta_max``, ``loss`` (list over the T steps), ``outputs`` (T x P
+  train outputs), ``test_outputs`` (T x P_test, if any); with ``--compare-widths`` also
+  ``comparison``: per width the seed-mean loss, the deviations from the DMFT (rms outputs, loss,
+  relative two-time Phi^L and G^1 errors, cosine alignment of Phi^L), and ``slopes`` (fitted
+  exponent of each deviation in N; about -1/2 is expected until the Monte-Carlo floor).
+* ``kernels.npz``: ``Phi`` and ``G`` of shape (L, T, P, T, P) (layer l = 1..L first; P counts train
+  then test points), ``ntk`` (T, P, P), ``A``/``B`` (responses) where the solver has them.
+* ``loss.png`` (DMFT vs widths), ``phi_heatmap.png`` (sample-traced Phi^L(t, s)),
+  ``deviation.png`` (deviations vs N, log-log; with ``--compare-widths``).
+
+JAX is imported lazily inside :func:`run` (the CLI stays fast for other commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InfwidthError
+
+NAME = "dmft"
+HELP = "solve the infinite-width feature-learning dynamics (DMFT) and compare finite widths"
+ORDER = 50
+
+_SOLVERS = ("auto", "lazy", "particles", "linear", "mc", "gia")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", choices=("mlp", "resmlp"), default="mlp")
+    parser.add_argument("--depth", type=int, default=1, help="number of hidden layers L")
+    parser.add_argument("--activation", default="tanh", help="linear, tanh, relu, erf, gelu")
+    parser.add_argument("--gamma0", type=float, default=1.0, help="feature-learning strength")
+    parser.add_argument("--eta", type=float, default=0.05, help="GD rate (times gamma0^2 N)")
+    parser.add_argument("--steps", type=int, default=50, help="number of GD steps T")
+    parser.add_argument(
+        "--data", default="synthetic", help="FILE.npz (X: P x D, y: P), 'digits' or 'synthetic'"
+    )
+    parser.add_argument("--n-points", type=int, default=None, help="use the first P points")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--solver", choices=_SOLVERS, default="auto")
+    parser.add_argument("--sites", type=int, default=2000, help="Monte-Carlo sites")
+    parser.add_argument("--response-sites", type=int, default=128)
+    parser.add_argument("--max-sweeps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--compare-widths", default=None, help="comma-separated widths N of finite networks"
+    )
+    parser.add_argument("--seeds", type=int, default=4, help="finite networks per width")
+    parser.add_argument("--quick", action="store_true", help="small configuration (tests, CI)")
+    parser.add_argument("--no-figures", action="store_true")
+
+
+def _load_data(args) -> tuple[np.ndarray, np.ndarray]:
+    spec = args.data
+    P = args.n_points
+    if P is not None and P < 1:
+        raise InfwidthError(f"--n-points must be >= 1, got {P}")
+    if spec == "synthetic":
+        rng = np.random.default_rng(args.seed)
+        n = P or 8
+        X = rng.standard_normal((n, 10))
+        y = np.tanh(X @ rng.standard_normal(10) / np.sqrt(10))
+        return X, y
+    if spec == "digits":
+        try:
+            from ..data import load_digits  # type: ignore[attr-defined]
+        except ImportError:
+            raise InfwidthError(
+                "--data digits needs the infwidth.data digits loader, which is not available "
+                "in this installation; use --data FILE.npz or --data synthetic"
+            ) from None
+        d = load_digits()
+        X, y = (d["X"], d["y"]) if isinstance(d, dict) else (d[0], d[1])
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        n = P or 20
+        X, y = X[:n], y[:n]
+        return X, y - y.mean()
+    path = Path(spec)
+    if not path.exists():
+        raise InfwidthError(f"--data: no such file {spec!r} (expected FILE.npz, digits, synthetic)")
+    try:
+        with np.load(path) as z:
+            X, y = np.asarray(z["X"], dtype=np.float64), np.asarray(z["y"], dtype=np.float64)
+    except KeyError as exc:
+        raise InfwidthError(
+            f"--data {spec}: the .npz must hold arrays X (P x D) and y (P)"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise InfwidthError(f"--data {spec}: not a readable .npz file ({exc})") from None
+    if X.ndim != 2 or y.reshape(-1).shape[0] != X.shape[0]:
+        raise InfwidthError(f"--data {spec}: X must be P x D and y have P entries")
+    if P is not None:
+        X, y = X[:P], y.reshape(-1)[:P]
+    return X, y.reshape(-1)
+
+
+def _solver(args, dmft):
+    name = args.solver
+    if name == "auto":
+        if args.activation == "linear":
+            name = "linear"
+        elif args.depth == 1:
+            name = "particles"
+        else:
+            name = "mc"
+    return {
+        "lazy": lambda: dmft.Lazy(),
+        "particles": lambda: dmft.TwoLayerParticles(n_sites=max(args.sites, 2)),
+        "linear": lambda: dmft.DeepLinear(),
+        "mc": lambda: dmft.MonteCarlo(
+            n_sites=args.sites, n_response_sites=max(1, min(args.response_sites, args.sites))
+        ),
+        "gia": lambda: dmft.GradientIndependence(n_sites=args.sites),
+    }[name]()
+
+
+def _rel(a, b) -> float:
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+
+
+def _compare(problem, sol, widths, seeds, dmft) -> dict:
+    L = problem.depth
+    rows = []
+    for N in widths:
+        fin = dmft.train_finite(problem, N, seeds=tuple(range(seeds)))
+        dev = {"rms_outputs": [], "loss": [], "Phi_L": [], "G_1": [], "alignment_Phi_L": []}
+        for i in range(seeds):
+            dev["rms_outputs"].append(float(np.sqrt(np.mean((fin.outputs[i] - sol.outputs) ** 2))))
+            dev["loss"].append(float(np.max(np.abs(fin.loss[i] - sol.loss))))
+            dev["Phi_L"].append(_rel(fin.Phi[i, L - 1], sol.Phi[L - 1]))
+            dev["G_1"].append(_rel(fin.G[i, 0], sol.G[0]))
+            a, b = fin.Phi[i, L - 1].ravel(), sol.Phi[L - 1].ravel()
+            dev["alignment_Phi_L"].append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))))
+        rows.append(
+            {
+                "width": int(N),
+                "seeds": list(range(seeds)),
+                "loss_mean": fin.loss.mean(0).tolist(),
+                "deviation": {k: float(np.mean(v)) for k, v in dev.items()},
+                "deviation_per_seed": dev,
+            }
+        )
+    slopes = {}
+    if len(widths) >= 2:
+        for k in ("rms_outputs", "loss", "Phi_L", "G_1"):
+            ys = np.array([r["deviation"][k] for r in rows])
+            if np.all(ys > 0) and np.all(np.isfinite(ys)):
+                slopes[k] = float(np.polyfit(np.log(widths), np.log(ys), 1)[0])
+    return {"widths": [int(w) for w in widths], "rows": rows, "slopes": slopes}
+
+
+def _figures(out: Path, sol, comparison, L: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogy(sol.loss, "k-", lw=2, label="DMFT")
+    for row in (comparison or {}).get("rows", []):
+        ax.semilogy(row["loss_mean"], "--", label=f"N = {row['width']}")
+    ax.set_xlabel("GD step t")
+    ax.set_ylabel("train loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=120)
+    plt.close(fig)
+
+    traced = np.einsum("tmsm->ts", sol.Phi[L - 1])
+    fig, ax = plt.subplots(figsize=(4.2, 3.5))
+    im = ax.imshow(traced, origin="lower", cmap="viridis")
+    ax.set_xlabel("s")
+    ax.set_ylabel("t")
+    ax.set_title(f"sum_mu Phi^{L}_mu,mu(t, s)")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "phi_heatmap.png", dpi=120)
+    plt.close(fig)
+
+    if comparison and len(comparison["widths"]) >= 2:
+        w = np.array(comparison["widths"], dtype=float)
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for k in ("rms_outputs", "Phi_L", "G_1"):
+            ax.loglog(w, [r["deviation"][k] for r in comparison["rows"]], "o-", label=k)
+        ref = comparison["rows"][0]["deviation"]["Phi_L"]
+        ax.loglog(w, ref * (w / w[0]) ** -0.5, "k:", label="N^-1/2")
+        ax.set_xlabel("width N")
+        ax.set_ylabel("deviation from DMFT")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "deviation.png", dpi=120)
+        plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.quick:
+        args.steps = min(args.steps, 20)
+        args.sites = min(args.sites, 500)
+        args.response_sites = min(args.response_sites, 32)
+        args.seeds = min(args.seeds, 2)
+        if args.n_points is None:
+            args.n_points = 4
+    widths: list[int] = []
+    if args.compare_widths:
+        try:
+            widths = sorted({int(w) for w in str(args.compare_widths).split(",") if w.strip()})
+        except ValueError:
+            raise InfwidthError(
+                f"--compare-widths must be comma-separated integers, got {args.compare_widths!r}"
+            ) from None
+        if any(w < 1 for w in widths):
+            raise InfwidthError(f"--compare-widths must be positive, got {args.compare_widths!r}")
+    if args.seeds < 1:
+        raise InfwidthError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.arch == "resmlp":
+        raise InfwidthError("--arch resmlp is not implemented in the DMFT solver yet; use mlp")
+    X, y = _load_data(args)
+
+    from .. import dmft  # JAX is imported here, not at module level.
+
+    problem = dmft.DMFTProblem(
+        X,
+        y,
+        depth=args.depth,
+        activation=args.activation,
+        gamma0=args.gamma0,
+        eta=args.eta,
+        steps=args.steps,
+        arch=args.arch,
+    )
+    solver = _solver(args, dmft)
+    sol = dmft.solve_dmft(problem, solver, seed=args.seed, max_sweeps=args.max_sweeps, throw=False)
+    if sol.result is dmft.RESULTS.diverged:
+        raise InfwidthError(
+            f"gradient descent diverges at eta={args.eta:g}: the GD stability threshold is "
+            f"eta_max = 2/lambda_max(K) = {sol.eta_max:.6g}; lower --eta"
+        )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    comparison = _compare(problem, sol, widths, args.seeds, dmft) if widths else None
+    payload = {
+        "settings": sol.settings | {"data": args.data, "quick": bool(args.quick)},
+        "seed": sol.seed,
+        "solver": sol.solver,
+        "approximation": sol.approximation,
+        "status": sol.result.name,
+        "converged": sol.converged,
+        "message": sol.result.value,
+        "residuals": sol.residuals.tolist(),
+        "noise_floor": sol.noise_floor.tolist(),
+        "eta_max": sol.eta_max,
+        "wall_time_s": sol.wall_time,
+        "loss": sol.loss.tolist(),
+        "outputs": sol.train_outputs.tolist(),
+        "targets": problem.y.tolist(),
+        "comparison": comparison,
+    }
+    (out / "dmft.json").write_text(json.dumps(payload, indent=1))
+    arrays = {"Phi": sol.Phi, "G": sol.G, "ntk": sol.ntk}
+    if sol.A is not None:
+        arrays |= {"A": sol.A, "B": sol.B}
+    np.savez_compressed(out / "kernels.npz", **arrays)
+    if not args.no_figures:
+        _figures(out, sol, comparison, args.depth)
+    msg = f"dmft: {sol.solver}, final loss {sol.loss[-1]:.4g}"
+    if comparison and comparison["slopes"]:
+        msg += ", slopes in N: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in comparison["slopes"].items()
+        )
+    print(msg + f"; wrote {out}")
+    if not sol.converged:
+        sys.stderr.write(f"infwidth dmft: warning: not converged. {sol.result.value}\n")
+        return 1
+    return 0
