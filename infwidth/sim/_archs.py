@@ -155,3 +155,52 @@ def cnn_model(
     init = _init_fn(shapes, s, set(zero), dtype)
     batch = _regression_batch((S, S, C), d_out, dtype)
     return Model(init, apply, mse, batch, s, frozenset(), ("fc",), "cnn")
+
+
+def chain_model(
+    s: Scaling,
+    *,
+    names: tuple[str, ...],
+    dims: Mapping[str, int],
+    phi: Phi,
+    dtype: Any,
+    fans: Mapping[str, tuple[int, int]],
+) -> Model:
+    """A custom spec read as a sequential dense network, in the spec's order.
+
+    Weights ``(fan_in, fan_out)`` follow each other (``fan_out`` of one = ``fan_in`` of the
+    next, ``phi`` between); a tensor with ``fan_in == 1`` is the bias of the layer before it.
+    """
+    layers: list[str] = []
+    bias_of: dict[str, str] = {}
+    for name in names:
+        fi, fo = fans[name]
+        if fi == 1 and layers and fo == fans[layers[-1]][1]:
+            bias_of[layers[-1]] = name
+            continue
+        if layers and fans[layers[-1]][1] != fi:
+            raise InfwidthError(
+                f"--spec networks are run as a sequential chain: {layers[-1]!r} ends with "
+                f"{fans[layers[-1]][1]} features but {name!r} takes {fi}"
+            )
+        layers.append(name)
+    shapes = {n: fans[n] for n in layers}
+    zero = {b: (fans[b][1],) for b in bias_of.values()}
+    shapes.update(zero)
+    m, d_in, d_out = s.multiplier, fans[layers[0]][0], fans[layers[-1]][1]
+
+    def apply(params: Params, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        feats, h = {}, x
+        for i, name in enumerate(layers):
+            z = m[name] * (h @ params[name])
+            if name in bias_of:
+                z = z + m[bias_of[name]] * params[bias_of[name]]
+            if i == len(layers) - 1:
+                return z, feats
+            feats[name] = z
+            h = phi(z)
+        raise AssertionError  # pragma: no cover
+
+    init = _init_fn(shapes, s, set(zero), dtype)
+    batch = _regression_batch((d_in,), d_out, dtype)
+    return Model(init, apply, mse, batch, s, frozenset(), (layers[-1],), "chain")

@@ -29,7 +29,7 @@ from ._measure import (
 )
 from ._model import Model, build_model, model_from_table
 from ._optim import table_optimizer
-from ._scaling import DEFAULT_DIMS, Scaling, scale_table
+from ._scaling import DEFAULT_DIMS, Scaling, evaluate_fan, scale_table
 from ._table import Table
 
 
@@ -56,11 +56,17 @@ class CoordCheckConfig:
     spectral_iters: int = 3
     seed: int = 0
 
+    @property
+    def resolved_base_width(self) -> int:
+        """``base_width``, by default ``min(16, smallest width)``: a small base keeps the
+        output's init term (muP: ``n^{-1/2}`` relative to the base) out of the fitted slopes."""
+        return self.base_width or min(16, min(self.widths))
+
     def to_json(self) -> dict:
         out = dataclasses.asdict(self)
         out["widths"] = list(self.widths)
         out["dims"] = dict(self.dims)
-        out["base_width"] = self.base_width or min(self.widths)
+        out["base_width"] = self.resolved_base_width
         return out
 
 
@@ -80,7 +86,7 @@ def scaling_at(table: Table, cfg: CoordCheckConfig, width: int) -> Scaling:
     return scale_table(
         table,
         width=width,
-        base_width=cfg.base_width or min(cfg.widths),
+        base_width=cfg.resolved_base_width,
         depth=cfg.depth,
         base_depth=cfg.base_depth,
         lr=cfg.lr,
@@ -121,6 +127,7 @@ class _Static(NamedTuple):
     optimizer: str
     names: tuple[str, ...]
     tied: tuple[tuple[str, str], ...]
+    fans: tuple[tuple[str, int, int], ...]
     dims: tuple[tuple[str, int], ...]
     activation: str
     dtype: str
@@ -134,11 +141,23 @@ class _Static(NamedTuple):
 
 def _static(table: Table, cfg: CoordCheckConfig, width: int) -> _Static:
     tied = tuple(sorted((t.name, t.tied_to) for t in table.tensors if t.tied_to))
+    fans = ()
+    if cfg.arch == "chain":
+        d = _dims(cfg)
+        fans = tuple(
+            (
+                t.name,
+                round(evaluate_fan(t.fan_in, width, d)),
+                round(evaluate_fan(t.fan_out, width, d)),
+            )
+            for t in table.tensors
+        )
     return _Static(
         cfg.arch,
         cfg.optimizer,
         table.names,
         tied,
+        fans,
         tuple(sorted(_dims(cfg).items())),
         cfg.activation,
         cfg.dtype,
@@ -167,6 +186,7 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
         s,
         names=st.names,
         tied=dict(st.tied),
+        fans={n: (i, o) for n, i, o in st.fans},
         dims=dict(st.dims),
         activation=st.activation,
         dtype=dtype,

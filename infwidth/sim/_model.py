@@ -75,6 +75,7 @@ def build_model(
     *,
     names: tuple[str, ...],
     tied: Mapping[str, str] | None = None,
+    fans: Mapping[str, tuple[int, int]] | None = None,
     dims: Mapping[str, int],
     activation: str = "relu",
     dtype: Any = jnp.float32,
@@ -83,11 +84,12 @@ def build_model(
 
     ``names`` (the table's tensor names) fix which tensors exist (biases, the MLP depth);
     ``tied`` maps a tensor to the one whose entries it reuses (tied unembedding); ``scaling``
-    gives the numbers at this width and depth. The numbers may be JAX arrays (tracers), so
+    gives the numbers at this width and depth. ``arch="chain"`` runs a custom spec as a
+    sequential dense network and needs ``fans`` (numeric fan_in, fan_out per tensor). The numbers may be JAX arrays (tracers), so
     that one compiled function serves every parametrization of the same shapes.
     """
     from ..errors import InfwidthError
-    from ._archs import cnn_model, mlp_model, resmlp_model
+    from ._archs import chain_model, cnn_model, mlp_model, resmlp_model
     from ._transformer import transformer_model
 
     makers = {
@@ -95,6 +97,7 @@ def build_model(
         "resmlp": resmlp_model,
         "cnn": cnn_model,
         "transformer": transformer_model,
+        "chain": chain_model,
     }
     if arch not in makers:
         raise InfwidthError(f"unknown architecture {arch!r}; choose one of {', '.join(makers)}")
@@ -104,6 +107,8 @@ def build_model(
     kw: dict[str, Any] = dict(names=tuple(names), dims=dims, phi=ACTIVATIONS[activation])
     if arch == "transformer":
         kw["tied"] = dict(tied or {})
+    if arch == "chain":
+        kw["fans"] = dict(fans or {})
     return makers[arch](scaling, dtype=dtype, **kw)
 
 
@@ -117,7 +122,21 @@ def model_from_table(
     dtype: Any = jnp.float32,
 ) -> Model:
     """:func:`build_model` with the tensor names and ties read from ``table``."""
+    from ._scaling import evaluate_fan
+
     tied = {t.name: t.tied_to for t in table.tensors if t.tied_to}
+    w = scaling.width
+    fans = {
+        t.name: (round(evaluate_fan(t.fan_in, w, dims)), round(evaluate_fan(t.fan_out, w, dims)))
+        for t in table.tensors
+    }
     return build_model(
-        arch, scaling, names=table.names, tied=tied, dims=dims, activation=activation, dtype=dtype
+        arch,
+        scaling,
+        names=table.names,
+        tied=tied,
+        fans=fans,
+        dims=dims,
+        activation=activation,
+        dtype=dtype,
     )

@@ -1,0 +1,102 @@
+"""``infwidth coord-check``: train a derived parametrization at several widths and check that
+activations, feature movement and outputs scale with the exponents the theory predicts.
+
+JAX is imported inside :func:`run` only (the dispatcher imports every command module).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import InfwidthError
+
+NAME = "coord-check"
+HELP = "measure width exponents of features/outputs in finite JAX networks vs the derivation"
+ORDER = 30
+
+QUICK = {"widths": "64,128,256", "steps": 2, "seeds": 2, "batch_size": 16}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--arch", default=None, help="mlp | resmlp | cnn | transformer (default mlp)")
+    g.add_argument("--spec", default=None, metavar="FILE", help="custom sequential network spec")
+    p.add_argument("--target", default="mup", help="mup | sp | ntp | mfp | umup | ... (mup)")
+    p.add_argument("--optimizer", default="sgd", help="sgd | momentum | adam | adamw | ... (sgd)")
+    p.add_argument("--gauge", default=None, help="gauge of the derived table (engine default)")
+    p.add_argument("--alignment", default="full", help="full | none (full)")
+    p.add_argument("--widths", default=None, help="comma-separated widths (64,128,256,512)")
+    p.add_argument(
+        "--base-width",
+        type=int,
+        default=None,
+        help="width where constants are fixed (min(16, widths))",
+    )
+    p.add_argument("--steps", type=int, default=None, help="training steps (3)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per width (3)")
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (0.1 SGD, 0.01 else)")
+    p.add_argument("--eps", type=float, default=1e-8, help="base Adam epsilon (1e-8)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="base decoupled weight decay")
+    p.add_argument("--depth", type=int, default=2, help="hidden layers / residual blocks (2)")
+    p.add_argument("--base-depth", type=int, default=None, help="depth where constants are fixed")
+    p.add_argument("--input-dim", type=int, default=None, help="d_in (mlp) / channels C (cnn)")
+    p.add_argument("--output-dim", type=int, default=None, help="d_out / vocabulary V")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (32)")
+    p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--activation", default="relu", help="relu | tanh | gelu | linear")
+    p.add_argument("--float64", action="store_true", help="run in double precision")
+    p.add_argument("--tolerance", type=float, default=0.2, help="slope tolerance (0.2)")
+    p.add_argument("--no-spectral", action="store_true", help="skip ||dW||/||W||")
+    p.add_argument("--no-plot", action="store_true", help="write the JSON only")
+    p.add_argument("--seed", type=int, default=0, help="master seed (0)")
+    p.add_argument("--max-memory-gb", type=float, default=None, help="refuse above this")
+    p.add_argument("--quick", action="store_true", help="small widths/steps/seeds (CI)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when the verdict fails")
+    p.add_argument("--out", default="coord_check_out", help="output folder")
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        ws = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise InfwidthError(f"--widths must be comma-separated integers, got {text!r}") from None
+    if len(ws) < 2 or min(ws) < 1 or len(set(ws)) != len(ws):
+        raise InfwidthError(f"--widths needs at least two distinct positive widths, got {text!r}")
+    return tuple(sorted(ws))
+
+
+def _positive(args: argparse.Namespace, *names: str) -> None:
+    for n in names:
+        v = getattr(args, n)
+        if v is not None and v <= 0:
+            raise InfwidthError(f"--{n.replace('_', '-')} must be positive, got {v}")
+
+
+def run(args: argparse.Namespace) -> int:
+    for key, value in QUICK.items() if args.quick else ():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    _positive(args, "steps", "seeds", "lr", "depth", "batch_size", "input_dim", "output_dim")
+    _positive(args, "base_width", "base_depth", "tolerance", "max_memory_gb")
+    widths = _widths(args.widths or "64,128,256,512")
+    if args.float64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    from ..sim._cli_support import build_config, check_memory, load_table, summary
+
+    table, arch = load_table(args)
+    cfg = build_config(args, arch, table, widths)
+    check_memory(table, cfg, args.max_memory_gb)
+    from ..sim import coord_check
+
+    def progress(w: int) -> None:
+        sys.stderr.write(f"  width {w} done\n")
+
+    result = coord_check(table, cfg, tol=args.tolerance, progress=progress)
+    paths = result.write(args.out, plot=not args.no_plot)
+    sys.stdout.write(summary(result))
+    for path in paths:
+        sys.stdout.write(f"wrote {path}\n")
+    return 1 if (args.strict and not result.passed) else 0

@@ -1,0 +1,85 @@
+"""``infwidth coord-check``: JSON contract, determinism, divergence, refusals, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infwidth.cli import main
+
+SMALL = ["--widths", "16,32", "--steps", "2", "--seeds", "2", "--batch-size", "8"]
+
+
+def _run(tmp_path, *extra: str, name: str = "out") -> tuple[int, dict | None]:
+    out = tmp_path / name
+    rc = main(["coord-check", *SMALL, "--out", str(out), "--no-plot", *extra])
+    path = out / "coord_check.json"
+    return rc, (json.loads(path.read_text()) if path.exists() else None)
+
+
+def test_json_contract_and_determinism(tmp_path, capsys):
+    rc, data = _run(tmp_path)
+    assert rc == 0
+    assert set(data) >= {"config", "records", "slopes"}
+    rec = data["records"][0]
+    assert set(rec) == {"width", "seed", "step", "tensor", "quantity", "value"}
+    quantities = {r["quantity"] for r in data["records"]}
+    assert quantities >= {
+        "activation_rms",
+        "activation_mean_abs",
+        "feature_movement_rms",
+        "output_rms",
+        "output_movement_rms",
+    }
+    slope = data["slopes"][0]
+    assert set(slope) == {
+        "tensor",
+        "quantity",
+        "step",
+        "slope",
+        "ci_low",
+        "ci_high",
+        "predicted",
+        "verdict",
+    }
+    assert data["config"]["target"] == "mup" and data["config"]["widths"] == [16, 32]
+    assert "verdict" in capsys.readouterr().out
+    rc2, again = _run(tmp_path, name="again")
+    assert rc2 == 0 and again == data  # same seed -> identical JSON on CPU
+
+
+def test_png_and_spectral_ratio(tmp_path):
+    out = tmp_path / "png"
+    assert main(["coord-check", *SMALL, "--out", str(out)]) == 0  # compiled already
+    assert (out / "coord_check.png").stat().st_size > 1000
+    data = json.loads((out / "coord_check.json").read_text())
+    ratios = [r["value"] for r in data["records"] if r["quantity"] == "spectral_ratio"]
+    assert ratios and all(v >= 0 for v in ratios) and max(ratios) > 0
+
+
+def test_diverged_runs_are_recorded(tmp_path):
+    rc, data = _run(tmp_path, "--target", "sp", "--lr", "1e6")
+    assert rc == 0
+    assert data["diverged"], "an SP network at lr=1e6 must blow up"
+    assert any(r["value"] is None for r in data["records"])
+    assert any(s["verdict"] == "diverged" for s in data["slopes"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--widths", "64"], "at least two"),
+        (["--widths", "a,b"], "integers"),
+        (["--steps", "0"], "--steps"),
+        (["--optimizer", "rmsprop"], "rmsprop"),
+        (["--arch", "lstm"], "lstm"),
+        (["--widths", "65536,131072", "--seeds", "64"], "GiB"),
+        (["--spec", "/nonexistent.json"], "does not exist"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    rc = main(["coord-check", "--out", str(tmp_path / "x"), *argv])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
