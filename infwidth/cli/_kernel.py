@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n-points", type=int, default=None, help="P (a seeded subset)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--block-size", type=int, default=1024, help="pairs per block side")
+    parser.add_argument("--block-size", type=int, default=256, help="pairs per block side")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--no-figures", action="store_true")
 

@@ -9,7 +9,8 @@ activation ``phi`` supplies three functions, all elementwise over arrays:
 - ``dvar(k)            = E[phi'(u)^2]`` (the diagonal of ``dot``).
 
 Closed forms (Cho & Saul 2009 arc-cosine kernel; Williams 1997 for erf), with
-``s = sqrt(k11 k22)``, ``c = k12 / s`` and ``theta = arccos(c)``:
+``s = sqrt(k11 k22)``, ``c = k12 / s`` and ``theta = arccos(c)`` (evaluated as
+``atan2(sqrt(k11 k22 - k12^2), k12)``):
 
 .. math::
 
@@ -52,16 +53,20 @@ class ActivationMaps(NamedTuple):
     exact: bool  # closed form (True) or quadrature (False)
 
 
+def _relu_nngp_dot(k12, k11, k22):
+    # s sin(theta) = sqrt(k11 k22 - k12^2) and theta = atan2(s sin(theta), k12): one atan2, no
+    # division and no arccos (the formulation neural-tangents uses; about 2x faster on CPU).
+    root = jnp.sqrt(jnp.maximum(k11 * k22 - k12 * k12, 0.0))
+    pi_minus_theta = jnp.pi - jnp.arctan2(root, k12)
+    return (root + pi_minus_theta * k12) / (2 * jnp.pi), pi_minus_theta / (2 * jnp.pi)
+
+
 def _relu_nngp(k12, k11, k22):
-    s = jnp.sqrt(k11 * k22)
-    c = jnp.clip(k12 / s, -1.0, 1.0)
-    theta = jnp.arccos(c)
-    return s / (2 * jnp.pi) * (jnp.sqrt(1.0 - c * c) + (jnp.pi - theta) * c)
+    return _relu_nngp_dot(k12, k11, k22)[0]
 
 
 def _relu_dot(k12, k11, k22):
-    c = jnp.clip(k12 / jnp.sqrt(k11 * k22), -1.0, 1.0)
-    return (jnp.pi - jnp.arccos(c)) / (2 * jnp.pi)
+    return _relu_nngp_dot(k12, k11, k22)[1]
 
 
 def _erf_nngp(k12, k11, k22):

@@ -1,12 +1,14 @@
 """Evaluate a layer stack's kernels on all pairs of two input sets, in memory-bounded blocks.
 
 **Memory bound.** The outputs (two ``n1 x n2`` float64 arrays, ``16 n1 n2`` bytes) are written
-block by block into preallocated NumPy arrays; the working set of one block is at most
-``c * block_size^2 * 8`` bytes with ``c ~ 12`` live temporaries for closed-form activations and
-``c ~ 12 + q`` for quadrature of order ``q`` (see :mod:`._quadrature`). With the default
-``block_size = 1024`` that is about 100 MB (closed forms) or 0.5 GB (quadrature, ``q = 48``),
-independent of ``n1, n2``; lower ``block_size`` to lower it. Every block has the same padded
-shape, so the jitted block function compiles once.
+block by block into preallocated NumPy arrays; one block's working set is at most
+``c * block_size^2 * 8`` bytes, with ``c ~ 12`` live temporaries for closed-form activations and
+``c ~ 12 + q`` for Gauss-Hermite quadrature of order ``q`` (the inner nodes are a vectorised
+axis, see :mod:`._quadrature`). With the default ``block_size = 256`` that is about 6 MB (closed
+forms) or 70 MB (quadrature, ``q = 128``), independent of ``n1, n2``. Small blocks are also
+*faster*: a 256 x 256 block's temporaries stay in cache (1000 x 1000 ReLU pairs: 2-3x faster
+than one 1024-block). With ``x2=None`` only blocks on and above the diagonal are computed.
+Every block has the same padded shape, so the jitted block function compiles once.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InfwidthError
-from ._layers import input_state, serial
+from ._layers import input_state, output_kernels, serial
 
 __all__ = ["Kernels", "check_inputs", "kernels_in_blocks"]
 
-DEFAULT_BLOCK = 1024
+DEFAULT_BLOCK = 256
 
 
 class Kernels(NamedTuple):
@@ -59,8 +61,20 @@ def check_inputs(x1, x2=None) -> tuple[np.ndarray, np.ndarray | None]:
 def _block(
     layers: tuple, x1: jnp.ndarray, x2: jnp.ndarray, same: bool
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
-    k = serial(*layers)(input_state(x1, x2, same))
-    return k.nngp, k.ntk
+    return output_kernels(serial(*layers)(input_state(x1, x2)), same)
+
+
+def _symmetrize(m: np.ndarray) -> np.ndarray:
+    """``(m + m^T) / 2``: exactly symmetric (XLA does not promise bitwise-equal ``(i, j)`` and
+    ``(j, i)`` entries: fused loops may contract to FMAs differently along the two axes)."""
+    out = m + m.T
+    out *= 0.5
+    return out
+
+
+def _check_finite(*arrays: np.ndarray) -> None:
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise InfwidthError("kernel computation produced non-finite values (inputs too large?)")
 
 
 def _pad(x: np.ndarray, size: int) -> np.ndarray:
@@ -83,9 +97,14 @@ def kernels_in_blocks(
     x2 = x1 if same else x2
     n1, n2 = x1.shape[0], x2.shape[0]
     b1, b2 = min(block_size, n1), min(block_size, n2)
-    nngp = np.empty((n1, n2))
-    ntk = np.empty((n1, n2))
     with jax.enable_x64(True):
+        if n1 <= b1 and n2 <= b2:  # one block: no copies into preallocated outputs
+            nngp, ntk = (np.asarray(a) for a in _block(layers, x1, x2, same))
+            _check_finite(nngp, ntk)
+            if same:
+                nngp, ntk = _symmetrize(nngp), _symmetrize(ntk)
+            return Kernels(nngp, ntk)
+        nngp, ntk = np.empty((n1, n2)), np.empty((n1, n2))
         for i in range(0, n1, b1):
             xa = _pad(x1[i : i + b1], b1)
             ri = min(b1, n1 - i)
@@ -96,12 +115,9 @@ def kernels_in_blocks(
                     ntk[i : i + ri, j : j + rj] = ntk[j : j + rj, i : i + ri].T
                     continue
                 xb = _pad(x2[j : j + b2], b2)
-                blocks = [
-                    b[:ri, :rj] for b in jax.device_get(_block(layers, xa, xb, same and i == j))
-                ]
-                if same and j == i:  # diagonal block: make it exactly symmetric
-                    blocks = [np.triu(b) + np.triu(b, 1).T for b in blocks]
-                if not all(np.all(np.isfinite(b)) for b in blocks):
-                    raise InfwidthError("kernel computation produced non-finite values")
+                blocks = [np.asarray(b)[:ri, :rj] for b in _block(layers, xa, xb, same and i == j)]
+                _check_finite(*blocks)
+                if same and i == j:
+                    blocks = [_symmetrize(b) for b in blocks]
                 nngp[i : i + ri, j : j + rj], ntk[i : i + ri, j : j + rj] = blocks
     return Kernels(nngp, ntk)

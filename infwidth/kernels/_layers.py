@@ -21,27 +21,51 @@ import jax.numpy as jnp
 from ..errors import InfwidthError
 from ._activations import activation_maps
 
-__all__ = ["Activation", "Dense", "KernelState", "LayerNorm", "Residual", "input_state", "serial"]
+__all__ = [
+    "Activation",
+    "Dense",
+    "KernelState",
+    "LayerNorm",
+    "Residual",
+    "input_state",
+    "output_kernels",
+    "serial",
+]
 
 
 class KernelState(NamedTuple):
-    """Infinite-width kernels of one layer's outputs on a block of input pairs."""
+    """Infinite-width kernels of one layer's outputs on a block of input pairs.
+
+    ``ntk_diag[i] = Theta(x1_i, x1_i)`` is carried by the one-variable maps. Every layer map is
+    elementwise in ``(K12, K11, K22)``, so off-diagonal entries never depend on diagonal ones:
+    for ``x1 is x2`` the diagonal is overwritten at the end with ``var1`` and ``ntk_diag``,
+    exact by construction (the pair formulas at ``c = 1`` are ill-conditioned: a 1-ulp error
+    in ``c`` becomes a 1e-8 error through ``arccos``)."""
 
     nngp: jnp.ndarray  # (b1, b2)
     ntk: jnp.ndarray  # (b1, b2)
     var1: jnp.ndarray  # (b1,)
     var2: jnp.ndarray  # (b2,)
-    same: bool = False  # x1 is x2: the diagonal of nngp is by definition var1
+    ntk_diag: jnp.ndarray  # (b1,)
 
 
-def input_state(x1: jnp.ndarray, x2: jnp.ndarray, same: bool = False) -> KernelState:
+def input_state(x1: jnp.ndarray, x2: jnp.ndarray) -> KernelState:
     """Kernels of the raw inputs, normalised by the input dimension as neural-tangents does:
-    ``K0(x, x') = x . x' / d``, ``Theta0 = 0``. ``same=True`` (``x1 is x2``) sets the diagonal
-    to exactly the variances."""
+    ``K0(x, x') = x . x' / d``, ``Theta0 = 0``."""
     d = x1.shape[-1]
     nngp = x1 @ x2.T / d
     var1, var2 = jnp.sum(x1 * x1, -1) / d, jnp.sum(x2 * x2, -1) / d
-    return KernelState(nngp, jnp.zeros_like(nngp), var1, var2, same)
+    return KernelState(nngp, jnp.zeros_like(nngp), var1, var2, jnp.zeros_like(var1))
+
+
+def output_kernels(k: KernelState, same: bool) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """``(nngp, ntk)``; with ``same`` (``x1 is x2``) the diagonal is set to the exact one-variable
+    values. (An elementwise ``where``, not a transpose, so that XLA keeps one fused loop.)"""
+    if not same:
+        return k.nngp, k.ntk
+    n = k.nngp.shape[0]
+    eye = jnp.arange(n)[:, None] == jnp.arange(n)[None, :]
+    return jnp.where(eye, k.var1[:, None], k.nngp), jnp.where(eye, k.ntk_diag[:, None], k.ntk)
 
 
 @dataclass(frozen=True)
@@ -75,12 +99,13 @@ class Dense:
         def affine(m):
             return w2 * m + b2
 
-        nngp = affine(k.nngp)
+        nngp, var1 = affine(k.nngp), affine(k.var1)
         if self.parameterization == "ntk":
-            ntk = nngp + w2 * k.ntk
+            ntk, ntk_diag = nngp + w2 * k.ntk, var1 + w2 * k.ntk_diag
         else:
             ntk = self.fan_in * k.nngp + w2 * k.ntk + self.bias_grad
-        return KernelState(nngp, ntk, affine(k.var1), affine(k.var2), k.same)
+            ntk_diag = self.fan_in * k.var1 + w2 * k.ntk_diag + self.bias_grad
+        return KernelState(nngp, ntk, var1, affine(k.var2), ntk_diag)
 
 
 @dataclass(frozen=True)
@@ -94,21 +119,12 @@ class Activation:
     def __call__(self, k: KernelState) -> KernelState:
         act = activation_maps(self.name, self.order)
         k11, k22 = k.var1[:, None], k.var2[None, :]
-        nngp = act.nngp(k.nngp, k11, k22)
-        dot = act.dot(k.nngp, k11, k22)
-        var1, var2 = act.var(k.var1), act.var(k.var2)
-        if k.same:
-            # On the diagonal use the one-variable forms: the pair forms at c = 1 are
-            # ill-conditioned (d arccos(c) / dc -> inf), a 1-ulp error in c costs 1e-8.
-            diag = jnp.diag_indices(nngp.shape[0])
-            nngp = nngp.at[diag].set(var1)
-            dot = dot.at[diag].set(act.dvar(k.var1))
         return KernelState(
-            nngp,
-            k.ntk * dot,
-            var1,
-            var2,
-            k.same,
+            act.nngp(k.nngp, k11, k22),
+            k.ntk * act.dot(k.nngp, k11, k22),
+            act.var(k.var1),
+            act.var(k.var2),
+            k.ntk_diag * act.dvar(k.var1),
         )
 
 
@@ -118,14 +134,14 @@ class LayerNorm:
 
     At infinite width the empirical mean of the features vanishes and their empirical variance is
     ``K(x, x)``, so ``h -> h / sqrt(K(x, x))``:
-    ``K' = K / sqrt(K11 K22)``, ``Theta' = Theta / sqrt(K11 K22)``, ``var' = 1``.
+    ``K' = K / sqrt(K11 K22)``, ``Theta' = Theta / sqrt(K11 K22)``, ``var' = 1``. (The
+    normalisation's own dependence on the parameters is ``O(1/n)`` per feature and drops out.)
     """
 
     def __call__(self, k: KernelState) -> KernelState:
         norm = jnp.sqrt(k.var1[:, None] * k.var2[None, :])
-        return KernelState(
-            k.nngp / norm, k.ntk / norm, jnp.ones_like(k.var1), jnp.ones_like(k.var2)
-        )
+        ones1, ones2 = jnp.ones_like(k.var1), jnp.ones_like(k.var2)
+        return KernelState(k.nngp / norm, k.ntk / norm, ones1, ones2, k.ntk_diag / k.var1)
 
 
 @dataclass(frozen=True)
@@ -150,7 +166,7 @@ class Residual:
     def __call__(self, k: KernelState) -> KernelState:
         f = serial(*self.layers)(k)
         a2 = self.alpha**2
-        return KernelState(*(s + a2 * t for s, t in zip(k[:4], f[:4], strict=True)), k.same)
+        return KernelState(*(s + a2 * t for s, t in zip(k, f, strict=True)))
 
 
 def serial(*layers):

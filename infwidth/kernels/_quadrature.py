@@ -20,8 +20,8 @@ pass a higher ``order`` there. erf by quadrature matches its closed form to ``< 
 (``< 2e-10`` for ``|c| <= 0.9``), which is how this table was cross-checked.
 Non-smooth activations (relu) converge only algebraically and keep their closed forms.
 
-Memory: the double sum runs as a loop over the ``q`` outer nodes, so a block of ``B`` pairs needs
-``O(q B)`` floats, not ``O(q^2 B)``.
+Memory: the double sum runs as a ``lax.scan`` over the ``q`` outer nodes with the inner nodes
+vectorised, so a block of ``B`` pairs needs ``O(q B)`` floats, not ``O(q^2 B)``.
 """
 
 from __future__ import annotations
