@@ -16,9 +16,14 @@ from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
 from ._report import CoordCheckResult, analyse, coord_check
 from ._scaling import DEFAULT_DIMS, Scaling, scale_table
 from ._table import Table, TensorRow
+from ._transfer import LeafInfo, Transfer, infer_leaves, mup_transfer
 
 __all__ = [
     "ACTIVATIONS",
+    "LeafInfo",
+    "Transfer",
+    "infer_leaves",
+    "mup_transfer",
     "DEFAULT_DIMS",
     "OPTIMIZERS",
     "CoordCheckConfig",

@@ -22,6 +22,7 @@ the table's weight-decay scaling on top of ``eta_W``'s.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -92,6 +93,7 @@ def table_optimizer(
     stacked: Collection[str] = (),
     b1: float | None = None,
     b2: float = 0.999,
+    labels: Any = None,
 ) -> optax.GradientTransformation:
     """One optax transformation applying ``optimizer`` with per-tensor scaled hyperparameters.
 
@@ -103,6 +105,8 @@ def table_optimizer(
         stacked: tensors carrying a leading block axis (Muon orthogonalises per block).
         b1: momentum / first-moment decay (default 0.9; Muon 0.95).
         b2: Adam's second-moment decay.
+        labels: a pytree of tensor names with the parameters' structure (default: the
+            parameters are a flat dict keyed by name).
     """
     if optimizer not in OPTIMIZERS:
         raise InfwidthError(
@@ -122,4 +126,6 @@ def table_optimizer(
         )
         for name in names
     }
-    return optax.multi_transform(transforms, lambda params: {k: k for k in params})
+    if labels is None:
+        return optax.multi_transform(transforms, lambda params: {k: k for k in params})
+    return optax.multi_transform(transforms, labels)

@@ -1,0 +1,193 @@
+"""muP (or any derived parametrization) for a user's own JAX model.
+
+Given the model's parameter pytree at the target width and the same model's parameters at a
+base width (and optionally at a third "delta" width, as the PyTorch ``mup`` package does, to
+tell which dimensions are infinite when a finite one also changed), :func:`mup_transfer`
+
+1. finds the infinite axes of every leaf (those whose size differs between base and delta,
+   or between base and target when no delta is given) and the width ratio
+   :math:`\\rho = n / n_0` along them;
+2. reads each leaf as a tensor with ``fan_in`` / ``fan_out`` (layout ``"in_out"``: last axis
+   is fan_out, as Flax ``kernel`` and HWIO convolutions; ``"out_in"``: first axis, as
+   Equinox/PyTorch ``weight``; ``"auto"`` picks by the leaf's name), so that the symbolic
+   engine classifies it (input / hidden / output / bias / scalar) and derives its exponents
+   in the no-multiplier gauge (the user's forward pass has no multipliers to change);
+3. rescales the given initialisation, assumed standard (:math:`\\mathrm{Var} \\propto
+   1/\\mathrm{fan\\_in}`, exponent :math:`e_{SP} = -\\alpha_{in}`), to the derived variance:
+   :math:`w \\leftarrow w\\,\\rho^{(e_{\\rm var} - e_{SP})/2}` (muTransfer: at the base width the
+   model is unchanged);
+4. returns an optax transformation with :math:`\\eta_W = \\eta\\rho^{e_{\\rm lr}}`,
+   :math:`\\epsilon_W = \\epsilon\\rho^{e_\\epsilon}`, :math:`\\lambda_W = \\lambda\\rho^{e_{\\rm wd}}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+import jax
+import optax
+
+from ..errors import InfwidthError
+from ._optim import table_optimizer
+from ._scaling import Scaling
+from ._table import Table
+
+Layout = Literal["auto", "in_out", "out_in"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LeafInfo:
+    """What was inferred about one leaf."""
+
+    name: str
+    shape: tuple[int, ...]
+    infinite_axes: tuple[int, ...]
+    ratio: float
+    fan_in: str
+    fan_out: str
+    kind: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Transfer:
+    """Result of :func:`mup_transfer`.
+
+    Attributes:
+        params: the rescaled initial parameters (same structure as the input).
+        optimizer: per-tensor scaled ``optax.GradientTransformation``.
+        table: the derived table (one row per leaf, named by its path).
+        leaves: per leaf, the inferred infinite axes, width ratio, fans and kind.
+        labels: pytree of leaf names with the parameters' structure.
+    """
+
+    params: Any
+    optimizer: optax.GradientTransformation
+    table: Table
+    leaves: tuple[LeafInfo, ...]
+    labels: Any
+
+
+def _path_name(path: tuple) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def _fan_axes(name: str, ndim: int, layout: Layout) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    if ndim == 0:
+        return (), ()
+    if ndim == 1:
+        return (), (0,)
+    if layout == "auto":
+        layout = "out_in" if name.rsplit("/", 1)[-1] == "weight" else "in_out"
+    if layout == "out_in":
+        return tuple(range(1, ndim)), (0,)
+    return tuple(range(ndim - 1)), (ndim - 1,)
+
+
+def _fan(shape: tuple[int, ...], axes: tuple[int, ...], infinite: tuple[int, ...]) -> str:
+    finite = math.prod(shape[a] for a in axes if a not in infinite)
+    k = sum(a in infinite for a in axes)
+    return str(finite) if k == 0 else f"{finite}*n" + (f"**{k}" if k > 1 else "")
+
+
+def infer_leaves(params: Any, base: Any, delta: Any = None, *, layout: Layout = "auto") -> list:
+    """``(path name, LeafInfo)`` per array leaf (see the module docstring, step 1-2)."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
+    others = []
+    for other, what in ((base, "base"), (delta, "delta")):
+        if other is None:
+            others.append(None)
+            continue
+        o_flat, o_def = jax.tree_util.tree_flatten_with_path(other)
+        if o_def != treedef:
+            raise InfwidthError(f"the {what} parameters do not have the target's tree structure")
+        others.append([leaf for _, leaf in o_flat])
+    infos = []
+    for i, (path, leaf) in enumerate(flat):
+        name, shape = _path_name(path), tuple(getattr(leaf, "shape", ()))
+        s0 = tuple(getattr(others[0][i], "shape", ()))
+        ref = tuple(getattr(others[1][i], "shape", ())) if others[1] is not None else shape
+        if len(s0) != len(shape) or len(ref) != len(shape):
+            raise InfwidthError(f"leaf {name!r} has different ranks at different widths")
+        infinite = tuple(a for a in range(len(shape)) if s0[a] != ref[a])
+        ratios = {shape[a] / s0[a] for a in infinite}
+        if len(ratios) > 1 and max(ratios) / min(ratios) > 1 + 1e-9:
+            raise InfwidthError(f"leaf {name!r} grows by different ratios along its axes")
+        ins, outs = _fan_axes(name, len(shape), layout)
+        infos.append(
+            LeafInfo(
+                name,
+                shape,
+                infinite,
+                ratios.pop() if ratios else 1.0,
+                "1" if not ins else _fan(shape, ins, infinite),
+                "1" if not outs else _fan(shape, outs, infinite),
+            )
+        )
+    return infos
+
+
+def mup_transfer(
+    params: Any,
+    base_params: Any,
+    delta_params: Any = None,
+    *,
+    optimizer: str = "adam",
+    target: str = "mup",
+    lr: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    layout: Layout = "auto",
+) -> Transfer:
+    """Bring ``target`` (muP by default) to a user's parameter pytree; see the module docs.
+
+    Example (a plain-dict MLP; ``init(width)`` is the user's own standard initialisation)::
+
+        t = mup_transfer(init(1024), init(64), optimizer="adam", lr=3e-3)
+        params, opt = t.params, t.optimizer   # train with these as usual
+    """
+    from .. import derive
+    from ..spec import NetworkSpec, make_tensor
+
+    infos = infer_leaves(params, base_params, delta_params, layout=layout)
+    tensors = [make_tensor(i.name, i.fan_in, i.fan_out) for i in infos]
+    try:
+        spec = NetworkSpec("user", tuple(tensors))
+    except InfwidthError as exc:
+        raise InfwidthError(f"cannot read the parameters as a network: {exc}") from None
+    table = Table.from_json(derive(spec, optimizer, target=target, gauge="no-multipliers"))
+    infos = [dataclasses.replace(i, kind=t.kind) for i, t in zip(infos, tensors, strict=True)]
+    for row in table.tensors:
+        if row.w("multiplier") != 0:
+            raise InfwidthError(
+                f"{target} needs a forward multiplier on {row.name!r} even in the no-multiplier "
+                "gauge; a user model cannot be rescaled into it"
+            )
+
+    def factor(info: LeafInfo, key: str, default: float = 0.0) -> float:
+        return info.ratio ** (float(table.row(info.name).w(key)) - default)
+
+    scal = Scaling(
+        0,
+        0,
+        1,
+        1,
+        {},
+        {},
+        {i.name: lr * factor(i, "learning_rate") for i in infos},
+        {i.name: eps * factor(i, "epsilon") for i in infos},
+        {i.name: weight_decay * factor(i, "weight_decay") for i in infos},
+        {},
+        {},
+    )
+    flat, treedef = jax.tree_util.tree_flatten(params)
+    rescaled = []
+    for leaf, info, t in zip(flat, infos, tensors, strict=True):
+        e_sp = -float(t.fan_in_exponent)
+        rescaled.append(leaf * factor(info, "init_variance", e_sp) ** 0.5)
+    labels = jax.tree_util.tree_unflatten(treedef, [i.name for i in infos])
+    opt = table_optimizer(optimizer, scal, [i.name for i in infos], labels=labels)
+    return Transfer(
+        jax.tree_util.tree_unflatten(treedef, rescaled), opt, table, tuple(infos), labels
+    )
