@@ -8,6 +8,11 @@ from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._activations import activation_maps as activation_maps
 from ._blocks import Kernels as Kernels
 from ._blocks import kernels_in_blocks as kernels_in_blocks
+from ._conv import Conv as Conv
+from ._conv import Flatten as Flatten
+from ._conv import GlobalAvgPool as GlobalAvgPool
+from ._conv import conv_kernels as conv_kernels
+from ._conv import conv_layers as conv_layers
 from ._dynamics import LazyPrediction as LazyPrediction
 from ._dynamics import LearningCurves as LearningCurves
 from ._dynamics import Posterior as Posterior

@@ -23,6 +23,8 @@ import numpy as np
 from ..errors import InfwidthError
 from ._layers import input_state, output_kernels, serial
 
+_dense_input = input_state
+
 __all__ = ["Kernels", "check_inputs", "kernels_in_blocks"]
 
 DEFAULT_BLOCK = 256
@@ -35,33 +37,35 @@ class Kernels(NamedTuple):
     ntk: np.ndarray
 
 
-def check_inputs(x1, x2=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate inputs: 2-D, finite, matching feature dimension. Returns float64 copies."""
+def check_inputs(x1, x2=None, ndim: int = 2) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate inputs: ``ndim``-D (``(n, d)`` dense, ``(n, *S, C)`` conv), non-empty, finite,
+    matching trailing shapes. Returns float64 arrays."""
     out = []
     for name, x in (("x1", x1), ("x2", x2)):
         if x is None:
             out.append(None)
             continue
         a = np.asarray(x, dtype=np.float64)
-        if a.ndim == 1:
+        if a.ndim == 1 and ndim == 2:
             a = a[None, :]
-        if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-            raise InfwidthError(f"{name} must be a non-empty (n, d) array, got shape {a.shape}")
+        if a.ndim != ndim or 0 in a.shape:
+            want = "(n, d)" if ndim == 2 else f"{ndim}-D (n, *spatial, channels)"
+            raise InfwidthError(f"{name} must be a non-empty {want} array, got shape {a.shape}")
         if not np.all(np.isfinite(a)):
             raise InfwidthError(f"{name} contains non-finite values (nan or inf)")
         out.append(a)
-    if out[1] is not None and out[1].shape[1] != out[0].shape[1]:
+    if out[1] is not None and out[1].shape[1:] != out[0].shape[1:]:
         raise InfwidthError(
-            f"x1 and x2 have different feature dimensions: {out[0].shape[1]} vs {out[1].shape[1]}"
+            f"x1 and x2 have different feature dimensions: {out[0].shape[1:]} vs {out[1].shape[1:]}"
         )
     return out[0], out[1]
 
 
-@partial(jax.jit, static_argnums=(0, 3))
+@partial(jax.jit, static_argnums=(0, 3, 4))
 def _block(
-    layers: tuple, x1: jnp.ndarray, x2: jnp.ndarray, same: bool
+    layers: tuple, x1: jnp.ndarray, x2: jnp.ndarray, same: bool, first=input_state
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
-    return output_kernels(serial(*layers)(input_state(x1, x2)), same)
+    return output_kernels(serial(*layers)(first(x1, x2)), same)
 
 
 def _symmetrize(m: np.ndarray) -> np.ndarray:
@@ -85,21 +89,27 @@ def _pad(x: np.ndarray, size: int) -> np.ndarray:
 
 
 def kernels_in_blocks(
-    layers: tuple, x1: np.ndarray, x2: np.ndarray | None = None, block_size: int = DEFAULT_BLOCK
+    layers: tuple,
+    x1: np.ndarray,
+    x2: np.ndarray | None = None,
+    block_size: int = DEFAULT_BLOCK,
+    *,
+    input_state=input_state,
 ) -> Kernels:
     """NNGP and NTK of the layer stack ``layers`` on all pairs ``(x1[i], x2[j])``.
 
     ``x2=None`` means ``x2 = x1``; the result is then symmetrised exactly. Computed in float64
     in blocks of ``block_size x block_size`` pairs (memory bound in the module docstring).
+    ``input_state`` maps raw inputs to the first kernels (dense by default; spatial for convs).
     """
-    x1, x2 = check_inputs(x1, x2)
+    x1, x2 = check_inputs(x1, x2, np.ndim(x1) if input_state is not _dense_input else 2)
     same = x2 is None
     x2 = x1 if same else x2
     n1, n2 = x1.shape[0], x2.shape[0]
     b1, b2 = min(block_size, n1), min(block_size, n2)
     with jax.enable_x64(True):
         if n1 <= b1 and n2 <= b2:  # one block: no copies into preallocated outputs
-            nngp, ntk = (np.asarray(a) for a in _block(layers, x1, x2, same))
+            nngp, ntk = (np.asarray(a) for a in _block(layers, x1, x2, same, input_state))
             _check_finite(nngp, ntk)
             if same:
                 nngp, ntk = _symmetrize(nngp), _symmetrize(ntk)
@@ -115,7 +125,10 @@ def kernels_in_blocks(
                     ntk[i : i + ri, j : j + rj] = ntk[j : j + rj, i : i + ri].T
                     continue
                 xb = _pad(x2[j : j + b2], b2)
-                blocks = [np.asarray(b)[:ri, :rj] for b in _block(layers, xa, xb, same and i == j)]
+                blocks = [
+                    np.asarray(b)[:ri, :rj]
+                    for b in _block(layers, xa, xb, same and i == j, input_state)
+                ]
                 _check_finite(*blocks)
                 if same and i == j:
                     blocks = [_symmetrize(b) for b in blocks]

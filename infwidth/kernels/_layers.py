@@ -29,6 +29,7 @@ __all__ = [
     "Residual",
     "input_state",
     "output_kernels",
+    "pair_vars",
     "serial",
 ]
 
@@ -61,11 +62,21 @@ def input_state(x1: jnp.ndarray, x2: jnp.ndarray) -> KernelState:
 def output_kernels(k: KernelState, same: bool) -> tuple[jnp.ndarray, jnp.ndarray]:
     """``(nngp, ntk)``; with ``same`` (``x1 is x2``) the diagonal is set to the exact one-variable
     values. (An elementwise ``where``, not a transpose, so that XLA keeps one fused loop.)"""
-    if not same:
+    if not same or k.var1.ndim != 1:
         return k.nngp, k.ntk
     n = k.nngp.shape[0]
-    eye = jnp.arange(n)[:, None] == jnp.arange(n)[None, :]
+    # After a global average pool the one-variable values are unknown (nan): keep the pair ones.
+    eye = (jnp.arange(n)[:, None] == jnp.arange(n)[None, :]) & jnp.isfinite(k.var1)[:, None]
     return jnp.where(eye, k.var1[:, None], k.nngp), jnp.where(eye, k.ntk_diag[:, None], k.ntk)
+
+
+def pair_vars(k: KernelState) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """``var1``, ``var2`` reshaped to broadcast against ``nngp``: ``(b1, 1)``, ``(1, b2)``; with
+    ``s`` spatial axes ``(b1, 1, *S, 1...)`` and ``(1, b2, 1..., *S)``."""
+    s = k.var1.ndim - 1
+    v1 = k.var1.reshape(k.var1.shape[:1] + (1,) + k.var1.shape[1:] + (1,) * s)
+    v2 = k.var2.reshape((1,) + k.var2.shape[:1] + (1,) * s + k.var2.shape[1:])
+    return v1, v2
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,7 @@ class Activation:
 
     def __call__(self, k: KernelState) -> KernelState:
         act = activation_maps(self.name, self.order)
-        k11, k22 = k.var1[:, None], k.var2[None, :]
+        k11, k22 = pair_vars(k)
         return KernelState(
             act.nngp(k.nngp, k11, k22),
             k.ntk * act.dot(k.nngp, k11, k22),
@@ -139,7 +150,8 @@ class LayerNorm:
     """
 
     def __call__(self, k: KernelState) -> KernelState:
-        norm = jnp.sqrt(k.var1[:, None] * k.var2[None, :])
+        k11, k22 = pair_vars(k)
+        norm = jnp.sqrt(k11 * k22)
         ones1, ones2 = jnp.ones_like(k.var1), jnp.ones_like(k.var2)
         return KernelState(k.nngp / norm, k.ntk / norm, ones1, ones2, k.ntk_diag / k.var1)
 
