@@ -37,6 +37,9 @@ _SOLVERS = ("auto", "lazy", "particles", "linear", "mc", "gia")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=("mlp", "resmlp"), default="mlp")
     parser.add_argument("--depth", type=int, default=1, help="number of hidden layers L")
+    parser.add_argument(
+        "--beta0", type=float, default=1.0, help="resmlp branch scale beta0/sqrt(L)"
+    )
     parser.add_argument("--activation", default="tanh", help="linear, tanh, relu, erf, gelu")
     parser.add_argument("--gamma0", type=float, default=1.0, help="feature-learning strength")
     parser.add_argument("--eta", type=float, default=0.05, help="GD rate (times gamma0^2 N)")
@@ -107,7 +110,9 @@ def _load_data(args) -> tuple[np.ndarray, np.ndarray]:
 def _solver(args, dmft):
     name = args.solver
     if name == "auto":
-        if args.activation == "linear":
+        if args.arch == "resmlp":
+            name = "mc"
+        elif args.activation == "linear":
             name = "linear"
         elif args.depth == 1:
             name = "particles"
@@ -222,8 +227,8 @@ def run(args: argparse.Namespace) -> int:
             raise InfwidthError(f"--compare-widths must be positive, got {args.compare_widths!r}")
     if args.seeds < 1:
         raise InfwidthError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.arch == "resmlp":
-        raise InfwidthError("--arch resmlp is not implemented in the DMFT solver yet; use mlp")
+    if args.arch == "resmlp" and args.solver not in ("auto", "mc", "gia"):
+        raise InfwidthError(f"--arch resmlp is solved by --solver mc or gia, not {args.solver}")
     X, y = _load_data(args)
 
     from .. import dmft  # JAX is imported here, not at module level.
@@ -237,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         eta=args.eta,
         steps=args.steps,
         arch=args.arch,
+        beta0=args.beta0,
     )
     solver = _solver(args, dmft)
     sol = dmft.solve_dmft(problem, solver, seed=args.seed, max_sweeps=args.max_sweeps, throw=False)

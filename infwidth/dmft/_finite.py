@@ -56,48 +56,74 @@ def init_params(key, *, width: int, depth: int, input_dim: int) -> dict:
     }
 
 
-def forward_backward(params: dict, X: jnp.ndarray, *, activation: str, gamma0: float):
-    """Features phi(h^l) and gradients g^l = gamma0 N df/dh^l, shapes (L, N, P); outputs f (P,)."""
+def forward_backward(
+    params: dict, X: jnp.ndarray, *, activation: str, gamma0: float, branch: float | None = None
+):
+    """Features phi(h^l) and gradients g^l = gamma0 N df/dh^l, shapes (L, N, P); outputs f (P,).
+
+    ``branch=None``: the MLP. ``branch=b``: the residual net h^{l+1} = h^l + b W^l phi(h^l)/sqrt(N)
+    (DMFT.md 5.2, b = beta0/sqrt(L)), whose gradients obey g^l = g^{l+1} + b phi'(h^l) z^l.
+    """
     act = get_activation(activation)
     N, D = params["W0"].shape
     hs = [params["W0"] @ X.T / jnp.sqrt(D)]
     for W in params["W"]:
-        hs.append(W @ act.phi(hs[-1]) / jnp.sqrt(N))
+        branch_out = W @ act.phi(hs[-1]) / jnp.sqrt(N)
+        hs.append(branch_out if branch is None else hs[-1] + branch * branch_out)
     phis = [act.phi(h) for h in hs]
     f = params["w"] @ phis[-1] / (gamma0 * N)
     z = jnp.broadcast_to(params["w"][:, None], hs[-1].shape)
     gs = [act.dphi(hs[-1]) * z]
     for layer in range(len(hs) - 2, -1, -1):
         z = params["W"][layer].T @ gs[0] / jnp.sqrt(N)
-        gs.insert(0, act.dphi(hs[layer]) * z)
+        if branch is None:
+            gs.insert(0, act.dphi(hs[layer]) * z)
+        else:
+            gs.insert(0, gs[0] + branch * act.dphi(hs[layer]) * z)
     return jnp.stack(phis), jnp.stack(gs), f
 
 
 def gd_step(
-    params: dict, X: jnp.ndarray, y: jnp.ndarray, *, activation: str, gamma0: float, eta: float
+    params: dict,
+    X: jnp.ndarray,
+    y: jnp.ndarray,
+    *,
+    activation: str,
+    gamma0: float,
+    eta: float,
+    branch: float | None = None,
 ):
-    """One GD step of DMFT.md 1.5 (train points are the first len(y) rows of X)."""
+    """One GD step of DMFT.md 1.5 (train points are the first len(y) rows of X). For the
+    residual net (``branch=b``) the hidden update carries the branch factor:
+    W^l += (eta gamma0 b / sqrt(N)) sum_mu Delta_mu g^{l+1}_mu phi(h^l_mu)^T."""
     P = y.shape[0]
-    phis, gs, f = forward_backward(params, X, activation=activation, gamma0=gamma0)
+    phis, gs, f = forward_backward(params, X, activation=activation, gamma0=gamma0, branch=branch)
     N, D = params["W0"].shape
     delta = y - f[:P]
     eg = eta * gamma0
+    bh = 1.0 if branch is None else branch
     new = {
         "w": params["w"] + eg * phis[-1][:, :P] @ delta,
         "W": params["W"]
-        + eg / jnp.sqrt(N) * jnp.einsum("lnp,lmp->lnm", gs[1:, :, :P] * delta, phis[:-1, :, :P]),
+        + eg
+        * bh
+        / jnp.sqrt(N)
+        * jnp.einsum("lnp,lmp->lnm", gs[1:, :, :P] * delta, phis[:-1, :, :P]),
         "W0": params["W0"] + eg / jnp.sqrt(D) * (gs[0][:, :P] * delta) @ X[:P],
     }
     return new, (phis, gs, f)
 
 
-@partial(jax.jit, static_argnames=("activation", "steps", "width", "depth", "kernels"))
-def _run(keys, X, y, *, activation, gamma0, eta, steps, width, depth, kernels):
+@partial(jax.jit, static_argnames=("activation", "steps", "width", "depth", "kernels", "residual"))
+def _run(keys, X, y, *, activation, gamma0, eta, steps, width, depth, kernels, residual, beta0):
     def one(key):
         params = init_params(key, width=width, depth=depth, input_dim=X.shape[1])
 
         def step(p, _):
-            p, (phis, gs, f) = gd_step(p, X, y, activation=activation, gamma0=gamma0, eta=eta)
+            b = beta0 / jnp.sqrt(depth) if residual else None
+            p, (phis, gs, f) = gd_step(
+                p, X, y, activation=activation, gamma0=gamma0, eta=eta, branch=b
+            )
             return p, (phis, gs, f) if kernels else (None, None, f)
 
         _, (phis, gs, f) = jax.lax.scan(step, params, None, length=steps)
@@ -129,6 +155,8 @@ def train_finite(
             width=int(width),
             depth=problem.depth,
             kernels=kernels,
+            residual=problem.arch == "resmlp",
+            beta0=float(problem.beta0),
         )
 
         def conv(a):

@@ -14,6 +14,7 @@ from ._common import equal_time, euler_outputs, is_blown_up, min_threshold, rel_
 from ._lazy import gd_threshold, lazy_error_trajectory, lazy_kernels
 from ._linear import solve_linear
 from ._mc import MCState, build_CD, layer_update, sample_gp, sample_input, sample_readout
+from ._resnet import lazy_resnet_kernels, solve_resnet
 from ._two_layer import particle_paths, path_kernel
 from ._types import (
     RESULTS,
@@ -289,10 +290,10 @@ def solve_dmft(
     """
     if not isinstance(solver, AbstractDMFTSolver):
         raise InfwidthError(f"solver must be a DMFT solver object, got {solver!r}")
-    if problem.arch != "mlp":
+    if problem.arch == "resmlp" and not isinstance(solver, MonteCarlo):
         raise NotImplementedError(
-            "arch='resmlp' (DMFT.md 5.2) is not implemented in this solver yet; "
-            "use arch='mlp' or train finite ResNets with infwidth.sim"
+            "arch='resmlp' (DMFT.md 5.2) is solved by the MonteCarlo / GradientIndependence "
+            f"stream solver only, got {type(solver).__name__}"
         )
     if problem.dynamics == "flow" and not isinstance(solver, Lazy):
         raise InfwidthError(
@@ -305,12 +306,18 @@ def solve_dmft(
     t0 = time.perf_counter()
     with jax.enable_x64(True):
         Kx = problem.Kx
-        lazy = lazy_kernels(Kx, problem.depth, problem.activation)
         Ptr = problem.n_train
+        if problem.arch == "resmlp":
+            lazy = lazy_resnet_kernels(Kx, problem.depth, problem.activation, problem.beta0)
+        else:
+            lazy = lazy_kernels(Kx, problem.depth, problem.activation)
         eta_max = gd_threshold(lazy[2][:Ptr, :Ptr])
         key = jr.PRNGKey(seed)
         if problem.dynamics == "gd" and problem.eta >= eta_max:
             out = None
+        elif problem.arch == "resmlp":
+            out = solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sweeps)
+            out.pop("lazy_K")
         elif isinstance(solver, Lazy):
             out = _lazy(problem, Kx, lazy)
         elif isinstance(solver, TwoLayerParticles):
