@@ -1,0 +1,154 @@
+"""Benchmark: the coordinate check of issue 3 against its FLOP bound and PyTorch ``mup``.
+
+Configuration: MLP 32 -> n -> n -> 10, ReLU, no biases, batch 64, widths 256..8192 (powers
+of 2), 5 SGD steps at lr 0.1 under muP, 5 seeds.
+
+1. ``infwidth.sim.run_widths`` (jit, seeds vmapped, steps scanned), timed cold (compiling
+   every width) and warm (the compiled programs cached), without the spectral-norm ratio
+   (PyTorch ``mup`` does not measure it) and, for information, with it.
+2. Lower bound: the check's matmul FLOPs -- per seed and width ``T`` forward+backward passes
+   (``3 F``) plus one forward (``F``), ``F = 2 B (d_in n + n^2 + n d_out)`` -- divided by the
+   machine's matmul rate, measured here on a jitted 2048^3 float32 matmul (best of 5).
+3. PyTorch ``mup``'s ``get_coord_data`` on the same configuration (torch CPU, same process),
+   skipped cleanly when torch or mup is not importable.
+
+Prints both ratios. Run: ``.venv/bin/python benchmarks/bench_coord_check.py [--max-width N]``.
+Not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from infwidth.sim import CoordCheckConfig, Table, run_widths
+
+D_IN, D_OUT, BATCH, STEPS, SEEDS, LR = 32, 10, 64, 5, 5, 0.1
+
+
+def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 matmul throughput (FLOP/s) of a jitted ``size^3`` product."""
+    a = jnp.ones((size, size), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best
+
+
+def check_flops(widths: tuple[int, ...]) -> float:
+    """Matmul FLOPs of the whole check (see the module docstring)."""
+    fwd = sum(2 * BATCH * (D_IN * n + n * n + n * D_OUT) for n in widths)
+    return SEEDS * (STEPS * 3 + 1) * fwd
+
+
+def time_infwidth(widths: tuple[int, ...], spectral: bool) -> tuple[float, float]:
+    table = Table.derive("mlp", "sgd", target="mup", depth=2)
+    cfg = CoordCheckConfig(
+        optimizer="sgd",
+        widths=widths,
+        steps=STEPS,
+        seeds=SEEDS,
+        lr=LR,
+        batch_size=BATCH,
+        dims={"d_in": D_IN, "d_out": D_OUT},
+        spectral=spectral,
+    )
+    t = time.perf_counter()
+    raw = run_widths(table, cfg)
+    cold = time.perf_counter() - t
+    assert (raw.diverged < 0).all(), "muP at lr 0.1 must not diverge"
+    t = time.perf_counter()
+    run_widths(table, cfg)
+    return cold, time.perf_counter() - t
+
+
+def time_mup(widths: tuple[int, ...]) -> float | None:  # pragma: no cover - needs torch
+    """``mup.coord_check.get_coord_data`` on the same configuration, or None if absent."""
+    try:
+        import torch
+        from mup import MuReadout, set_base_shapes
+        from mup.coord_check import get_coord_data
+    except ImportError:
+        return None
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    class MLP(torch.nn.Module):
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.fc1 = torch.nn.Linear(D_IN, n, bias=False)
+            self.fc2 = torch.nn.Linear(n, n, bias=False)
+            self.out = MuReadout(n, D_OUT, bias=False)
+
+        def forward(self, x):
+            return self.out(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+    def lazy(n: int):
+        def make():
+            return set_base_shapes(MLP(n), MLP(64), delta=MLP(128))
+
+        return make
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(BATCH, D_IN, generator=g)
+    y = torch.randn(BATCH, D_OUT, generator=g)
+    loader = [(x, y)] * STEPS
+    t = time.perf_counter()
+    get_coord_data(
+        {n: lazy(n) for n in widths},
+        loader,
+        mup=True,
+        lr=LR,
+        optimizer="sgd",
+        nseeds=SEEDS,
+        nsteps=STEPS,
+        lossfn="mse",
+        dict_in_out=False,
+        flatten_output=False,
+    )
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-width", type=int, default=8192)
+    args = parser.parse_args()
+    widths = tuple(2**k for k in range(8, 14) if 2**k <= args.max_width)
+    print(
+        f"coord check: MLP {D_IN}->n->n->{D_OUT}, widths {widths}, batch {BATCH}, "
+        f"{STEPS} SGD steps lr {LR}, {SEEDS} seeds, muP; devices {jax.devices()}"
+    )
+    rate = matmul_rate()
+    flops = check_flops(widths)
+    bound = flops / rate
+    print(
+        f"matmul rate {rate / 1e9:.1f} GFLOP/s; check FLOPs {flops / 1e9:.1f} G; "
+        f"lower bound {bound:.2f} s"
+    )
+    cold, warm = time_infwidth(widths, spectral=False)
+    print(f"infwidth (no spectral ratio): cold {cold:.2f} s (incl. compile), warm {warm:.2f} s")
+    print(f"  ratio to FLOP bound: warm {warm / bound:.2f}x, cold {cold / bound:.2f}x")
+    s_cold, s_warm = time_infwidth(widths, spectral=True)
+    print(
+        f"infwidth (with ||dW||/||W||): cold {s_cold:.2f} s, warm {s_warm:.2f} s "
+        f"({s_warm / bound:.2f}x bound)"
+    )
+    t_mup = time_mup(widths)
+    if t_mup is None:
+        print("PyTorch mup comparison skipped: torch and/or mup not importable")
+    else:
+        print(
+            f"PyTorch mup get_coord_data: {t_mup:.2f} s; speed-up: {t_mup / cold:.2f}x cold, "
+            f"{t_mup / warm:.2f}x warm"
+        )
+
+
+if __name__ == "__main__":
+    main()
