@@ -216,8 +216,15 @@ def _init_errors(cfg: MLPConfig, n, keys, x, ref):
     return jax.vmap(one)(keys)
 
 
-@partial(jax.jit, static_argnums=(0, 5))
-def _movement(cfg: MLPConfig, n, keys, x, y, steps, lr):
+def _exponent_array(abc: ABC) -> jnp.ndarray:
+    return jnp.asarray((*abc.a, *abc.b, abc.c), dtype=float)
+
+
+@partial(jax.jit, static_argnums=(0, 6))
+def _movement(cfg: MLPConfig, exps, n, keys, x, y, steps, lr):
+    # The exponents are traced, not static: NTP and muP share one compilation.
+    cfg = cfg._replace(abc=ABC("traced", tuple(exps[0:3]), tuple(exps[3:6]), exps[6]))
+
     def one(key):
         p0 = init_mlp(key, cfg, x.shape[1], n)
         p1 = _gd(cfg, p0, x, y, steps, lr, n)
@@ -271,6 +278,6 @@ def ntk_movement(
     with jax.enable_x64(True):
         x, y = jnp.asarray(x, dtype=jnp.float64), jnp.asarray(y, dtype=jnp.float64)
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-        cfg = MLPConfig(int(max(widths)), depth, activation, abc)
-        errs = [_movement(cfg, float(n), keys, x, y, steps, learning_rate) for n in widths]
+        cfg, exps = MLPConfig(int(max(widths)), depth, activation), _exponent_array(abc)
+        errs = [_movement(cfg, exps, float(n), keys, x, y, steps, learning_rate) for n in widths]
     return fit_slope(widths, np.asarray(errs))

@@ -35,20 +35,28 @@ def test_linear_model_ntk_is_exact_at_any_width():
 
 
 def test_padded_network_equals_narrow_network():
-    """A width-8 net padded to 16 units (the one-compilation trick) has the width-8 NTK."""
-    narrow, padded = MLPConfig(8, 2, "erf", NTP, 1.2, 0.1), MLPConfig(16, 2, "erf", NTP, 1.2, 0.1)
-    p8 = init_mlp(jax.random.PRNGKey(1), narrow, 4)
-    p32 = init_mlp(jax.random.PRNGKey(2), padded, 4, n=8.0)  # 16 units, 8 active
-    for l8, l32 in zip(p8, p32, strict=True):  # copy the narrow net into the leading units
-        l32["w"] = l32["w"].at[: l8["w"].shape[0], : l8["w"].shape[1]].set(l8["w"])
-        l32["b"] = l32["b"].at[: l8["b"].shape[0]].set(l8["b"])
-    x = jnp.asarray(X[:3])
-    np.testing.assert_allclose(mlp_apply(padded, p32, x, 8.0), mlp_apply(narrow, p8, x), rtol=1e-12)
+    """A width-8 net embedded in the leading units of 16 (the one-compilation trick used by the
+    width sweeps) has the width-8 outputs and NTK, whatever the inactive units hold."""
     from infwidth.kernels._empirical import _ntk
 
-    np.testing.assert_allclose(
-        _ntk(padded, p32, x, x, 8.0), empirical_ntk(narrow, p8, x, x), rtol=1e-12
-    )
+    narrow, padded = MLPConfig(8, 2, "erf", NTP, 1.2, 0.1), MLPConfig(16, 2, "erf", NTP, 1.2, 0.1)
+    rng = np.random.RandomState(4)
+    shapes = [(4, 8), (8, 8), (8, 1)]
+    p8 = [{"w": rng.randn(*s), "b": rng.randn(s[1])} for s in shapes]
+    p16 = []
+    for p, (fi, fo) in zip(p8, [(4, 16), (16, 16), (16, 1)], strict=True):
+        w, b = rng.randn(fi, fo), rng.randn(fo)  # junk in the inactive units
+        w[: p["w"].shape[0], : p["w"].shape[1]], b[: p["b"].shape[0]] = p["w"], p["b"]
+        p16.append({"w": w, "b": b})
+
+    @jax.jit
+    def both(p8, p16, x):
+        return (mlp_apply(narrow, p8, x), mlp_apply(padded, p16, x, 8.0),
+                _ntk(narrow, p8, x, x), _ntk(padded, p16, x, x, 8.0))  # fmt: skip
+
+    f8, f16, t8, t16 = both(p8, p16, jnp.asarray(X[:3]))
+    np.testing.assert_allclose(f16, f8, rtol=1e-12)
+    np.testing.assert_allclose(t16, t8, rtol=1e-12)
 
 
 def test_empirical_ntk_converges_like_inverse_sqrt_width():
