@@ -242,9 +242,13 @@ def ntk_convergence(
     activation: str = "relu",
     W_std: float = 1.0,
     b_std: float = 0.0,
+    parametrization: str = "ntp",
 ) -> SlopeFit:
-    """``||Theta_n - Theta|| / ||Theta||`` (Frobenius) at initialisation under NTP, against the
-    analytic NTK, for each width and seed; the fitted slope should be ``-1/2``."""
+    """``||Theta_n - Theta|| / ||Theta||`` (Frobenius) at initialisation, against the analytic
+    NTK, for each width and seed; the fitted slope should be ``-1/2``. Under muP the analytic
+    NTK at init is the same (see :func:`~infwidth.kernels.mlp_kernels`, ``"mup"``)."""
+    if parametrization not in PARAMETRIZATIONS:
+        raise InfwidthError(f"unknown parametrization {parametrization!r}; use 'ntp' or 'mup'")
     from ._mlp import mlp_kernels
 
     with jax.enable_x64(True):
@@ -253,7 +257,8 @@ def ntk_convergence(
             np.asarray(x), depth=depth, activation=activation, W_std=W_std, b_std=b_std
         ).ntk
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-        cfg = MLPConfig(int(max(widths)), depth, activation, NTP, W_std, b_std)
+        abc = PARAMETRIZATIONS[parametrization]
+        cfg = MLPConfig(int(max(widths)), depth, activation, abc, W_std, b_std)
         errs = [_init_errors(cfg, float(n), keys, x, ref) for n in widths]
     return fit_slope(widths, np.asarray(errs))
 

@@ -11,7 +11,7 @@ from ._layers import Activation, Dense
 
 __all__ = ["mlp_kernels", "mlp_layers"]
 
-PARAMETERIZATIONS = ("ntk", "standard")
+PARAMETERIZATIONS = ("ntk", "standard", "mup")
 
 
 def mlp_layers(
@@ -30,7 +30,7 @@ def mlp_layers(
     """
     if parameterization not in PARAMETERIZATIONS:
         raise InfwidthError(
-            f"unknown parameterization {parameterization!r}; choose 'ntk' or 'standard'"
+            f"unknown parameterization {parameterization!r}; choose 'ntk', 'standard' or 'mup'"
         )
     if depth < 0:
         raise InfwidthError(f"depth counts hidden layers and must be >= 0, got {depth}")
@@ -86,6 +86,14 @@ def mlp_kernels(
     kernel of standard-parametrized SGD with learning rate ``~ 1/width``, Sohl-Dickstein et al.
     2020). ``width`` is ignored under ``"ntk"``.
 
+    ``parameterization="mup"`` gives the infinite-width kernels *at initialisation* of muP in the
+    abc gauge of :mod:`._empirical` (``a = (-1/2, 0, 1/2)``, ``b = (1/2, 1/2, 1/2)``, SGD). They
+    differ from NTP's only in the NNGP of the output, which vanishes (the readout's variance is
+    ``~ 1/n``); the hidden NNGPs are identical and so is the NTK, since muP's smaller readout
+    (``n^-1/2``) exactly offsets its larger hidden/input multipliers (``n^1/2``) in every
+    gradient. Not a kernel regime: under muP the NTK then moves by ``Theta(1)``
+    (:func:`~infwidth.kernels.ntk_movement`).
+
     Args:
         x1: inputs, shape ``(n1, d)``.
         x2: inputs, shape ``(n2, d)``; ``None`` means ``x1`` (the result is then exactly
@@ -94,7 +102,7 @@ def mlp_kernels(
         activation: ``"relu"``, ``"erf"`` (closed forms), ``"tanh"``, ``"gelu"`` (quadrature,
             absolute accuracy ``1e-9`` for variances ``<= 4``; see :mod:`._quadrature`).
         W_std, b_std: neural-tangents' weight and bias standard deviations.
-        parameterization: ``"ntk"`` or ``"standard"``.
+        parameterization: ``"ntk"``, ``"standard"`` (neural-tangents) or ``"mup"`` (above).
         width: hidden width, for the standard NTK only.
         block_size: pairs are processed in ``block_size^2`` blocks (memory bound in
             :mod:`._blocks`).
@@ -106,13 +114,15 @@ def mlp_kernels(
         InfwidthError: non-finite or mis-shaped inputs, unknown activation or parameterization.
     """
     a, _ = check_inputs(x1, x2)
+    mup = parameterization == "mup"
     layers = mlp_layers(
         a.shape[1],
         depth=depth,
         activation=activation,
         W_std=W_std,
         b_std=b_std,
-        parameterization=parameterization,
+        parameterization="ntk" if mup else parameterization,
         width=width,
     )
-    return kernels_in_blocks(layers, x1, x2, block_size)
+    k = kernels_in_blocks(layers, x1, x2, block_size)
+    return Kernels(np.zeros_like(k.nngp), k.ntk) if mup else k

@@ -66,6 +66,22 @@ def test_empirical_ntk_converges_like_inverse_sqrt_width():
     assert abs(fit.slope + 0.5) < 0.15, fit.slope
 
 
+def test_mup_initial_kernels():
+    """muP at init: the empirical NTK has the NTP limit, and the output variance vanishes like
+    1/n (the analytic muP NNGP is 0)."""
+    k = mlp_kernels(X, depth=1, activation="erf", parameterization="mup")
+    np.testing.assert_array_equal(k.nngp, 0.0)
+    np.testing.assert_allclose(k.ntk, mlp_kernels(X, depth=1, activation="erf").ntk, rtol=1e-14)
+    var = []
+    for n in (256, 4096):
+        cfg = MLPConfig(n, 1, "erf", MUP)
+        p0 = init_mlp(jax.random.PRNGKey(0), cfg, 4)
+        emp = empirical_ntk(cfg, p0, jnp.asarray(X), jnp.asarray(X))
+        assert np.linalg.norm(emp - k.ntk) / np.linalg.norm(k.ntk) < 5 / np.sqrt(n)
+        var.append(np.mean(np.asarray(mlp_apply(cfg, p0, jnp.asarray(X))) ** 2))
+    assert 4 < var[0] / var[1] < 64  # ~ 16 = 4096 / 256, within sampling noise
+
+
 def test_ntk_moves_lazily_under_ntp_but_not_under_mup():
     widths, seeds = [32, 64, 128, 256], range(4)
     ntp = ntk_movement(X, Y, widths, seeds, parametrization="ntp")

@@ -98,7 +98,7 @@ def test_float64_even_without_global_x64():
         ({"x1": np.array([[1.0, np.nan]])}, "non-finite"),
         ({"x1": X, "x2": np.ones((2, 3))}, "feature dimensions"),
         ({"x1": X, "activation": "sigmoid"}, "unsupported activation"),
-        ({"x1": X, "parameterization": "mup"}, "parameterization"),
+        ({"x1": X, "parameterization": "ntp"}, "parameterization"),
         ({"x1": X, "depth": -1}, "depth"),
     ],
 )
