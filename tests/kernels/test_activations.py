@@ -1,13 +1,10 @@
 """Gaussian expectations of activations: closed forms vs quadrature vs Monte Carlo."""
 
-import jax
 import numpy as np
 import pytest
 
 from infwidth.errors import InfwidthError
 from infwidth.kernels import activation_maps
-
-jax.config.update("jax_enable_x64", True)
 
 # A grid of covariances: variances in [0.25, 4], correlations including the ill-conditioned c -> 1.
 _K = np.array([0.25, 1.0, 2.0, 4.0])

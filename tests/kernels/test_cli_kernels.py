@@ -3,14 +3,11 @@
 import json
 import re
 
-import jax
 import numpy as np
 import pytest
 
 from infwidth.cli import main
 from infwidth.kernels import mlp_kernels
-
-jax.config.update("jax_enable_x64", True)
 
 
 def _run(capsys, *argv):

@@ -1,13 +1,10 @@
 """CNN kernels: reductions to the MLP kernel, symmetry/PSD, input errors."""
 
-import jax
 import numpy as np
 import pytest
 
 from infwidth.errors import InfwidthError
 from infwidth.kernels import conv_kernels, mlp_kernels
-
-jax.config.update("jax_enable_x64", True)
 
 RNG = np.random.RandomState(2)
 X = RNG.randn(4, 3, 4, 5)  # (n, H, W, C)

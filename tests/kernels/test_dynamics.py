@@ -1,14 +1,11 @@
 """Closed-form lazy dynamics against explicit integration and kernel regression."""
 
-import jax
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
 from infwidth.errors import InfwidthError
 from infwidth.kernels import lazy_predict, learning_curves, mlp_kernels, nngp_posterior
-
-jax.config.update("jax_enable_x64", True)
 
 RNG = np.random.RandomState(7)
 XTR, XTE = RNG.randn(10, 4), RNG.randn(5, 4)

@@ -18,8 +18,6 @@ from infwidth.kernels import (
     train_mlp,
 )
 
-jax.config.update("jax_enable_x64", True)
-
 RNG = np.random.RandomState(0)
 X = RNG.randn(10, 4)
 Y = np.tanh(X @ RNG.randn(4))

@@ -8,8 +8,6 @@ import pytest
 from infwidth.errors import InfwidthError
 from infwidth.kernels import mlp_kernels
 
-jax.config.update("jax_enable_x64", True)
-
 RNG = np.random.RandomState(0)
 X = RNG.randn(9, 6)
 Y = RNG.randn(5, 6)

@@ -9,8 +9,6 @@ import pytest
 
 from infwidth import kernels as K
 
-jax.config.update("jax_enable_x64", True)
-
 
 @pytest.fixture(scope="module")
 def stax():
