@@ -1,9 +1,12 @@
-"""``infwidth kernel``: infinite-width NNGP and NTK matrices of an MLP on a data set.
+"""``infwidth kernel``: infinite-width NNGP and NTK matrices of an MLP or a CNN on a data set.
 
 Writes into ``--out``: ``kernels.npz`` with ``nngp`` and ``ntk`` (P x P, float64) and ``x`` (the
 P inputs used), ``kernel.json`` (settings and summary), and heatmaps ``nngp.png``, ``ntk.png``.
 The network is neural-tangents' ``stax.serial(*[Dense(w, W_std, b_std), Act()] * L, Dense(1))``
-(``--bias-std 0``: no bias). JAX is imported inside :func:`run`.
+(``--bias-std 0``: no bias). ``--arch cnn`` is ``[Conv(C, F, SAME), Act()] * L`` followed by
+``GlobalAvgPool()`` (or ``Flatten()`` with ``--readout flatten``) and ``Dense(1)``, NTK
+parametrization; square image data sets are reshaped to ``(P, H, W, 1)``, ``.npy`` inputs must
+then be ``(P, H, W, C)`` or ``(P, L, C)``. JAX is imported inside :func:`run`.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import numpy as np
 from ..errors import InfwidthError
 
 NAME = "kernel"
-HELP = "infinite-width NNGP and NTK matrices of an MLP on a data set (kernels.npz + heatmaps)"
+HELP = "infinite-width NNGP and NTK of an MLP or CNN on a data set (kernels.npz + heatmaps)"
 ORDER = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", choices=("mlp",), default="mlp")
+    parser.add_argument("--arch", choices=("mlp", "cnn"), default="mlp")
     parser.add_argument("--depth", type=int, default=1, help="number of hidden layers L")
     parser.add_argument("--activation", default="relu", help="relu, erf, tanh or gelu")
     parser.add_argument("--param", choices=("ntk", "standard"), default="ntk")
@@ -38,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", required=True, help="FILE.npy (P x D) or digits | mnist | fashion-mnist"
     )
     parser.add_argument("--n-points", type=int, default=None, help="P (a seeded subset)")
+    parser.add_argument("--filter", default="3,3", help="cnn filter shape, e.g. 3,3 or 5")
+    parser.add_argument("--readout", choices=("gap", "flatten"), default="gap", help="cnn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--block-size", type=int, default=256, help="pairs per block side")
     parser.add_argument("--out", required=True, help="output directory")
@@ -60,7 +65,7 @@ def load_inputs(data: str, n_points: int | None, seed: int) -> np.ndarray:
         x = np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise InfwidthError(f"cannot read {path} as a numeric .npy array: {exc}") from exc
-    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
+    if x.ndim not in (2, 3, 4) or not np.issubdtype(x.dtype, np.number):
         raise InfwidthError(f"{path} must hold a numeric (P, D) array, got {x.dtype} {x.shape}")
     if n_points is not None:
         if not 1 <= n_points <= len(x):
@@ -85,22 +90,39 @@ def _heatmap(m: np.ndarray, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..kernels import mlp_kernels
+def _as_images(x: np.ndarray, data: str) -> np.ndarray:
+    if x.ndim in (3, 4):
+        return x
+    side = int(round(np.sqrt(x.shape[1])))
+    if data.endswith(".npy") or side * side != x.shape[1]:
+        raise InfwidthError(f"--arch cnn needs (P, H, W, C) or (P, L, C) inputs, got {x.shape}")
+    return x.reshape(len(x), side, side, 1)
 
+
+def _kernels(args: argparse.Namespace, x: np.ndarray):
+    from ..kernels import conv_kernels, mlp_kernels
+
+    common = dict(depth=args.depth, activation=args.activation, W_std=args.weight_std,
+                  b_std=args.bias_std, parameterization=args.param)  # fmt: skip
+    if args.arch == "mlp":
+        if x.ndim != 2:
+            raise InfwidthError(f"--arch mlp needs (P, D) inputs, got shape {x.shape}")
+        return x, mlp_kernels(x, width=args.width, block_size=args.block_size, **common)
+    try:
+        filt = tuple(int(f) for f in args.filter.split(","))
+    except ValueError as exc:
+        raise InfwidthError(
+            f"--filter must be integers separated by commas: {args.filter}"
+        ) from exc
+    x = _as_images(x, args.data)
+    return x, conv_kernels(x, filter_shape=filt, readout=args.readout, **common)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.block_size < 1:
         raise InfwidthError(f"--block-size must be positive, got {args.block_size}")
     x = load_inputs(args.data, args.n_points, args.seed)
-    k = mlp_kernels(
-        x,
-        depth=args.depth,
-        activation=args.activation,
-        W_std=args.weight_std,
-        b_std=args.bias_std,
-        parameterization=args.param,
-        width=args.width,
-        block_size=args.block_size,
-    )
+    x, k = _kernels(args, x)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "kernels.npz", nngp=k.nngp, ntk=k.ntk, x=x)
@@ -114,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         "width": args.width,
         "data": args.data,
         "n_points": int(x.shape[0]),
-        "input_dim": int(x.shape[1]),
+        "input_shape": list(x.shape[1:]),
         "nngp_trace": float(np.trace(k.nngp)),
         "ntk_trace": float(np.trace(k.ntk)),
         "ntk_min_eigenvalue": float(np.linalg.eigvalsh(k.ntk)[0]),

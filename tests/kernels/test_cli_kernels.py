@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from infwidth.cli import main
-from infwidth.kernels import mlp_kernels
+from infwidth.kernels import conv_kernels, mlp_kernels
 
 
 def _run(capsys, *argv):
@@ -35,8 +35,18 @@ def test_kernel_on_digits_is_psd(tmp_path, capsys):
                    "--out", tmp_path, "--no-figures")  # fmt: skip
     assert code == 0
     summary = json.loads((tmp_path / "kernel.json").read_text())
-    assert summary["n_points"] == 30 and summary["input_dim"] == 64
+    assert summary["n_points"] == 30 and summary["input_shape"] == [64]
     assert summary["ntk_min_eigenvalue"] > 0
+
+
+def test_cnn_kernel_on_digits_images(tmp_path, capsys):
+    code, _ = _run(capsys, "kernel", "--arch", "cnn", "--depth", 1, "--data", "digits",
+                   "--n-points", 4, "--filter", "3,3", "--out", tmp_path, "--no-figures")  # fmt: skip
+    assert code == 0
+    with np.load(tmp_path / "kernels.npz") as f:
+        assert f["x"].shape == (4, 8, 8, 1)
+        np.testing.assert_allclose(f["ntk"], conv_kernels(f["x"], depth=1, activation="relu").ntk,
+                                   rtol=1e-13)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -45,6 +55,8 @@ def test_kernel_on_digits_is_psd(tmp_path, capsys):
         (np.array([[1.0, np.inf], [0.0, 1.0]]), (), "non-finite"),
         (np.ones(3), (), r"\(P, D\)"),
         (np.ones((3, 2)), ("--activation", "softplus"), "unsupported activation"),
+        (np.ones((3, 2)), ("--arch", "cnn"), "needs"),
+        (np.ones((3, 4, 2)), ("--arch", "cnn", "--filter", "3,x"), "--filter"),
     ],
 )
 def test_kernel_bad_input_is_one_line_exit_2(tmp_path, capsys, array, extra, match):
