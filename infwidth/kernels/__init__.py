@@ -1,7 +1,27 @@
 """Infinite-width kernels (NNGP and NTK) and the lazy, kernel-regime training dynamics they predict.
 
-Layers carry their kernel maps (neural-tangents' ``stax`` idea) and are composed with
-:func:`serial`; :func:`mlp_kernels` is the fully connected network most users want.
+- Analytic kernels: :func:`mlp_kernels` (the MLP of neural-tangents'
+  ``stax.serial(*[Dense, Act] * depth, Dense(1))``, ``ntk``/``standard``/``mup``),
+  :func:`conv_kernels` (CNNs with global-average-pool or flatten readout), and the layer kernel
+  maps they are built from (:class:`Dense`, :class:`Activation`, :class:`LayerNorm`,
+  :class:`Residual`, :class:`Conv`, :class:`GlobalAvgPool`, :class:`Flatten`, composed by
+  :func:`kernels_in_blocks`), all float64 and computed in memory-bounded blocks.
+- Lazy dynamics: :func:`lazy_predict` (MSE gradient flow / descent, train and test, any time),
+  :func:`nngp_posterior`, :func:`learning_curves`.
+- Finite width meets the limit: :func:`empirical_ntk` of a minimal local NTP/muP MLP,
+  :func:`ntk_convergence` and :func:`ntk_movement` (fitted width exponents) and the figure +
+  JSON of :func:`finite_width_report`.
+
+Example (``K0 = I/3``; ``Theta = K + Theta_1 E[relu' relu']``: ``1/6 + 1/6`` on the diagonal,
+``1/(6 pi)`` off it)::
+
+    >>> import numpy as np
+    >>> from infwidth.kernels import mlp_kernels
+    >>> k = mlp_kernels(np.eye(3), depth=1, activation="relu", W_std=1.0)
+    >>> print(np.round(k.ntk, 4))
+    [[0.3333 0.0531 0.0531]
+     [0.0531 0.3333 0.0531]
+     [0.0531 0.0531 0.3333]]
 """
 
 from ._activations import ACTIVATIONS as ACTIVATIONS

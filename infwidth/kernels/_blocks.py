@@ -109,7 +109,7 @@ def kernels_in_blocks(
     b1, b2 = min(block_size, n1), min(block_size, n2)
     with jax.enable_x64(True):
         if n1 <= b1 and n2 <= b2:  # one block: no copies into preallocated outputs
-            nngp, ntk = (np.asarray(a) for a in _block(layers, x1, x2, same, input_state))
+            nngp, ntk = (np.array(a) for a in _block(layers, x1, x2, same, input_state))
             _check_finite(nngp, ntk)
             if same:
                 nngp, ntk = _symmetrize(nngp), _symmetrize(ntk)

@@ -84,6 +84,14 @@ def test_standard_ntk_per_width_limit():
     assert gaps[1] < gaps[0] / 8 and gaps[1] < 1e-2
 
 
+def test_docstring_example_runs():
+    import doctest
+
+    import infwidth.kernels
+
+    assert doctest.testmod(infwidth.kernels).failed == 0
+
+
 def test_float64_even_without_global_x64():
     with jax.enable_x64(False):
         k = mlp_kernels(X, depth=1, activation="relu")
