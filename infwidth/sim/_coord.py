@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import jax
@@ -255,19 +257,61 @@ def _one_seed(model: Model, opt: optax.GradientTransformation, st: _Static):
     return one
 
 
+_EXECUTABLES: dict = {}
+
+
+def _executables(jobs: list) -> list:
+    """Compile the per-width programs, several at once (XLA compiles outside the GIL), and
+    cache them: a later check with the same structure and shapes compiles nothing."""
+
+    def key(job):
+        numbers, keys, x, y, st = job
+        return (
+            st,
+            keys.shape,
+            x.shape,
+            str(x.dtype),
+            y.shape,
+            str(y.dtype),
+            jax.config.x64_enabled,
+        )
+
+    # On CPU, XLA's backend optimisation level 1 compiles these programs ~2x faster than the
+    # default with the same run time (measured: width 2048, 5 seeds, 5 steps): compile time
+    # dominates every check but the largest, so we ask for it.
+    options = {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else None
+
+    def compile_one(job):
+        numbers, keys, x, y, st = job
+        return _compiled.lower(numbers, keys, x, y, st=st).compile(compiler_options=options)
+
+    todo = [j for j in jobs if key(j) not in _EXECUTABLES]
+    workers = max(1, min(len(todo), os.cpu_count() or 1, 8))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for job, exe in zip(todo, pool.map(compile_one, todo), strict=True):
+            _EXECUTABLES[key(job)] = exe
+    return [_EXECUTABLES[key(j)] for j in jobs]
+
+
 def run_widths(table: Table, cfg: CoordCheckConfig, *, progress: Any = None) -> RawRecords:
-    """Run the check at every width of ``cfg``; returns all recorded values."""
+    """Run the check at every width of ``cfg``; returns all recorded values.
+
+    Every width's program is compiled first (in parallel), then the widths run one after
+    the other, all seeds of a width at once. Seeds differ in initialisation only.
+    """
     key = jr.PRNGKey(cfg.seed)
     k_data, k_seeds = jr.split(key)
     seed_keys = jr.split(k_seeds, cfg.seeds)
     values: dict[tuple[str, str], list] = {}
     diverged = np.full((len(cfg.widths), cfg.seeds), -1)
-    for i, width in enumerate(cfg.widths):
-        scaling = scaling_at(table, cfg, width)
+    jobs = []
+    for width in cfg.widths:
         model = model_at(table, cfg, width)
         x, y = model.batch(k_data, cfg.batch_size)
-        st = _static(table, cfg, width)
-        out = jax.device_get(_compiled(_numbers(scaling, _dt(cfg)), seed_keys, x, y, st=st))
+        numbers = _numbers(model.scaling, _dt(cfg))
+        jobs.append((numbers, seed_keys, x, y, _static(table, cfg, width)))
+    for i, (width, exe, job) in enumerate(zip(cfg.widths, _executables(jobs), jobs, strict=True)):
+        out = jax.device_get(exe(*job[:4]))
         for k, v in out.items():
             v = np.asarray(v, dtype=np.float64)
             values.setdefault(k, []).append(v)

@@ -83,3 +83,22 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_custom_spec_runs_as_a_sequential_network(tmp_path):
+    spec = tmp_path / "net.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "tensors": [
+                    {"name": "inp", "fan_in": "d_in", "fan_out": "n"},
+                    {"name": "wide", "fan_in": "n", "fan_out": "2*n"},
+                    {"name": "out", "fan_in": "2*n", "fan_out": "d_out"},
+                ]
+            }
+        )
+    )
+    rc, data = _run(tmp_path, "--spec", str(spec), "--no-spectral", "--input-dim", "4")
+    assert rc == 0
+    assert {s["tensor"] for s in data["slopes"]} == {"inp", "wide", "output"}
+    assert data["config"]["arch"] == "chain"

@@ -1,0 +1,84 @@
+"""The tour's coordinate check: muP vs NTP vs SP on one MLP, one figure.
+
+The three parametrizations share one compiled program per width (their numbers are traced
+arguments), so the comparison costs about one coordinate check.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ._coord import CoordCheckConfig
+from ._report import CoordCheckResult, coord_check
+from ._table import Table
+
+TARGETS = ("mup", "ntp", "sp")
+SHOWN = (("W1", "feature_movement_rms"), ("W2", "feature_movement_rms"))
+SHOWN += (("output", "output_movement_rms"),)
+
+
+def compare_parametrizations(
+    *, optimizer: str = "sgd", quick: bool = False, targets: tuple[str, ...] = TARGETS
+) -> dict[str, CoordCheckResult]:
+    """Coordinate checks of ``targets`` on the depth-2 MLP (same widths, data and seeds)."""
+    cfg = CoordCheckConfig(
+        optimizer=optimizer,
+        widths=(128, 256, 512, 1024) if quick else (128, 256, 512, 1024, 2048, 4096),
+        steps=3,
+        seeds=3 if quick else 4,
+        lr=0.1 if optimizer in ("sgd", "momentum") else 0.01,
+        batch_size=32,
+        spectral=False,
+    )
+    return {t: coord_check(Table.derive("mlp", optimizer, target=t), cfg) for t in targets}
+
+
+def plot_comparison(results: dict[str, CoordCheckResult], path: str | Path) -> Path:
+    """One panel per parametrization: movement vs width at the last step, predicted dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.6), squeeze=False)
+    for ax, (target, res) in zip(axes[0], results.items(), strict=True):
+        widths = np.asarray(res.raw.widths, float)
+        for i, (tensor, q) in enumerate(SHOWN):
+            s = res.slope(tensor, q)
+            y = np.nanmean(res.raw.values[(tensor, q)][:, :, -1], axis=1)
+            color = f"C{i}"
+            label = f"{tensor}: {s.slope:+.2f}" if s.slope is not None else tensor
+            ax.plot(widths, y, "o-", color=color, label=label, ms=3)
+            if s.predicted is not None and np.isfinite(y[0]):
+                ax.plot(widths, y[0] * (widths / widths[0]) ** float(s.predicted), "--", c=color)
+        verdict = "PASS" if res.passed else "FAIL"
+        ax.set(xscale="log", yscale="log", xlabel="width", title=f"{target}: {verdict}")
+        ax.set_xscale("log", base=2)
+        ax.legend(fontsize=7, title="measured slope", title_fontsize=7)
+    axes[0, 0].set_ylabel("movement RMS after the last step")
+    fig.suptitle("feature/output movement vs width (dashed: derived exponents)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def coord_check_stage(out: Path, quick: bool) -> str:
+    """Tour stage: ``coord_check_compare.png`` and ``coord_check_compare.json``."""
+    results = compare_parametrizations(quick=quick)
+    plot_comparison(results, out / "coord_check_compare.png")
+    data = {}
+    for target, res in results.items():
+        data[target] = {
+            "regime": res.config["regime"],
+            "verdict": "pass" if res.passed else "fail",
+            "slopes": [res.slope(t, q).to_json() for t, q in SHOWN],
+        }
+    (out / "coord_check_compare.json").write_text(json.dumps(data, indent=1) + "\n")
+    w2 = {t: results[t].slope("W2", "feature_movement_rms").slope for t in results}
+    text = ", ".join(f"{t} {s:+.2f}" for t, s in w2.items() if s is not None)
+    return f"hidden feature movement ~ n^slope: {text} -> coord_check_compare.png/.json"
