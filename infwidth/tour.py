@@ -40,9 +40,17 @@ def phase_diagram_stage(out: Path, quick: bool) -> str:
     return f"classified {n} abc-parametrizations -> abc_phase_diagram.png/.json"
 
 
+def coord_check_stage(out: Path, quick: bool) -> str:
+    """Train muP, NTP and SP MLPs at growing width; measured vs derived exponents."""
+    from .sim._tour import coord_check_stage as stage
+
+    return stage(out, quick)
+
+
 STAGES: list[tuple[str, Callable[[Path, bool], str], tuple[str, ...]]] = [
     ("derive", derive_stage, ("mup_tables.md", "mup_tables.json")),
     ("phase-diagram", phase_diagram_stage, ("abc_phase_diagram.png", "abc_phase_diagram.json")),
+    ("coord-check", coord_check_stage, ("coord_check_compare.png", "coord_check_compare.json")),
 ]
 
 
