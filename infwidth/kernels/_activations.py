@@ -21,8 +21,8 @@ Closed forms (Cho & Saul 2009 arc-cosine kernel; Williams 1997 for erf), with
     {\\sqrt{(1+2k_{11})(1+2k_{22})}},\\qquad
     E[\\phi'\\phi'] = \\frac{4}{\\pi}\\big((1+2k_{11})(1+2k_{22}) - 4k_{12}^2\\big)^{-1/2}.
 
-``tanh`` and ``gelu`` (exact, ``x Phi(x)``) have no elementary closed form and use
-Gauss-Hermite quadrature (see :mod:`._quadrature`).
+``tanh`` and ``gelu`` (exact, ``x Phi(x)``) have no elementary closed form and use Gaussian
+quadrature (trapezoidal rule, accuracy ``1e-12``; see :mod:`._quadrature`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jss
 
 from ..errors import InfwidthError
-from ._quadrature import DEFAULT_ORDER, gauss_hermite_maps
+from ._quadrature import DEFAULT_ORDER, gaussian_maps
 
 __all__ = ["ACTIVATIONS", "ActivationMaps", "activation_maps"]
 
@@ -90,8 +90,8 @@ def _gelu_grad(x):
     return 0.5 * (1 + jss.erf(x / jnp.sqrt(2.0))) + x * jnp.exp(-0.5 * x * x) / jnp.sqrt(2 * jnp.pi)
 
 
-def _quadrature(name: str, fn, grad, order: int) -> ActivationMaps:
-    nngp, dot, var, dvar = gauss_hermite_maps(fn, grad, order)
+def _quadrature(name: str, fn, grad, order: int, rule: str = "trapezoid") -> ActivationMaps:
+    nngp, dot, var, dvar = gaussian_maps(fn, grad, order, rule)
     return ActivationMaps(name, fn, nngp, dot, var, dvar, exact=False)
 
 
@@ -117,9 +117,10 @@ ACTIVATIONS: dict[str, ActivationMaps] = {
 }
 
 
-def activation_maps(name: str, order: int | None = None) -> ActivationMaps:
-    """Look up an activation by name; ``order`` overrides the quadrature order (tanh, gelu, and
-    the closed-form ones too, which is how the closed forms are tested against quadrature)."""
+def activation_maps(name: str, order: int | None = None, rule: str = "trapezoid") -> ActivationMaps:
+    """Look up an activation by name. ``order`` (number of nodes) forces quadrature with that
+    ``rule`` (``"trapezoid"`` or ``"hermite"``, see :mod:`._quadrature`), for tanh and gelu and
+    for the closed-form ones too, which is how the closed forms are tested against quadrature."""
     key = name.lower()
     if key not in ACTIVATIONS:
         raise InfwidthError(
@@ -134,4 +135,4 @@ def activation_maps(name: str, order: int | None = None) -> ActivationMaps:
         "tanh": lambda x: 1 - jnp.tanh(x) ** 2,
         "gelu": _gelu_grad,
     }
-    return _quadrature(key, act.fn, grads[key], order)
+    return _quadrature(key, act.fn, grads[key], order, rule)

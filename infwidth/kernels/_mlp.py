@@ -99,9 +99,9 @@ def mlp_kernels(
         x2: inputs, shape ``(n2, d)``; ``None`` means ``x1`` (the result is then exactly
             symmetric).
         depth: number of hidden layers ``L`` (``L = 0`` is a linear model).
-        activation: ``"relu"``, ``"erf"`` (closed forms), ``"tanh"``, ``"gelu"`` (Gauss-Hermite
-            quadrature; absolute error ``< 2e-5`` (tanh) and ``< 1e-11`` (gelu) per layer for
-            variances ``<= 4``, see :mod:`._quadrature`).
+        activation: ``"relu"``, ``"erf"`` (closed forms), ``"tanh"``, ``"gelu"`` (quadrature;
+            absolute error ``< 1e-12`` per layer for variances ``<= 4``, see
+            :mod:`._quadrature`).
         W_std, b_std: neural-tangents' weight and bias standard deviations.
         parameterization: ``"ntk"``, ``"standard"`` (neural-tangents) or ``"mup"`` (above).
         width: hidden width, for the standard NTK only.
