@@ -93,14 +93,16 @@ def _fan(shape: tuple[int, ...], axes: tuple[int, ...], infinite: tuple[int, ...
 
 def infer_leaves(params: Any, base: Any, delta: Any = None, *, layout: Layout = "auto") -> list:
     """``(path name, LeafInfo)`` per array leaf (see the module docstring, step 1-2)."""
-    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
     others = []
     for other, what in ((base, "base"), (delta, "delta")):
         if other is None:
             others.append(None)
             continue
-        o_flat, o_def = jax.tree_util.tree_flatten_with_path(other)
-        if o_def != treedef:
+        o_flat = jax.tree_util.tree_flatten_with_path(other)[0]
+        # Compare leaf paths, not treedefs: Equinox modules keep their sizes (static fields)
+        # in the treedef, which differ between widths by construction.
+        if [_path_name(p) for p, _ in o_flat] != [_path_name(p) for p, _ in flat]:
             raise InfwidthError(f"the {what} parameters do not have the target's tree structure")
         others.append([leaf for _, leaf in o_flat])
     infos = []
@@ -187,7 +189,8 @@ def mup_transfer(
         e_sp = -float(t.fan_in_exponent)
         rescaled.append(leaf * factor(info, "init_variance", e_sp) ** 0.5)
     labels = jax.tree_util.tree_unflatten(treedef, [i.name for i in infos])
-    opt = table_optimizer(optimizer, scal, [i.name for i in infos], labels=labels)
+    # A callable, always: an Equinox label tree is itself callable and optax would call it.
+    opt = table_optimizer(optimizer, scal, [i.name for i in infos], labels=lambda _: labels)
     return Transfer(
         jax.tree_util.tree_unflatten(treedef, rescaled), opt, table, tuple(infos), labels
     )

@@ -116,6 +116,18 @@ def test_equinox_module():  # pragma: no cover - needs equinox
         return eqx.nn.MLP(8, 3, width, 2, key=jr.PRNGKey(0))
 
     big, small = (eqx.filter(make(w), eqx.is_inexact_array) for w in (256, 32))
-    t = mup_transfer(big, small, optimizer="adam")
-    roles = {i.kind for i in t.leaves}
-    assert {"input", "hidden", "output"} <= roles
+    t = mup_transfer(big, small, optimizer="adam", lr=1e-2)
+    kinds = {i.name: i.kind for i in t.leaves}  # Equinox weights are (out, in)
+    assert kinds == {
+        "layers/0/weight": "input",
+        "layers/0/bias": "bias",
+        "layers/1/weight": "hidden",
+        "layers/1/bias": "bias",
+        "layers/2/weight": "output",
+        "layers/2/bias": "scalar",
+    }
+    upd, _ = t.optimizer.update(
+        jax.tree.map(jnp.ones_like, t.params), t.optimizer.init(t.params), t.params
+    )
+    assert float(-upd.layers[1].weight[0, 0]) == pytest.approx(1e-2 / 8, rel=1e-3)
+    assert float(-upd.layers[0].weight[0, 0]) == pytest.approx(1e-2, rel=1e-3)
