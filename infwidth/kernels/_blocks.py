@@ -25,7 +25,7 @@ from ._layers import input_state, output_kernels, serial
 
 _dense_input = input_state
 
-__all__ = ["Kernels", "check_inputs", "kernels_in_blocks"]
+__all__ = ["Kernels", "check_inputs", "kernels_in_blocks", "validate_stack"]
 
 DEFAULT_BLOCK = 256
 
@@ -68,6 +68,31 @@ def _block(
     return output_kernels(serial(*layers)(first(x1, x2)), same)
 
 
+def validate_stack(layers: tuple, spatial: bool) -> None:
+    """Raise :class:`InfwidthError` for layer orders the kernel maps cannot compute exactly:
+    convolutions or readouts without spatial axes, and nonlinearities or LayerNorm after a
+    global average pool (they would need each input's full self-covariance, which a pair block
+    does not carry; use ``Flatten`` there, or pool last)."""
+    from ._conv import Conv, Flatten, GlobalAvgPool
+    from ._layers import Activation, LayerNorm, Residual
+
+    pooled = False
+    for layer in layers:
+        name = type(layer).__name__
+        if isinstance(layer, Conv | Flatten | GlobalAvgPool) and not spatial:
+            raise InfwidthError(f"{name} needs inputs with spatial axes (n, *S, C)")
+        if isinstance(layer, Conv) and len(layer.filter_shape) != spatial:
+            raise InfwidthError(f"Conv filter {layer.filter_shape} does not match the input's "
+                                f"{spatial} spatial axes")  # fmt: skip
+        if isinstance(layer, Activation | LayerNorm) and pooled:
+            raise InfwidthError(f"{name} after GlobalAvgPool is not supported (its kernel needs "
+                                f"the pooled self-covariance); use Flatten, or pool last")  # fmt: skip
+        if isinstance(layer, Residual):
+            validate_stack(layer.layers, spatial)
+        if isinstance(layer, Flatten | GlobalAvgPool):
+            pooled, spatial = isinstance(layer, GlobalAvgPool), 0
+
+
 def _symmetrize(m: np.ndarray) -> np.ndarray:
     """``(m + m^T) / 2``: exactly symmetric (XLA does not promise bitwise-equal ``(i, j)`` and
     ``(j, i)`` entries: fused loops may contract to FMAs differently along the two axes)."""
@@ -103,6 +128,7 @@ def kernels_in_blocks(
     ``input_state`` maps raw inputs to the first kernels (dense by default; spatial for convs).
     """
     x1, x2 = check_inputs(x1, x2, np.ndim(x1) if input_state is not _dense_input else 2)
+    validate_stack(layers, x1.ndim - 2)
     same = x2 is None
     x2 = x1 if same else x2
     n1, n2 = x1.shape[0], x2.shape[0]

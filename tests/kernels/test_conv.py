@@ -47,6 +47,23 @@ def test_symmetric_psd(readout):
         assert ev.min() > -1e-12 * ev.max()
 
 
+def test_unsupported_layer_orders_raise():
+    from infwidth.kernels import Activation, Conv, Dense, Flatten, GlobalAvgPool, kernels_in_blocks
+
+    cases = [
+        ((Conv((3, 3)), GlobalAvgPool(), Activation("relu"), Dense()), X, "after GlobalAvgPool"),
+        ((Dense(), Conv((3,))), RNG.randn(3, 4), "spatial axes"),
+        ((Conv((3,)), Flatten(), Dense()), X, "does not match"),
+        ((Conv((3, 3)), Flatten(), Conv((3, 3))), X, "spatial axes"),
+    ]
+    from infwidth.kernels._conv import spatial_input_state
+
+    for layers, x, match in cases:
+        first = {"input_state": spatial_input_state} if x.ndim > 2 else {}
+        with pytest.raises(InfwidthError, match=match):
+            kernels_in_blocks(layers, x, **first)
+
+
 def test_bad_conv_inputs_raise():
     with pytest.raises(InfwidthError, match="spatial axes"):
         conv_kernels(X[:, 0], depth=1, activation="relu")  # 3-D input, 2-D filter
