@@ -213,7 +213,7 @@ def _init_errors(cfg: MLPConfig, n, keys, x, ref):
     def one(key):
         return _rel(_ntk(cfg, init_mlp(key, cfg, x.shape[1], n), x, x, n), ref)
 
-    return jax.vmap(one)(keys)
+    return jax.lax.map(one, keys, batch_size=4)  # bounded memory at large widths
 
 
 def _exponent_array(abc: ABC) -> jnp.ndarray:
@@ -230,7 +230,7 @@ def _movement(cfg: MLPConfig, exps, n, keys, x, y, steps, lr):
         p1 = _gd(cfg, p0, x, y, steps, lr, n)
         return _rel(_ntk(cfg, p1, x, x, n), _ntk(cfg, p0, x, x, n))
 
-    return jax.vmap(one)(keys)
+    return jax.lax.map(one, keys, batch_size=4)  # bounded memory at large widths
 
 
 def ntk_convergence(
