@@ -12,7 +12,8 @@ Verdict against the predicted exponent ``p`` with tolerance ``tol`` (finite-widt
   blow up (``p > 0`` in an unstable regime, where later steps compound) ``"pass"`` if the
   slope is at least ``p - tol``;
 * ``"fail"`` otherwise; ``"diverged"`` when fewer than two widths have a finite value;
-  ``"no-prediction"`` when the table predicts nothing for that quantity.
+  ``"no-prediction"`` when the table predicts nothing for that quantity (and
+  ``"not-checked"``, set by :func:`~infwidth.sim._report.analyse` in unstable regimes).
 """
 
 from __future__ import annotations

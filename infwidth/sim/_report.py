@@ -118,6 +118,11 @@ def analyse(
     different exponent at initialisation (``output_init_rms``, muP's :math:`n^{-1/2}`) than in
     training, a slope anywhere between the two passes (the two terms cross over during the
     first steps); ``output_movement_rms`` is judged against the training exponent alone.
+
+    In an ``unstable`` regime a quantity predicted to blow up (``p > 0``, an exponent that
+    compounds over the first steps) passes when its slope reaches ``p - tol`` at some step of
+    the run (blown-up ReLU networks then saturate, so later slopes fall); the other
+    quantities are checked at step 1 only and marked ``"not-checked"`` afterwards.
     """
     pred = table.predicted()
     init_out = pred.get("output_init_rms")
@@ -126,9 +131,19 @@ def analyse(
     slopes = []
     for (tensor, q), v in sorted(raw.values.items()):
         p = _prediction(pred, tensor, q)
-        for t in range(1, raw.steps + 1):
-            s, lo, hi = fit_slope(widths, v[:, :, t], n_boot=n_boot, seed=cfg.seed)
-            ok = verdict(s, lo, hi, p, tol=tol, unstable=unstable)
+        fits = [
+            fit_slope(widths, v[:, :, t], n_boot=n_boot, seed=cfg.seed)
+            for t in range(1, raw.steps + 1)
+        ]
+        peak = max((f[0] for f in fits if f[0] is not None), default=None)
+        for t, (s, lo, hi) in enumerate(fits, start=1):
+            if unstable and p is not None and p > 0 and s is not None:
+                # blown up at least like n^p within the run (saturation may follow)
+                ok = verdict(peak, peak, peak, p, tol=tol, unstable=True)
+            elif unstable and t > 1 and s is not None:
+                ok = "not-checked"  # after a blow-up the other predictions no longer apply
+            else:
+                ok = verdict(s, lo, hi, p, tol=tol, unstable=unstable)
             if q == "output_rms" and ok == "fail" and init_out is not None and p is not None:
                 # f_t = f_0 + (f_t - f_0) mixes n^{init} and n^{p}: early on, any slope
                 # between the two exponents is what the theory predicts.
