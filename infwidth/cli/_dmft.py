@@ -45,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eta", type=float, default=0.05, help="GD rate (times gamma0^2 N)")
     parser.add_argument("--steps", type=int, default=50, help="number of GD steps T")
     parser.add_argument(
-        "--data", default="synthetic", help="FILE.npz (X: P x D, y: P), 'digits' or 'synthetic'"
+        "--data",
+        default="synthetic",
+        help="FILE.npz (X: P x D, y: P), 'digits' (+1 for 0-4, -1 for 5-9) or 'synthetic'",
     )
     parser.add_argument("--n-points", type=int, default=None, help="use the first P points")
     parser.add_argument("--out", required=True, help="output directory")
@@ -74,20 +76,18 @@ def _load_data(args) -> tuple[np.ndarray, np.ndarray]:
         y = np.tanh(X @ rng.standard_normal(10) / np.sqrt(10))
         return X, y
     if spec == "digits":
+        # Binary regression on scikit-learn's digits: y = +1 for digits 0-4, -1 for 5-9; inputs
+        # centred over the chosen subset and scaled to |x|^2 = D (so K^x_{mu mu} = 1).
+        from ..data import DataError, load_dataset
+
         try:
-            from ..data import load_digits  # type: ignore[attr-defined]
-        except ImportError:
-            raise InfwidthError(
-                "--data digits needs the infwidth.data digits loader, which is not available "
-                "in this installation; use --data FILE.npz or --data synthetic"
-            ) from None
-        d = load_digits()
-        X, y = (d["X"], d["y"]) if isinstance(d, dict) else (d[0], d[1])
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        n = P or 20
-        X, y = X[:n], y[:n]
-        return X, y - y.mean()
+            d = load_dataset("digits", n_points=P or 20, seed=args.seed)
+        except DataError as exc:
+            raise InfwidthError(f"--data digits: {exc}") from None
+        X = d.x - d.x.mean(0)
+        X = X * np.sqrt(X.shape[1]) / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        y = np.where(d.labels < 5, 1.0, -1.0)
+        return X, y
     path = Path(spec)
     if not path.exists():
         raise InfwidthError(f"--data: no such file {spec!r} (expected FILE.npz, digits, synthetic)")

@@ -13,6 +13,16 @@ points, layer l = 1..L is updated from the previous iterate (Jacobi sweep)::
 with H^0 = K^x, G^{L+1} = 1, A^0 = 0, B^L = 0 (g0 = gamma0). The Woodbury form keeps every
 product at O(T^3 P^2) instead of O((TP)^3). Delta comes from the NTK/Euler update with
 K(t) = G^1[t,t] K^x + sum_{l=1}^{L-1} G^{l+1}[t,t] H^l(t,t) + H^L(t,t).
+
+Two printed formulas disagree with this (verified) solver, and the tests check the verified
+behaviour (DMFT.md 3.2):
+
+* two-layer whitened data (K^x = I): in our units (summed loss, lazy NTK 2I) the error norm obeys
+  d|Delta|/dt = -2 sqrt(1 + gamma0^2 (|y| - |Delta|)^2) |Delta|, twice the printed rate (the
+  printed H_y(t) and H(inf) are right);
+* small-gamma0 expansion (printed eq. 13): Delta K(t,t) / gamma0^2 = c_L [(v^T K^x v) K^x +
+  K^x v v^T K^x] holds with c_L = L(L+1) only for the gradient-independence ansatz
+  (``gia=True``); the full DMFT (with responses) gives c_L = L(L+1)^2(L+2)/6.
 """
 
 from __future__ import annotations

@@ -46,30 +46,97 @@ class MCState(NamedTuple):
     delta: jnp.ndarray  # (T, P_train)
 
 
+def _n_chunks(T: int) -> int:
+    # Chunks trade compile time (one scan each) for reading less history; worth it from T ~ 20.
+    return max(1, min(8, T // 10))
+
+
+def _march(u, r, Cf, Df, act, hist, start: int):
+    """Time-march a batch of sites from step ``start`` to T (all static).
+
+    u, r: (S, T - start, P) sources for steps start..T-1; Cf, Df: (T, P, TP); ``hist`` =
+    (phiT, gT), histories stored transposed as (TP, S) with zeros from step ``start`` on.
+    Returns the completed histories.
+
+    Why transposed and chunked: the step is memory-bound (P is small), so the cost is reading
+    the history. Splitting the time loop into static chunks lets each chunk read only the
+    prefix of the history that can be non-zero (rows < chunk_end * P, a contiguous block of
+    the transposed buffer), which halves the traffic relative to reading all of it.
+    """
+    T, P = Cf.shape[0], Cf.shape[1]
+    phiT, gT = hist
+    size = -(-T // _n_chunks(T))
+    bounds = list(range(0, T, size)) + [T]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b <= start:
+            continue
+        a = max(a, start)
+        w = b * P
+
+        def step(carry, xs, w=w):
+            phiT, gT = carry
+            t, Ct, Dt, ut, rt = xs
+            h = ut + (Ct[:, :w] @ gT[:w]).T
+            p = act.phi(h)
+            phiT = jax.lax.dynamic_update_slice(phiT, p.T, (t * P, 0))
+            z = rt + (Dt[:, :w] @ phiT[:w]).T
+            g = act.dphi(h) * z
+            gT = jax.lax.dynamic_update_slice(gT, g.T, (t * P, 0))
+            return (phiT, gT), None
+
+        xs = (
+            jnp.arange(a, b),
+            Cf[a:b],
+            Df[a:b],
+            jnp.swapaxes(u[:, a - start : b - start], 0, 1),
+            jnp.swapaxes(r[:, a - start : b - start], 0, 1),
+        )
+        (phiT, gT), _ = jax.lax.scan(step, (phiT, gT), xs)
+    return phiT, gT
+
+
 def _site_paths(u, r, Cf, Df, act):
     """Time-march a batch of sites. u, r: (S, T, P); Cf, Df: (T, P, TP). Returns phi, g (S, T, P).
 
-    Written for a whole batch (not vmapped) so that each step is one (S, TP) @ (TP, P) GEMM.
-    History buffers are zero beyond the current step, so the full-row contraction with C(t, .)
-    and D(t, .) only ever sees the causal part (C(t, s >= t) multiplies zeros).
+    Each step is one (P, TP) @ (TP, S) GEMM over the causal prefix. History buffers are zero
+    beyond the current step, so C(t, s >= t) only ever multiplies zeros.
     """
     S, T, P = u.shape
+    zeros = jnp.zeros((T * P, S), u.dtype)
+    phiT, gT = _march(u, r, Cf, Df, act, (zeros, zeros), 0)
+    return phiT.T.reshape(S, T, P), gT.T.reshape(S, T, P)
 
-    def step(carry, xs):
-        phist, ghist = carry
-        t, Ct, Dt, ut, rt = xs
-        h = ut + ghist @ Ct.T
-        p = act.phi(h)
-        phist = jax.lax.dynamic_update_slice(phist, p, (0, t * P))
-        z = rt + phist @ Dt.T
-        g = act.dphi(h) * z
-        ghist = jax.lax.dynamic_update_slice(ghist, g, (0, t * P))
-        return (phist, ghist), None
 
-    zeros = jnp.zeros((S, T * P), u.dtype)
-    xs = (jnp.arange(T), Cf, Df, jnp.swapaxes(u, 0, 1), jnp.swapaxes(r, 0, 1))
-    (phist, ghist), _ = jax.lax.scan(step, (zeros, zeros), xs)
-    return phist.reshape(S, T, P), ghist.reshape(S, T, P)
+def _mean_jacobian(u, r, Cf, Df, act, phiT, gT, which: str):
+    """Sum over the sites of d phi(h(t)) / d r(s) (``which="A"``) or d g(t) / d u(s) ("B").
+
+    Block-causal forward mode: the tangents for inputs in time block [a, b) vanish before a,
+    so each block is differentiated by re-marching only steps a..T-1 from the (known) primal
+    histories masked to steps < a. Returns (T, P, T, P), zero for s > t by construction.
+    """
+    S, T, P = u.shape
+    size = -(-T // _n_chunks(T))
+    J = jnp.zeros((T, P, T, P), jnp.float64 if u.dtype == jnp.float64 else u.dtype)
+    rows = jnp.arange(T * P)[:, None]
+    for a in range(0, T, size):
+        b = min(a + size, T)
+        keep = rows < a * P
+        hist = (jnp.where(keep, phiT, 0.0), jnp.where(keep, gT, 0.0))
+
+        def f(eps, a=a, b=b, hist=hist):
+            pad = jnp.zeros((T - a, P), u.dtype).at[: b - a].set(eps)
+            us, rs = u[:, a:], r[:, a:]
+            if which == "A":
+                rs = rs + pad
+            else:
+                us = us + pad
+            ph, gg = _march(us, rs, Cf, Df, act, hist, a)
+            out = ph if which == "A" else gg
+            return out[a * P :].sum(1).reshape(T - a, P)
+
+        Jb = jax.jacfwd(f)(jnp.zeros((b - a, P), u.dtype))  # (T - a, P, b - a, P)
+        J = J.at[a:, :, a:b, :].add(Jb.astype(J.dtype))
+    return J
 
 
 @partial(jax.jit, static_argnames=("n_sites", "steps"))
@@ -116,9 +183,22 @@ def sample_gp(key, cov, *, n_sites: int):
     return x.reshape(n_sites, T, P)
 
 
-@partial(jax.jit, static_argnames=("activation", "need_A", "need_B", "batch", "n_resp"))
+@partial(
+    jax.jit,
+    static_argnames=("activation", "need_A", "need_B", "batch", "n_resp", "response_dtype"),
+)
 def layer_update(
-    u, r, C, D, *, activation: str, need_A: bool, need_B: bool, batch: int, n_resp: int
+    u,
+    r,
+    C,
+    D,
+    *,
+    activation: str,
+    need_A: bool,
+    need_B: bool,
+    batch: int,
+    n_resp: int,
+    response_dtype: str = "float64",
 ):
     """Solve S sites of one layer; return kernel estimates, responses and floor statistics.
 
@@ -145,18 +225,20 @@ def layer_update(
     nb = n_resp // batch
     ub = u[: nb * batch].reshape(nb, batch, T, P)
     rb = r[: nb * batch].reshape(nb, batch, T, P)
-    zero = jnp.zeros((T, P), u.dtype)
+
+    # Responses may be propagated in float32 (response_dtype): the forward-mode pass is
+    # memory-bound, halving the bytes halves its time, and its ~1e-7 roundoff is far below the
+    # Monte-Carlo error of an average over n_resp sites. Accumulation stays in float64.
+    rdt = jnp.dtype(response_dtype)
+    Cr, Dr = Cf.astype(rdt), Df.astype(rdt)
 
     def jac_sum(which):
-        def f_shift(eps, us, rs):
-            if which == "A":
-                ph, _ = paths(us, rs + eps, Cf, Df, act)
-                return ph.sum(0)
-            _, gg = paths(us + eps, rs, Cf, Df, act)
-            return gg.sum(0)
-
         def body(acc, xs):
-            return acc + jax.jacfwd(f_shift)(zero, *xs), None
+            us, rs = (x.astype(rdt) for x in xs)
+            z0 = jnp.zeros((T * P, batch), rdt)
+            phiT, gT = _march(us, rs, Cr, Dr, act, (z0, z0), 0)
+            J = _mean_jacobian(us, rs, Cr, Dr, act, phiT, gT, which)
+            return acc + J.astype(acc.dtype), None
 
         acc0 = jnp.zeros((T, P, T, P), u.dtype)
         tot, _ = jax.lax.scan(body, acc0, (ub, rb))

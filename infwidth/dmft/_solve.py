@@ -216,6 +216,7 @@ def _monte_carlo(
                 need_B=need_B,
                 batch=batch,
                 n_resp=max(n_resp, batch),
+                response_dtype=solver.response_dtype,
             )
             var_sum += float(vp + vg)
             norm_sum += float(jnp.sum(Pt**2) + jnp.sum(Gt**2))

@@ -52,3 +52,16 @@ def test_cli_bad_input_and_divergence(tmp_path, capsys):
 @pytest.mark.parametrize("arg", [["--compare-widths", "a,b"], ["--activation", "swish"]])
 def test_cli_rejects_bad_options(tmp_path, arg):
     assert main(["dmft", "--quick", "--out", str(tmp_path), *arg]) == 2
+
+
+def test_cli_digits_two_layer(tmp_path):
+    out = tmp_path / "dg"
+    rc = main(
+        ["dmft", "--data", "digits", "--n-points", "6", "--depth", "1", "--activation", "relu",
+         "--gamma0", "2", "--eta", "0.02", "--quick", "--out", str(out), "--no-figures"]
+    )  # fmt: skip
+    assert rc == 0
+    res = json.loads((out / "dmft.json").read_text())
+    assert res["solver"] == "TwoLayerParticles"
+    assert set(res["targets"]) <= {-1.0, 1.0} and np.array(res["outputs"]).shape == (20, 6)
+    assert res["loss"][-1] < 0.5 * res["loss"][0]

@@ -5,6 +5,7 @@ Monte-Carlo tolerances follow from the site counts below: kernel errors ~ S^{-1/
 (S = 3000 -> ~2-3 %; the solver's own floor estimate is ~2.7 % for these problems).
 """
 
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -152,3 +153,27 @@ def test_divergence_is_reported_with_threshold(tanh_problem):
     sol = solve_dmft(bad, MonteCarlo(n_sites=100, n_response_sites=16), throw=False)
     assert sol.result is RESULTS.diverged and np.all(np.isnan(sol.loss))
     assert sol.eta_max == pytest.approx(thr)
+
+
+def test_block_causal_jacobian_equals_dense_jacobian():
+    # The block-causal forward-mode responses equal jax.jacfwd of the site-averaged paths
+    # w.r.t. a common input shift (DMFT.md 4.5), in float64 and (to roundoff) in float32.
+    T, P, S = 21, 2, 12  # T >= 20: two time chunks, so the block-causal path is exercised
+    k1, k2, k3 = jr.split(jr.PRNGKey(3), 3)
+    M = jr.normal(k1, (T * P, T * P)) / np.sqrt(T * P)
+    cov = (M @ M.T).reshape(T, P, T, P)
+    strict = jnp.tril(jnp.ones((T, T)), -1)[:, None, :, None]
+    C, D = 0.3 * cov * strict, 0.3 * cov * strict + 0.2 * jnp.eye(T)[:, None, :, None]
+    u, r = sample_gp(k2, cov, n_sites=S), sample_gp(k3, cov, n_sites=S)
+    out = layer_update(u, r, C, D, activation="tanh", need_A=True, need_B=True, batch=4, n_resp=S)
+    act = get_activation("tanh")
+    Cf, Df = C.reshape(T, P, T * P), D.reshape(T, P, T * P)
+    JA = jax.jacfwd(lambda e: _site_paths(u, r + e, Cf, Df, act)[0].mean(0))(jnp.zeros((T, P)))
+    JB = jax.jacfwd(lambda e: _site_paths(u + e, r, Cf, Df, act)[1].mean(0))(jnp.zeros((T, P)))
+    np.testing.assert_allclose(out[2], JA, atol=1e-12)
+    np.testing.assert_allclose(out[3], JB, atol=1e-12)
+    out32 = layer_update(
+        u, r, C, D, activation="tanh", need_A=True, need_B=True, batch=4, n_resp=S,
+        response_dtype="float32",
+    )  # fmt: skip
+    assert np.linalg.norm(out32[2] - JA) < 1e-5 * np.linalg.norm(JA)
