@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solver", choices=_SOLVERS, default="auto")
     parser.add_argument("--sites", type=int, default=2000, help="Monte-Carlo sites")
     parser.add_argument("--response-sites", type=int, default=128)
+    parser.add_argument(
+        "--response-every", type=int, default=1, help="re-estimate responses every k sweeps"
+    )
     parser.add_argument("--max-sweeps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -123,7 +126,9 @@ def _solver(args, dmft):
         "particles": lambda: dmft.TwoLayerParticles(n_sites=max(args.sites, 2)),
         "linear": lambda: dmft.DeepLinear(),
         "mc": lambda: dmft.MonteCarlo(
-            n_sites=args.sites, n_response_sites=max(1, min(args.response_sites, args.sites))
+            n_sites=args.sites,
+            n_response_sites=max(1, min(args.response_sites, args.sites)),
+            response_every=max(1, args.response_every),
         ),
         "gia": lambda: dmft.GradientIndependence(n_sites=args.sites),
     }[name]()
@@ -261,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
         "approximation": sol.approximation,
         "status": sol.result.name,
         "converged": sol.converged,
+        "stop_reason": sol.stop_reason,
         "message": sol.result.value,
         "residuals": sol.residuals.tolist(),
         "noise_floor": sol.noise_floor.tolist(),

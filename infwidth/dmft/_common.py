@@ -65,3 +65,29 @@ def equal_time(X: jnp.ndarray) -> jnp.ndarray:
     T = X.shape[0]
     idx = jnp.arange(T)
     return X[idx, :, idx, :]
+
+
+def stop_reason(
+    residuals: list, floors: list, *, tol: float, floor_factor: float, min_sweeps: int
+) -> str | None:
+    """Stopping rule of the Monte-Carlo loops, tied to the Monte-Carlo noise floor.
+
+    Returns why to stop, or None to continue (never before ``min_sweeps`` sweeps):
+
+    * ``"tolerance"``: the last two residuals are <= max(tol, floor_factor * floor), where floor
+      is the estimated relative standard error of the kernel estimates of that sweep;
+    * ``"plateau"``: after at least 6 sweeps the median of the last three residuals is no
+      longer below 0.9 x the median of the three before. The sweep-to-sweep change has then
+      reached its own noise level, which also contains the response-function noise that the
+      kernel floor estimate does not see; more sweeps only resample the noise.
+    """
+    k = len(residuals)
+    if k < min_sweeps:
+        return None
+    lim = [max(tol, floor_factor * f) for f in floors[-2:]]
+    if k >= 2 and all(r <= m for r, m in zip(residuals[-2:], lim, strict=True)):
+        return "tolerance"
+    if k >= max(6, min_sweeps):
+        if np.median(residuals[-3:]) >= 0.9 * np.median(residuals[-6:-3]):
+            return "plateau"
+    return None

@@ -153,7 +153,7 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
     import jax.random as jr
     import numpy as np
 
-    from ._common import euler_outputs, is_blown_up, rel_change, tile_time
+    from ._common import euler_outputs, is_blown_up, rel_change, stop_reason, tile_time
     from ._lazy import lazy_error_trajectory
     from ._mc import sample_gp, sample_input, sample_readout
     from ._types import RESULTS
@@ -175,7 +175,7 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
     n_resp = max(batch, (min(solver.n_response_sites, S) // batch) * batch)
     strict = jnp.tril(jnp.ones((T, T)), -1)
     Kx4 = jnp.asarray(tile_time(np.asarray(Kx), T))
-    residuals, floors, result, below = [], [], RESULTS.max_sweeps_reached, 0
+    residuals, floors, result, reason = [], [], RESULTS.max_sweeps_reached, None
     beta = solver.mixing
     for sweep in range(max_sweeps):
         f, delta_new = euler_outputs(resnet_ntk(Phi, G, Kx, b), y, problem.eta)
@@ -219,8 +219,10 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
         if not np.isfinite(res):
             result = RESULTS.diverged
             break
-        below = below + 1 if res <= max(tol, floor_factor * floor) else 0
-        if sweep + 1 >= min_sweeps and below >= 2:
+        reason = stop_reason(
+            residuals, floors, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
+        )
+        if reason is not None:
             result = RESULTS.successful
             break
     ntk = resnet_ntk(Phi, G, Kx, b)
@@ -238,5 +240,6 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
         residuals=np.asarray(residuals),
         floor=np.asarray(floors),
         result=result,
+        stop=reason,
         lazy_K=K,
     )

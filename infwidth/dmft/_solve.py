@@ -10,7 +10,15 @@ import jax.random as jr
 import numpy as np
 
 from ..errors import InfwidthError
-from ._common import equal_time, euler_outputs, is_blown_up, min_threshold, rel_change, tile_time
+from ._common import (
+    equal_time,
+    euler_outputs,
+    is_blown_up,
+    min_threshold,
+    rel_change,
+    stop_reason,
+    tile_time,
+)
 from ._lazy import gd_threshold, lazy_error_trajectory, lazy_kernels
 from ._linear import solve_linear
 from ._mc import MCState, build_CD, layer_update, sample_gp, sample_input, sample_readout
@@ -145,6 +153,7 @@ def _deep_linear(problem, Kx, lazy, tol, max_sweeps, gia=False):
         residuals=res,
         floor=np.zeros_like(res),
         result=RESULTS.successful if ok else RESULTS.max_sweeps_reached,
+        stop="tolerance" if ok else None,
     )
 
 
@@ -181,7 +190,7 @@ def _monte_carlo(
     beta = solver.mixing
     Kx4 = jnp.asarray(tile_time(np.asarray(Kx), T))
     ones4 = jnp.ones((T, P, T, P))
-    residuals, floors, result, below = [], [], RESULTS.max_sweeps_reached, 0
+    residuals, floors, result, reason = [], [], RESULTS.max_sweeps_reached, None
     for sweep in range(max_sweeps):
         f, delta = euler_outputs(mc_ntk(state.Phi, state.G, Kx), y, problem.eta)
         if is_blown_up(delta, problem.y):
@@ -205,7 +214,10 @@ def _monte_carlo(
                 r = sample_readout(kr, n_sites=S, steps=T, n_points=P)
             else:
                 r = sample_gp(kr, G_next, n_sites=S)
-            need_A, need_B = (layer < L) and not gia, (layer > 1) and not gia
+            # Responses are re-estimated every `response_every` sweeps (the fixed point is the
+            # same; the expensive Jacobians are amortised over several kernel updates).
+            fresh = not gia and sweep % solver.response_every == 0
+            need_A, need_B = (layer < L) and fresh, (layer > 1) and fresh
             Pt, Gt, At, Bt, (vp, vg) = layer_update(
                 u,
                 r,
@@ -235,8 +247,10 @@ def _monte_carlo(
         if not np.isfinite(res):
             result = RESULTS.diverged
             break
-        below = below + 1 if res <= max(tol, floor_factor * floor) else 0
-        if sweep + 1 >= min_sweeps and below >= 2:
+        reason = stop_reason(
+            residuals, floors, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
+        )
+        if reason is not None:
             result = RESULTS.successful
             break
     ntk = mc_ntk(state.Phi, state.G, Kx)
@@ -254,6 +268,7 @@ def _monte_carlo(
         residuals=np.asarray(residuals),
         floor=np.asarray(floors),
         result=result,
+        stop=reason,
     )
 
 
@@ -333,7 +348,7 @@ def solve_dmft(
             raise InfwidthError(f"unknown solver {type(solver).__name__}")
         if out is not None:
             out = {
-                k: (None if v is None else (v if isinstance(v, RESULTS) else np.asarray(v)))
+                k: (v if v is None or isinstance(v, RESULTS | str) else np.asarray(v))
                 for k, v in out.items()
             }
             if out["result"] is not RESULTS.diverged and is_blown_up(out["delta"], problem.y):
@@ -397,6 +412,7 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
         solver=type(solver).__name__,
         approximation=solver.approximation,
         wall_time=wall,
+        stop_reason=out.get("stop"),
     )
     if throw and sol.result is RESULTS.max_sweeps_reached:
         last = sol.residuals[-1] if sol.residuals.size else float("nan")

@@ -200,3 +200,14 @@ def test_monotone_loss_and_psd_kernels(small_data):
         assert np.linalg.eigvalsh(M).min() > -1e-9 * np.max(np.abs(M))
     for K in sol.ntk:
         assert np.linalg.eigvalsh(K).min() > -1e-10
+
+
+def test_stop_rule():
+    from infwidth.dmft._common import stop_reason
+
+    kw = dict(tol=1e-3, floor_factor=2.0, min_sweeps=3)
+    assert stop_reason([1.0, 0.5], [0.01, 0.01], **kw) is None  # before min_sweeps
+    assert stop_reason([1.0, 0.015, 0.018], [0.01] * 3, **kw) == "tolerance"
+    assert stop_reason([1.0, 0.5, 0.3, 0.2], [0.01] * 4, **kw) is None  # still decreasing
+    noisy = [1.0, 0.5, 0.1, 0.08, 0.1, 0.09, 0.1, 0.08, 0.09]
+    assert stop_reason(noisy, [0.01] * 9, **kw) == "plateau"

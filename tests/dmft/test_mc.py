@@ -62,6 +62,7 @@ def test_kernels_symmetric_psd_and_boundaries(tanh_full):
         assert np.max(np.abs(M - M.T)) < 1e-12 * np.abs(M).max()
         assert np.linalg.eigvalsh(M).min() > -1e-10 * np.abs(M).max()
     assert np.all(np.diff(tanh_full.loss) <= 0)
+    assert tanh_full.converged and tanh_full.stop_reason in ("tolerance", "plateau")
     assert tanh_full.outputs[0].max() == 0.0
 
 
@@ -130,6 +131,7 @@ def test_non_convergence_is_flagged(tanh_problem):
     sol = solve_dmft(tanh_problem, solver, seed=0, max_sweeps=1, throw=False)
     assert sol.result is RESULTS.max_sweeps_reached and not sol.converged
     assert sol.residuals.shape == (1,) and sol.noise_floor.shape == (1,)
+    assert sol.stop_reason is None
     with pytest.raises(DMFTError, match="did not converge"):
         solve_dmft(tanh_problem, solver, seed=0, max_sweeps=1)
 
