@@ -49,7 +49,9 @@ def check_flops(widths: tuple[int, ...]) -> float:
     return SEEDS * (STEPS * 3 + 1) * fwd
 
 
-def time_infwidth(widths: tuple[int, ...], spectral: bool) -> tuple[float, float]:
+def time_infwidth(widths: tuple[int, ...], spectral: bool) -> tuple[float, float, float]:
+    """Cold and warm wall times, and the matmul rate measured right before the warm run (on
+    a shared machine the bound must see the same load as the run)."""
     table = Table.derive("mlp", "sgd", target="mup", depth=2)
     cfg = CoordCheckConfig(
         optimizer="sgd",
@@ -65,9 +67,10 @@ def time_infwidth(widths: tuple[int, ...], spectral: bool) -> tuple[float, float
     raw = run_widths(table, cfg)
     cold = time.perf_counter() - t
     assert (raw.diverged < 0).all(), "muP at lr 0.1 must not diverge"
+    rate = matmul_rate()
     t = time.perf_counter()
     run_widths(table, cfg)
-    return cold, time.perf_counter() - t
+    return cold, time.perf_counter() - t, rate
 
 
 def time_mup(widths: tuple[int, ...]) -> float | None:  # pragma: no cover - needs torch
