@@ -6,7 +6,10 @@ analytic NTK: started from the network's own initial outputs (``lazy_from_init``
 up to ``O(width^-1/2)``) and from zero outputs (``lazy_mean``, the prediction averaged over
 initialisations). Targets: the teacher's outputs for ``--data teacher``; for image data sets, the
 parity of the digit/class label as +-1. Writes ``lazy.json`` (settings, ``steps``, per-curve
-``train_mse``/``test_mse``, the relative gap between network and prediction) and ``lazy.png``.
+``train_mse``/``test_mse``, the relative gap between network and prediction) and ``lazy.png``;
+with ``--finite-width-report`` also ``ntk_finite_width.json`` and ``.png``
+(:func:`infwidth.kernels.finite_width_report`: fitted width exponents of the NTK's distance
+from its limit at init and of its movement in training under NTP and muP).
 JAX is imported inside :func:`run`.
 """
 
@@ -41,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument(
+        "--finite-width-report",
+        choices=("quick", "full"),
+        default=None,
+        help="also measure NTK convergence at init and NTK movement under NTP vs muP over widths "
+        "(ntk_finite_width.json/png; quick: widths 16..256, seconds; full: 32..1024, minutes)",
+    )
 
 
 def _load(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -135,6 +145,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_figures:
         _plot(curves, out / "lazy.png", args)
     print(f"wrote {out / 'lazy.json'}; max relative test-loss gap network vs lazy: {gap:.3g}")
+    if args.finite_width_report:
+        from ..kernels import finite_width_report
+
+        rep = finite_width_report(out, quick=args.finite_width_report == "quick",
+                                  depth=max(args.depth, 1), activation=args.activation.lower(),
+                                  seed=args.seed)  # fmt: skip
+        slopes = ", ".join(f"{k} {rep[k]['slope']:+.2f}" for k in ("init", "ntp", "mup"))
+        print(f"wrote {out / 'ntk_finite_width.json'}; fitted width exponents: {slopes}")
     return 0
 
 

@@ -74,3 +74,21 @@ def test_lazy_network_tracks_prediction(tmp_path, capsys):
     net = res["curves"]["network"]["train_mse"]
     assert net[-1] < 0.5 * net[0]  # it trained
     assert res["max_relative_test_gap_network_vs_lazy_from_init"] < 0.1  # O(512^-1/2)
+
+
+def test_lazy_finite_width_report_flag_is_wired(tmp_path, capsys, monkeypatch):
+    """The flag calls infwidth.kernels.finite_width_report (stubbed: its science is tested in
+    test_empirical.py) and prints the fitted exponents."""
+    import infwidth.kernels
+
+    calls = []
+
+    def stub(out, *, quick, depth, activation, seed):
+        calls.append((quick, depth, activation))
+        return {k: {"slope": s} for k, s in (("init", -0.5), ("ntp", -0.8), ("mup", 0.0))}
+
+    monkeypatch.setattr(infwidth.kernels, "finite_width_report", stub)
+    code, out = _run(capsys, "lazy", "--width", 64, "--steps", 2, "--n-train", 4, "--n-test", 2,
+                     "--out", tmp_path, "--no-figures", "--finite-width-report", "quick")  # fmt: skip
+    assert code == 0 and calls == [(True, 1, "erf")]
+    assert "init -0.50, ntp -0.80, mup +0.00" in out.out
