@@ -3,6 +3,8 @@
 Install: ``pip install --no-deps neural-tangents==0.6.5 frozendict``.
 """
 
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -18,6 +20,16 @@ def stax():
         return load_neural_tangents().stax
     except ImportError as exc:
         pytest.skip(str(exc))
+
+
+def test_missing_neural_tangents_names_the_install_command(monkeypatch):
+    """Runs whether or not NT is installed: pretend it is absent."""
+    import infwidth.compat.nt as compat
+
+    monkeypatch.delitem(sys.modules, "neural_tangents", raising=False)
+    monkeypatch.setattr(compat.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match=r"pip install --no-deps neural-tangents==0\.6\.5"):
+        compat.load_neural_tangents()
 
 
 RTOL = 1e-5  # the issue's bar; observed ~1e-15 off the diagonal, NT's own diagonal is ~3e-9 off
