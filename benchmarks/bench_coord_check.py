@@ -128,20 +128,19 @@ def main() -> None:
         f"coord check: MLP {D_IN}->n->n->{D_OUT}, widths {widths}, batch {BATCH}, "
         f"{STEPS} SGD steps lr {LR}, {SEEDS} seeds, muP; devices {jax.devices()}"
     )
-    rate = matmul_rate()
     flops = check_flops(widths)
+    cold, warm, rate = time_infwidth(widths, spectral=False)
     bound = flops / rate
     print(
-        f"matmul rate {rate / 1e9:.1f} GFLOP/s; check FLOPs {flops / 1e9:.1f} G; "
-        f"lower bound {bound:.2f} s"
+        f"check FLOPs {flops / 1e9:.1f} G; matmul rate {rate / 1e9:.1f} GFLOP/s "
+        f"(measured just before the warm run); lower bound {bound:.2f} s"
     )
-    cold, warm = time_infwidth(widths, spectral=False)
     print(f"infwidth (no spectral ratio): cold {cold:.2f} s (incl. compile), warm {warm:.2f} s")
     print(f"  ratio to FLOP bound: warm {warm / bound:.2f}x, cold {cold / bound:.2f}x")
-    s_cold, s_warm = time_infwidth(widths, spectral=True)
+    s_cold, s_warm, s_rate = time_infwidth(widths, spectral=True)
     print(
         f"infwidth (with ||dW||/||W||): cold {s_cold:.2f} s, warm {s_warm:.2f} s "
-        f"({s_warm / bound:.2f}x bound)"
+        f"({s_warm / (flops / s_rate):.2f}x bound)"
     )
     t_mup = time_mup(widths)
     if t_mup is None:
