@@ -1,6 +1,7 @@
 """``infwidth lazy``: kernel-regime learning curves, predicted and measured.
 
-Trains one finite NTK-parametrized MLP (width ``--width``) by full-batch gradient descent on MSE and
+Trains one finite MLP (width ``--width``; NTK parametrization, or muP with ``--param mup``) by
+full-batch gradient descent on MSE and
 compares its train/test loss curves with the closed-form infinite-width predictions from the
 analytic NTK: started from the network's own initial outputs (``lazy_from_init``; the two agree
 up to ``O(width^-1/2)``) and from zero outputs (``lazy_mean``, the prediction averaged over
@@ -34,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-std", type=float, default=1.0, help="neural-tangents' W_std")
     parser.add_argument("--bias-std", type=float, default=0.0, help="b_std; 0 means no bias")
     parser.add_argument("--width", type=int, default=1024, help="width of the trained network")
+    parser.add_argument(
+        "--param",
+        choices=("ntp", "mup"),
+        default="ntp",
+        help="parametrization of the trained network: ntp (lazy: tracks the NTK prediction) or "
+        "mup (same NTK at init, but features learn and the curves leave the prediction)",
+    )
     parser.add_argument("--steps", type=int, default=200, help="gradient-descent steps")
     parser.add_argument("--lr", type=float, default=1.0, help="learning rate (loss 1/(2n) sum)")
     parser.add_argument(
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     from ..kernels import (
+        MUP,
         NTP,
         LazyPrediction,
         MLPConfig,
@@ -105,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
               b_std=args.bias_std)  # fmt: skip
     theta = mlp_kernels(xtr, **kw).ntk
     theta_te = mlp_kernels(xte, xtr, **kw).ntk
-    cfg = MLPConfig(args.width, args.depth, args.activation.lower(), NTP, args.weight_std,
+    abc = {"ntp": NTP, "mup": MUP}[args.param]
+    cfg = MLPConfig(args.width, args.depth, args.activation.lower(), abc, args.weight_std,
                     args.bias_std)  # fmt: skip
     with jax.enable_x64(True):
         params = init_mlp(jax.random.PRNGKey(args.seed), cfg, xtr.shape[1])
@@ -164,7 +174,8 @@ def _plot(curves: dict, path: Path, args) -> None:
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
     styles = {"network": "o", "lazy_from_init": "-", "lazy_mean": "--"}
-    labels = {"network": f"network (width {args.width})", "lazy_from_init": "NTK, from its f0",
+    labels = {"network": f"{args.param} network (width {args.width})",
+              "lazy_from_init": "NTK, from its f0",
               "lazy_mean": "NTK, mean over inits"}  # fmt: skip
     for k, c in curves.items():
         t = np.maximum(c.times, 0.5)

@@ -92,3 +92,17 @@ def test_lazy_finite_width_report_flag_is_wired(tmp_path, capsys, monkeypatch):
                      "--out", tmp_path, "--no-figures", "--finite-width-report", "quick")  # fmt: skip
     assert code == 0 and calls == [(True, 1, "erf")]
     assert "init -0.50, ntp -0.80, mup +0.00" in out.out
+
+
+def test_lazy_mup_network_leaves_the_kernel_prediction(tmp_path, capsys):
+    """Same width and data: the NTP net tracks the NTK prediction, the muP net (same NTK at init)
+    departs from it by far more (feature learning)."""
+    gaps = {}
+    for param in ("ntp", "mup"):
+        code, _ = _run(capsys, "lazy", "--param", param, "--width", 512, "--steps", 100,
+                       "--depth", 2, "--activation", "relu", "--lr", 2, "--n-train", 16,
+                       "--n-test", 16, "--out", tmp_path / param, "--no-figures")  # fmt: skip
+        assert code == 0
+        res = json.loads((tmp_path / param / "lazy.json").read_text())
+        gaps[param] = res["max_relative_test_gap_network_vs_lazy_from_init"]
+    assert gaps["mup"] > 5 * gaps["ntp"], gaps
