@@ -43,6 +43,40 @@ def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / best
 
 
+def init_seconds(widths: tuple[int, ...]) -> float:
+    """Wall time of drawing the initial weights alone (jitted, seeds vmapped, compiled
+    beforehand): random-number generation, a cost the matmul bound does not count."""
+    import jax.random as jr
+
+    from infwidth.sim import model_at
+
+    table = Table.derive("mlp", "sgd", target="mup", depth=2)
+    cfg = CoordCheckConfig(widths=widths, dims={"d_in": D_IN, "d_out": D_OUT})
+    keys = jr.split(jr.PRNGKey(0), SEEDS)
+    total = 0.0
+    for n in widths:
+        f = jax.jit(jax.vmap(model_at(table, cfg, n).init))
+        jax.block_until_ready(f(keys))
+        t = time.perf_counter()
+        jax.block_until_ready(f(keys))
+        total += time.perf_counter() - t
+    return total
+
+
+def skinny_rate(n: int = 4096) -> float:
+    """Throughput of the check's own matmul shape: (seeds, batch, n) @ (seeds, n, n)."""
+    a = jnp.ones((SEEDS, BATCH, n), jnp.float32)
+    w = jnp.ones((SEEDS, n, n), jnp.float32)
+    f = jax.jit(lambda a, w: jnp.einsum("sbi,sij->sbj", a, w))
+    f(a, w).block_until_ready()
+    best = np.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        f(a, w).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2 * SEEDS * BATCH * n * n / best
+
+
 def check_flops(widths: tuple[int, ...]) -> float:
     """Matmul FLOPs of the whole check (see the module docstring)."""
     fwd = sum(2 * BATCH * (D_IN * n + n * n + n * D_OUT) for n in widths)
@@ -137,6 +171,15 @@ def main() -> None:
     )
     print(f"infwidth (no spectral ratio): cold {cold:.2f} s (incl. compile), warm {warm:.2f} s")
     print(f"  ratio to FLOP bound: warm {warm / bound:.2f}x, cold {cold / bound:.2f}x")
+    t_init = init_seconds(widths)
+    print(
+        f"  of which drawing the initial weights (RNG, not matmuls): {t_init:.2f} s; "
+        f"warm / (bound + init) = {warm / (bound + t_init):.2f}x"
+    )
+    print(
+        f"  the check's own matmul shape (5 x 64 x 4096 @ 5 x 4096 x 4096) runs at "
+        f"{skinny_rate() / 1e9:.1f} GFLOP/s (square 2048^3: {rate / 1e9:.1f})"
+    )
     s_cold, s_warm, s_rate = time_infwidth(widths, spectral=True)
     print(
         f"infwidth (with ||dW||/||W||): cold {s_cold:.2f} s, warm {s_warm:.2f} s "
