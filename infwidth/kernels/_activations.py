@@ -50,6 +50,7 @@ class ActivationMaps(NamedTuple):
     dot: Fn2
     var: Callable[[jnp.ndarray], jnp.ndarray]
     dvar: Callable[[jnp.ndarray], jnp.ndarray]
+    nngp_dot: Fn2  # (nngp, dot) together, sharing work
     exact: bool  # closed form (True) or quadrature (False)
 
 
@@ -90,9 +91,25 @@ def _gelu_grad(x):
     return 0.5 * (1 + jss.erf(x / jnp.sqrt(2.0))) + x * jnp.exp(-0.5 * x * x) / jnp.sqrt(2 * jnp.pi)
 
 
-def _quadrature(name: str, fn, grad, order: int, rule: str = "trapezoid") -> ActivationMaps:
-    nngp, dot, var, dvar = gaussian_maps(fn, grad, order, rule)
-    return ActivationMaps(name, fn, nngp, dot, var, dvar, exact=False)
+def _quadrature(
+    name: str, fn, grad, order: int, rule: str = "trapezoid", both=None
+) -> ActivationMaps:
+    nngp, dot, var, dvar, nngp_dot = gaussian_maps(fn, grad, order, rule, both)
+    return ActivationMaps(name, fn, nngp, dot, var, dvar, nngp_dot, exact=False)
+
+
+def _tanh_both(x):
+    t = jnp.tanh(x)
+    return t, 1 - t * t
+
+
+def _gelu_both(x):
+    cdf = 0.5 * (1 + jss.erf(x / jnp.sqrt(2.0)))
+    return x * cdf, cdf + x * jnp.exp(-0.5 * x * x) / jnp.sqrt(2 * jnp.pi)
+
+
+def _erf_nngp_dot(k12, k11, k22):
+    return _erf_nngp(k12, k11, k22), _erf_dot(k12, k11, k22)
 
 
 def _relu(x):
@@ -101,7 +118,14 @@ def _relu(x):
 
 ACTIVATIONS: dict[str, ActivationMaps] = {
     "relu": ActivationMaps(
-        "relu", _relu, _relu_nngp, _relu_dot, lambda k: k / 2, lambda k: 0.5 + 0 * k, exact=True
+        "relu",
+        _relu,
+        _relu_nngp,
+        _relu_dot,
+        lambda k: k / 2,
+        lambda k: 0.5 + 0 * k,
+        _relu_nngp_dot,
+        exact=True,
     ),
     "erf": ActivationMaps(
         "erf",
@@ -110,10 +134,13 @@ ACTIVATIONS: dict[str, ActivationMaps] = {
         _erf_dot,
         _erf_var,
         lambda k: 4 / jnp.pi / jnp.sqrt(1 + 4 * k),
+        _erf_nngp_dot,
         exact=True,
     ),
-    "tanh": _quadrature("tanh", jnp.tanh, lambda x: 1 - jnp.tanh(x) ** 2, DEFAULT_ORDER),
-    "gelu": _quadrature("gelu", _gelu, _gelu_grad, DEFAULT_ORDER),
+    "tanh": _quadrature(
+        "tanh", jnp.tanh, lambda x: 1 - jnp.tanh(x) ** 2, DEFAULT_ORDER, both=_tanh_both
+    ),
+    "gelu": _quadrature("gelu", _gelu, _gelu_grad, DEFAULT_ORDER, both=_gelu_both),
 }
 
 
@@ -135,4 +162,5 @@ def activation_maps(name: str, order: int | None = None, rule: str = "trapezoid"
         "tanh": lambda x: 1 - jnp.tanh(x) ** 2,
         "gelu": _gelu_grad,
     }
-    return _quadrature(key, act.fn, grads[key], order, rule)
+    both = {"tanh": _tanh_both, "gelu": _gelu_both}.get(key)
+    return _quadrature(key, act.fn, grads[key], order, rule, both)

@@ -130,9 +130,10 @@ class Activation:
     def __call__(self, k: KernelState) -> KernelState:
         act = activation_maps(self.name, self.order)
         k11, k22 = pair_vars(k)
+        nngp, dot = act.nngp_dot(k.nngp, k11, k22)
         return KernelState(
-            act.nngp(k.nngp, k11, k22),
-            k.ntk * act.dot(k.nngp, k11, k22),
+            nngp,
+            k.ntk * dot,
             act.var(k.var1),
             act.var(k.var2),
             k.ntk_diag * act.dvar(k.var1),
