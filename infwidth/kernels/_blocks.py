@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InfwidthError
 from ._layers import input_state, output_kernels, serial
 
-_dense_input = input_state
+_dense_input = input_state  # kept: ``kernels_in_blocks`` has an ``input_state`` keyword
 
 __all__ = ["Kernels", "check_inputs", "kernels_in_blocks", "validate_stack"]
 
