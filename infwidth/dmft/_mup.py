@@ -19,16 +19,20 @@ from fractions import Fraction
 
 Abc = tuple[Fraction, Fraction, Fraction]
 
-_DMFT_ABC: dict[str, Abc] = {
-    "input": (Fraction(0), Fraction(0), Fraction(-1)),
-    "hidden": (Fraction(1, 2), Fraction(0), Fraction(-1)),
-    "readout": (Fraction(1), Fraction(0), Fraction(-1)),
-}
-_MUP_ABC: dict[str, Abc] = {
-    "input": (Fraction(-1, 2), Fraction(1, 2), Fraction(0)),
-    "hidden": (Fraction(0), Fraction(1, 2), Fraction(0)),
-    "readout": (Fraction(1, 2), Fraction(1, 2), Fraction(0)),
-}
+
+def _derived_abc(gauge: str) -> dict[str, Abc]:
+    """muP of the DMFT MLP as the symbolic engine derives it, in ``gauge``.
+
+    ``mean-field`` is the DMFT network's own form, ``tp4`` is TP4's muP; no exponent is typed
+    in here, so the DMFT and the symbolic engine share one definition.
+    """
+    from ..spec import mlp
+    from ..symbolic import derive
+
+    e = derive(mlp(2), "sgd", target="mup", gauge=gauge).exponents
+    frac = lambda x: Fraction(str(x))  # noqa: E731
+    rows = {"input": e["W1"], "hidden": e["W2"], "readout": e["W3"]}
+    return {k: (frac(v.a), frac(v.b), frac(v.c)) for k, v in rows.items()}
 
 
 def shift_abc(abc: Abc, theta: Fraction) -> Abc:
@@ -55,10 +59,11 @@ class MuPLink:
 
 def mup_link(gamma0: float, eta: float) -> MuPLink:
     """The muP network equivalent to the DMFT network with (gamma0, eta) (DMFT.md 1.4)."""
+    dmft_abc, mup_abc = _derived_abc("mean-field"), _derived_abc("tp4")
     return MuPLink(
-        dmft_abc=dict(_DMFT_ABC),
-        mup_abc=dict(_MUP_ABC),
-        theta=Fraction(-1, 2),
+        dmft_abc=dmft_abc,
+        mup_abc=mup_abc,
+        theta=mup_abc["hidden"][0] - dmft_abc["hidden"][0],
         readout_multiplier=1.0 / gamma0,
         learning_rate=eta * gamma0**2,
     )
