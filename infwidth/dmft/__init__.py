@@ -5,9 +5,21 @@ One entry point, :func:`solve_dmft` (problem data positional, knobs keyword-only
 gradient kernels G^l(t,s), the NTK K(t), response functions and convergence diagnostics.
 
 Solvers: :class:`Lazy` (gamma0 -> 0), :class:`TwoLayerParticles` (L = 1, any activation),
-:class:`DeepLinear` (closed form), :class:`MonteCarlo` (deep nonlinear, with responses) and the
-labelled approximation :class:`GradientIndependence`. Finite-width networks of exactly the same
-parametrization: :func:`train_finite`. The specification is ``shared/DMFT.md``.
+:class:`DeepLinear` (closed form), :class:`MonteCarlo` (deep nonlinear, with responses; also the
+residual "stream" DMFT for ``DMFTProblem(arch="resmlp")``) and the labelled approximation
+:class:`GradientIndependence`. Finite-width networks of exactly the same parametrization:
+:func:`train_finite`; the muP reading of (gamma0, eta): :func:`mup_link`. The specification is
+``shared/DMFT.md``.
+
+Example (deep linear closed form, deterministic)::
+
+    >>> import numpy as np
+    >>> from infwidth.dmft import DMFTProblem, DeepLinear, solve_dmft
+    >>> X, y = np.eye(3) * np.sqrt(3), np.array([1.0, -0.5, 0.8])
+    >>> sol = solve_dmft(DMFTProblem(X, y, depth=2, activation="linear", gamma0=1.0,
+    ...                              eta=0.05, steps=20), DeepLinear())
+    >>> bool(sol.converged and sol.loss[-1] < sol.loss[0])
+    True
 """
 
 from ._activations import ACTIVATIONS, Activation, get_activation

@@ -133,7 +133,26 @@ def _deep_linear(problem, Kx, lazy, tol, max_sweeps, gia=False):
         max_sweeps=max_sweeps,
         gia=gia,
     )
-    T, P, L = problem.steps, Kx.shape[0], problem.depth
+    P, L = Kx.shape[0], problem.depth
+    ok = res.size and np.isfinite(res[-1]) and res[-1] < tol
+    if state.f.shape[0] != problem.steps or not ok:
+        # The continuation stopped early: report non-convergence with the residual history.
+        T = problem.steps
+        nan = np.full((L, T, P, T, P), np.nan)
+        return dict(
+            f=np.full((T, P), np.nan),
+            delta=np.full((T, problem.n_train), np.nan),
+            Phi=nan,
+            G=nan,
+            ntk=np.full((T, P, P), np.nan),
+            A=None,
+            B=None,
+            residuals=res,
+            floor=np.zeros_like(res),
+            result=RESULTS.max_sweeps_reached,
+            stop=None,
+        )
+    T = problem.steps
     Phi = np.stack([np.asarray(H).reshape(T, P, T, P) for H in state.H])
     G = np.stack(
         [np.broadcast_to(np.asarray(Gl)[:, None, :, None], (T, P, T, P)) for Gl in state.G]
@@ -387,9 +406,17 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
             wall_time=wall,
         )
         if throw:
+            if problem.eta >= eta_max:
+                why = f"eta={problem.eta:g} is beyond the GD stability threshold at t=0"
+            else:
+                why = (
+                    f"eta={problem.eta:g} is below the t=0 threshold, but feature learning grows "
+                    "the NTK until eta exceeds 2/lambda_max(K(t)) (catapult / edge of stability; "
+                    "finite networks become non-monotone there too)"
+                )
             raise DMFTError(
-                f"gradient descent diverges: eta={problem.eta:g} but the GD stability threshold "
-                f"is eta_max = 2/lambda_max(K) = {thr:.6g} (lazy NTK at t=0: {eta_max:.6g})",
+                f"gradient descent diverges: {why}; eta_max = 2/lambda_max(K) = {thr:.6g} "
+                f"(lazy NTK at t=0: {eta_max:.6g}). Lower eta.",
                 sol,
             )
         return sol

@@ -211,3 +211,14 @@ def test_stop_rule():
     assert stop_reason([1.0, 0.5, 0.3, 0.2], [0.01] * 4, **kw) is None  # still decreasing
     noisy = [1.0, 0.5, 0.1, 0.08, 0.1, 0.09, 0.1, 0.08, 0.09]
     assert stop_reason(noisy, [0.01] * 9, **kw) == "plateau"
+
+
+def test_float64_even_when_x64_is_off(small_data):
+    # solve_dmft runs in float64 regardless of the global flag (ill-conditioned inverses).
+    import jax
+
+    X, y = small_data
+    prob = DMFTProblem(X, y, depth=2, activation="linear", gamma0=1.0, eta=0.05, steps=10)
+    with jax.enable_x64(False):
+        sol = solve_dmft(prob, DeepLinear())
+    assert sol.Phi.dtype == np.float64 and sol.converged
