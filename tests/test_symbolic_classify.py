@@ -132,3 +132,14 @@ def test_symmetry_shifts_leave_classification_and_gauge_normal_form_unchanged(
     )  # fmt: skip
     norm = lambda p: {k: (v.a, v.b, v.c) for k, v in to_gauge(net, p, opt, "tp4").items()}  # noqa: E731
     assert norm(base) == norm(moved)
+
+
+def test_first_step_predictions_see_the_readout_at_init():
+    # SP at a fixed learning rate: at step 1 the backward signal still passes through the
+    # readout at init (n^-1/2), so the input layer moves like n^-1/2; once the readout's Theta(1)
+    # update dominates, TP4's asymptotic w = 0 applies and it moves Theta(1).
+    c = infwidth.classify("mlp", "sgd", preset_name="sp")
+    assert c.predicted_first_step["feature_movement_rms"] == {"W1": "-1/2", "W2": "1/2"}
+    assert c.predicted["feature_movement_rms"] == {"W1": "0", "W2": "1"}
+    mup = infwidth.classify("mlp", "adam", preset_name="mup")
+    assert mup.predicted_first_step == mup.predicted

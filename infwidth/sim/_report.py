@@ -125,21 +125,26 @@ def analyse(
     quantities are checked at step 1 only and marked ``"not-checked"`` afterwards.
     """
     pred = table.predicted()
+    pred1 = table.predicted(first_step=True)
     init_out = pred.get("output_init_rms")
     unstable = (table.regime or {}).get("regime") == "unstable"
     widths = np.asarray(raw.widths)
     slopes = []
     for (tensor, q), v in sorted(raw.values.items()):
-        p = _prediction(pred, tensor, q)
+        p_later = _prediction(pred, tensor, q)
+        p_first = _prediction(pred1, tensor, q)
         fits = [
             fit_slope(widths, v[:, :, t], n_boot=n_boot, seed=cfg.seed)
             for t in range(1, raw.steps + 1)
         ]
         peak = max((f[0] for f in fits if f[0] is not None), default=None)
         for t, (s, lo, hi) in enumerate(fits, start=1):
+            p = p_first if t == 1 else p_later
             if unstable and p is not None and p > 0 and s is not None:
-                # blown up at least like n^p within the run (saturation may follow)
-                ok = verdict(peak, peak, peak, p, tol=tol, unstable=True)
+                # blown up at least like n^p within the run (saturation may follow); the
+                # asymptotic exponent compounds over steps, so the first step's is the bar
+                bar = min(x for x in (p, p_first) if x is not None)
+                ok = verdict(peak, peak, peak, bar, tol=tol, unstable=True)
             elif unstable and t > 1 and s is not None:
                 ok = "not-checked"  # after a blow-up the other predictions no longer apply
             else:

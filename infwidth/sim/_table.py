@@ -105,9 +105,16 @@ class Table:
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tensors)
 
-    def predicted(self) -> dict[str, Any]:
-        """The regime's predicted width exponents, as Fractions (``{}`` when absent)."""
-        raw = (self.regime or {}).get("predicted_exponents") or {}
+    def predicted(self, *, first_step: bool = False) -> dict[str, Any]:
+        """The regime's predicted width exponents, as Fractions (``{}`` when absent).
+
+        ``first_step=True``: the exponents after the first step (the readout still at its
+        init), where the table gives them; otherwise those from the second step on.
+        """
+        regime = self.regime or {}
+        raw = (regime.get("predicted_exponents_first_step") if first_step else None) or (
+            regime.get("predicted_exponents") or {}
+        )
         out: dict[str, Any] = {}
         for q, v in raw.items():
             if isinstance(v, Mapping):

@@ -80,6 +80,7 @@ class Classification:
     checks: tuple[Check, ...]
     predicted: dict
     notes: tuple[str, ...] = ()
+    predicted_first_step: dict | None = None
 
     @property
     def failed(self) -> tuple[Check, ...]:
@@ -94,6 +95,7 @@ class Classification:
             "r_per_tensor": {k: str(v) for k, v in self.r_per_tensor.items()},
             "failed": [c.label for c in self.failed],
             "predicted_exponents": self.predicted,
+            "predicted_exponents_first_step": self.predicted_first_step,
             "checks": [c.to_json() for c in self.checks],
             "notes": list(self.notes),
         }
@@ -217,16 +219,29 @@ def classify_parametrization(
         and all(r_self[o.name] == 0 for o in outs + scalars)
         and all(via.get(o.name, 0) == 0 for o in outs)
     )
+    # The first step back-propagates through the readout at init (w0 = theta_o); TP4's w is
+    # the size after the readout has been updated, which holds from the second step on.
+    w0 = min(th[o.name] for o in outs)
+    r_t0 = {t.name: sp.Rational(feature_r(opt, t, lam[t.name], w0, alignment)) for t in feats}
+    r0 = min(r_t0.values()) if r_t0 else None
+    via0 = {} if r0 is None else {
+        o.name: sp.Rational(output_from_features(o, th[o.name], r0)) for o in outs + scalars
+    }  # fmt: skip
     return Classification(
         regime, r, maximal, sp.Rational(w), r_t, tuple(checks),
         _predictions(net, th, r_t, r_self, via, outs), _notes(opt, regime),
+        _predictions(net, th, r_t0, r_self, via0, outs),
     )  # fmt: skip
 
 
 def _predictions(net, th, r_t, r_self, via, outs) -> dict:
-    """Width exponents of measured quantities after a few steps (positive: grows with n).
+    """Width exponents of measured quantities (positive: grows with n).
 
-    Feature movement accumulates along the forward order of ``net.tensors``.
+    ``predicted`` holds from the second step on (TP4's asymptotic ``w``); the first step sees
+    the readout at init, so ``predicted_first_step`` uses ``w0 = theta_o``. They differ only
+    when the readout's update outgrows its init (SP at a fixed learning rate: the input
+    layer moves like ``n^{-1/2}`` at step 1, then Theta(1)). Feature movement accumulates
+    along the forward order of ``net.tensors``.
     """
     act, move = {}, {}
     running = None
