@@ -60,8 +60,19 @@ class ABC(NamedTuple):
     c: float = 0.0
 
 
-NTP = ABC("ntp", (0.0, 0.5, 0.5), (0.0, 0.0, 0.0))
-MUP = ABC("mup", (-0.5, 0.0, 0.5), (0.5, 0.5, 0.5))
+def _derived(target: str, gauge: str) -> ABC:
+    """A parametrization of the depth-2 MLP as the symbolic engine gives it (one global c)."""
+    from ..spec import mlp
+    from ..symbolic import derive
+
+    e = derive(mlp(2), "sgd", target=target, gauge=gauge).exponents
+    rows = (e["W1"], e["W2"], e["W3"])
+    (c,) = {r.c for r in rows}  # both gauges below have a single learning-rate exponent
+    return ABC(target, tuple(float(r.a) for r in rows), tuple(float(r.b) for r in rows), float(c))
+
+
+NTP = _derived("ntp", "unit-scaled")  # a = (0, 1/2, 1/2), b = 0: neural-tangents' form
+MUP = _derived("mup", "tp4")  # a = (-1/2, 0, 1/2), b = 1/2: TP4's muP
 PARAMETRIZATIONS = {"ntp": NTP, "mup": MUP}
 
 
