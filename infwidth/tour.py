@@ -47,10 +47,20 @@ def coord_check_stage(out: Path, quick: bool) -> str:
     return stage(out, quick)
 
 
+def mu_transfer_stage(out: Path, quick: bool) -> str:
+    """SP vs muP MLPs on digits over a learning-rate grid at several widths (TP5 Fig. 1)."""
+    from .figures import make
+
+    best = make("mu_transfer", out, quick=quick)["best_log2_lr"]
+    text = ", ".join(f"{k}: {v:+.1f}" for k, v in best.items())
+    return f"best log2 learning rate per target/width: {text} -> mu_transfer.png/.json"
+
+
 STAGES: list[tuple[str, Callable[[Path, bool], str], tuple[str, ...]]] = [
     ("derive", derive_stage, ("mup_tables.md", "mup_tables.json")),
     ("phase-diagram", phase_diagram_stage, ("abc_phase_diagram.png", "abc_phase_diagram.json")),
     ("coord-check", coord_check_stage, ("coord_check_compare.png", "coord_check_compare.json")),
+    ("mu-transfer", mu_transfer_stage, ("mu_transfer.png", "mu_transfer.json")),
 ]
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import sympy as sp
 
 from infwidth.figures import make
@@ -22,3 +23,19 @@ def test_abc_phase_diagram(tmp_path):
             assert 2 * a + c == 1 and sp.Rational(p["r"]) == r > 0
         if p["regime"] == "unstable":
             assert 2 * a + c < 1 or c < 0
+
+
+def test_mu_transfer_optimal_learning_rate_is_stable_under_mup_only(tmp_path):
+    data = make("mu_transfer", tmp_path, quick=True)
+    assert (tmp_path / "mu_transfer.png").stat().st_size > 0
+    best = data["best_log2_lr"]
+    small, large = data["widths"][0], data["widths"][-1]
+    # SP: the best learning rate falls with width (TP5 Fig. 1); muP: it stays put.
+    assert best[f"sp/{large}"] <= best[f"sp/{small}"] - 2
+    assert abs(best[f"mup/{large}"] - best[f"mup/{small}"]) <= 1
+    # and under muP wider is better at the transferred learning rate
+    lr_index = data["log2_lrs"].index(best[f"mup/{small}"])
+    loss = {
+        w: np.nanmean(np.array(data["runs"][f"mup/{w}"], float)[lr_index]) for w in (small, large)
+    }
+    assert loss[large] < loss[small]

@@ -13,6 +13,7 @@ from pathlib import Path
 #: figure name -> module (relative to this package)
 FIGURES: dict[str, str] = {
     "abc_phase_diagram": "abc_phase_diagram",
+    "mu_transfer": "mu_transfer",
 }
 
 
