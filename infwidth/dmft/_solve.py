@@ -266,6 +266,14 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
         | {"solver": type(solver).__name__}
         | {k: v for k, v in vars(solver).items() if k != "approximation"}
     )
+    common = dict(
+        n_train=problem.n_train,
+        settings=settings,
+        seed=seed,
+        solver=type(solver).__name__,
+        approximation=solver.approximation,
+        wall_time=wall,
+    )
     if out is None or out["result"] is RESULTS.diverged:
         thr = eta_max if out is None else min(eta_max, min_threshold(out["ntk"], problem.n_train))
         nan = np.full
@@ -281,12 +289,7 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
             residuals=np.zeros(0) if out is None else out["residuals"],
             noise_floor=np.zeros(0) if out is None else out["floor"],
             eta_max=thr,
-            n_train=problem.n_train,
-            settings=settings,
-            seed=seed,
-            solver=type(solver).__name__,
-            approximation=solver.approximation,
-            wall_time=wall,
+            **common,
         )
         if throw:
             if problem.eta >= eta_max:
@@ -316,13 +319,8 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
         residuals=out["residuals"],
         noise_floor=out["floor"],
         eta_max=eta_max,
-        n_train=problem.n_train,
-        settings=settings,
-        seed=seed,
-        solver=type(solver).__name__,
-        approximation=solver.approximation,
-        wall_time=wall,
         stop_reason=out.get("stop"),
+        **common,
     )
     if throw and sol.result is RESULTS.max_sweeps_reached:
         last = sol.residuals[-1] if sol.residuals.size else float("nan")
