@@ -135,7 +135,7 @@ def time_mup(widths: tuple[int, ...]) -> float | None:  # pragma: no cover - nee
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(BATCH, D_IN, generator=g)
-    y = torch.randn(BATCH, D_OUT, generator=g)
+    y = torch.randint(0, D_OUT, (BATCH,), generator=g)  # mup's "mse" one-hot encodes labels
     loader = [(x, y)] * STEPS
     t = time.perf_counter()
     get_coord_data(
@@ -149,6 +149,7 @@ def time_mup(widths: tuple[int, ...]) -> float | None:  # pragma: no cover - nee
         lossfn="mse",
         dict_in_out=False,
         flatten_output=False,
+        cuda=False,  # the default moves the models to a GPU
     )
     return time.perf_counter() - t
 
