@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import InfwidthError
 
@@ -94,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     def progress(w: int) -> None:
         sys.stderr.write(f"  width {w} done\n")
 
-    result = coord_check(table, cfg, tol=args.tolerance, progress=progress)
+    # finished widths are saved as they complete; an interrupted run resumes from them
+    partial = Path(args.out) / "partial"
+    result = coord_check(table, cfg, tol=args.tolerance, progress=progress, cache_dir=partial)
     paths = result.write(args.out, plot=not args.no_plot)
     sys.stdout.write(summary(result))
     for path in paths:

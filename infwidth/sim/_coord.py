@@ -293,25 +293,73 @@ def _executables(jobs: list) -> list:
     return [_EXECUTABLES[key(j)] for j in jobs]
 
 
-def run_widths(table: Table, cfg: CoordCheckConfig, *, progress: Any = None) -> RawRecords:
+def _cache_tag(table: Table, cfg: CoordCheckConfig, width: int) -> str:
+    """What a cached width's records depend on: the table, the configuration except the list
+    of widths (so a check extended to more widths reuses the finished ones), the width."""
+    import hashlib
+    import json
+
+    settings = cfg.to_json() | {"widths": None, "base_width": cfg.resolved_base_width}
+    blob = json.dumps([repr(table), settings, width], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _load_cached(path: Any, tag: str) -> dict | None:
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["tag"]) != tag:
+            return None
+        return {tuple(k.split("|", 1)): z[k] for k in z.files if k != "tag"}
+
+
+def run_widths(
+    table: Table, cfg: CoordCheckConfig, *, progress: Any = None, cache_dir: Any = None
+) -> RawRecords:
     """Run the check at every width of ``cfg``; returns all recorded values.
 
     Every width's program is compiled first (in parallel), then the widths run one after
-    the other, all seeds of a width at once. Seeds differ in initialisation only.
+    the other, all seeds of a width at once. Seeds differ in initialisation only. With
+    ``cache_dir``, each finished width is saved there (``width_<n>.npz``, tagged with a hash
+    of the table and configuration) and a re-run loads it instead of recomputing: an
+    interrupted check resumes without losing finished widths.
     """
+    from pathlib import Path
+
     key = jr.PRNGKey(cfg.seed)
     k_data, k_seeds = jr.split(key)
     seed_keys = jr.split(k_seeds, cfg.seeds)
     values: dict[tuple[str, str], list] = {}
     diverged = np.full((len(cfg.widths), cfg.seeds), -1)
-    jobs = []
+    cache = None if cache_dir is None else Path(cache_dir)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    done: dict[int, dict] = {}
     for width in cfg.widths:
+        if cache is not None:
+            hit = _load_cached(cache / f"width_{width}.npz", _cache_tag(table, cfg, width))
+            if hit is not None:
+                done[width] = hit
+    jobs = []
+    todo = [w for w in cfg.widths if w not in done]
+    for width in todo:
         model = model_at(table, cfg, width)
         x, y = model.batch(k_data, cfg.batch_size)
         numbers = _numbers(model.scaling, _dt(cfg))
         jobs.append((numbers, seed_keys, x, y, _static(table, cfg, width)))
-    for i, (width, exe, job) in enumerate(zip(cfg.widths, _executables(jobs), jobs, strict=True)):
-        out = jax.device_get(exe(*job[:4]))
+    runs = dict(zip(todo, zip(_executables(jobs), jobs, strict=True), strict=True))
+    for i, width in enumerate(cfg.widths):
+        if width in done:
+            out = done[width]
+        else:
+            exe, job = runs[width]
+            out = {
+                k: np.asarray(v, dtype=np.float64) for k, v in jax.device_get(exe(*job[:4])).items()
+            }
+            if cache is not None:
+                arrays = {"|".join(k): v for k, v in out.items()}
+                tag = _cache_tag(table, cfg, width)
+                np.savez(cache / f"width_{width}.npz", tag=np.asarray(tag), **arrays)
         for k, v in out.items():
             v = np.asarray(v, dtype=np.float64)
             values.setdefault(k, []).append(v)

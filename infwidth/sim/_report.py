@@ -166,8 +166,14 @@ def analyse(
 
 
 def coord_check(
-    table: Table | dict, cfg: CoordCheckConfig, *, tol: float = 0.2, progress: Any = None
+    table: Table | dict,
+    cfg: CoordCheckConfig,
+    *,
+    tol: float = 0.2,
+    progress: Any = None,
+    cache_dir: Any = None,
 ) -> CoordCheckResult:
     """Run the coordinate check of ``table`` with ``cfg`` and analyse it (see module docs)."""
     table = table if isinstance(table, Table) else Table.from_json(table)
-    return analyse(table, cfg, run_widths(table, cfg, progress=progress), tol=tol)
+    raw = run_widths(table, cfg, progress=progress, cache_dir=cache_dir)
+    return analyse(table, cfg, raw, tol=tol)

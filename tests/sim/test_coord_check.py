@@ -8,6 +8,7 @@ makes the fitted slope of output movement about -0.1 between n=128 and n=1024.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from infwidth.sim import CoordCheckConfig, Table, coord_check
@@ -101,3 +102,29 @@ def _json(table: Table) -> dict:
         "gauge": table.gauge,
         **table.spec_json(),
     }
+
+
+def test_interrupted_check_resumes_from_finished_widths(tmp_path, monkeypatch):
+    import infwidth.sim._coord as coord
+    from infwidth.sim import CoordCheckConfig, Table, run_widths
+
+    table = Table.derive("mlp", "sgd", target="mup")
+    small = CoordCheckConfig(widths=(32, 64), steps=2, seeds=2, spectral=False)
+    first = run_widths(table, small, cache_dir=tmp_path)
+    compiled = []
+    real = coord._executables
+    monkeypatch.setattr(
+        coord, "_executables", lambda jobs: compiled.append(len(jobs)) or real(jobs)
+    )
+    full = CoordCheckConfig(widths=(32, 64, 128), steps=2, seeds=2, spectral=False)
+    again = run_widths(table, small, cache_dir=tmp_path)  # everything finished: nothing runs
+    assert compiled == [0]
+    for k, v in first.values.items():
+        np.testing.assert_array_equal(v, again.values[k])
+    extended = run_widths(table, full, cache_dir=tmp_path)  # only the new width runs
+    assert compiled[-1] == 1
+    for k, v in first.values.items():
+        np.testing.assert_array_equal(v, extended.values[k][:2])
+    other = CoordCheckConfig(widths=(32, 64), steps=2, seeds=2, spectral=False, lr=0.05)
+    run_widths(table, other, cache_dir=tmp_path)  # other settings: recomputed, not reused
+    assert compiled[-1] == 2
