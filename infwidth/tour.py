@@ -51,7 +51,8 @@ def mu_transfer_stage(out: Path, quick: bool) -> str:
     """SP vs muP MLPs on digits over a learning-rate grid at several widths (TP5 Fig. 1)."""
     from .figures import make
 
-    best = make("mu_transfer", out, quick=quick)["best_log2_lr"]
+    # always the small version here (about 30 s); `python figures/make.py mu_transfer` for more
+    best = make("mu_transfer", out, quick=True)["best_log2_lr"]
     text = ", ".join(f"{k}: {v:+.1f}" for k, v in best.items())
     return f"best log2 learning rate per target/width: {text} -> mu_transfer.png/.json"
 

@@ -83,8 +83,8 @@ def final_losses(
 
 def compute(quick: bool = False) -> dict:
     widths = (64, 256, 1024) if quick else (64, 256, 1024, 2048)
-    log2_lrs = np.arange(-6.0, 3.5, 1.0 if quick else 0.5)
-    steps, seeds, n_points = (40, 2, 256) if quick else (100, 3, 512)
+    log2_lrs = np.arange(-6.0, 3.5, 1.0) if quick else np.arange(-6.0, 1.5, 0.5)
+    steps, seeds, n_points = (40, 2, 256) if quick else (50, 2, 256)
     data: dict = {"widths": list(widths), "log2_lrs": log2_lrs.tolist(), "steps": steps,
                   "seeds": seeds, "n_points": n_points, "runs": {}, "best_log2_lr": {}}  # fmt: skip
     for target in TARGETS:
