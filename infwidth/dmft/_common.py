@@ -67,6 +67,18 @@ def equal_time(X: jnp.ndarray) -> jnp.ndarray:
     return X[idx, :, idx, :]
 
 
+def record_sweep(
+    residuals: list, floors: list, res: float, floor: float, **rule: float
+) -> str | None:
+    """Append one sweep's residual and noise floor; return ``"diverged"`` (non-finite
+    residual), the :func:`stop_reason` (``rule``: tol, floor_factor, min_sweeps), or None."""
+    residuals.append(res)
+    floors.append(floor)
+    if not np.isfinite(res):
+        return "diverged"
+    return stop_reason(residuals, floors, **rule)
+
+
 def stop_reason(
     residuals: list, floors: list, *, tol: float, floor_factor: float, min_sweeps: int
 ) -> str | None:

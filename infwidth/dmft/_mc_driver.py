@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from ._common import equal_time, euler_outputs, is_blown_up, rel_change, stop_reason, tile_time
+from ._common import equal_time, euler_outputs, is_blown_up, record_sweep, rel_change, tile_time
 from ._lazy import lazy_error_trajectory
 from ._mc import MCState, build_CD, layer_update, sample_gp, sample_input, sample_readout
 from ._types import RESULTS, MonteCarlo
@@ -98,17 +98,13 @@ def monte_carlo(
         new = MCState(tuple(Phi_n), tuple(G_n), tuple(A_n), tuple(B_n), f, delta)
         res = rel_change((*new.Phi, *new.G, new.delta), (*state.Phi, *state.G, state.delta))
         floor = float(np.sqrt(max(var_sum, 0.0) / max(norm_sum, 1e-300)))
-        residuals.append(res)
-        floors.append(floor)
         state = new
-        if not np.isfinite(res):
-            result = RESULTS.diverged
-            break
-        reason = stop_reason(
-            residuals, floors, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
+        stop = record_sweep(
+            residuals, floors, res, floor, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
         )
-        if reason is not None:
-            result = RESULTS.successful
+        if stop is not None:
+            result = RESULTS.diverged if stop == "diverged" else RESULTS.successful
+            reason = None if stop == "diverged" else stop
             break
     ntk = mc_ntk(state.Phi, state.G, Kx)
     f, delta = euler_outputs(ntk, y, problem.eta)

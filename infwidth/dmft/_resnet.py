@@ -153,7 +153,7 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
     import jax.random as jr
     import numpy as np
 
-    from ._common import euler_outputs, is_blown_up, rel_change, stop_reason, tile_time
+    from ._common import euler_outputs, is_blown_up, record_sweep, rel_change, tile_time
     from ._lazy import lazy_error_trajectory
     from ._mc import sample_gp, sample_input, sample_readout
     from ._types import RESULTS
@@ -214,16 +214,12 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
         floor = float(np.sqrt(max(float(var), 0.0) / float(jnp.sum(Pt**2) + jnp.sum(Gt**2))))
         Phi, G, A, B = new
         delta = delta_new
-        residuals.append(res)
-        floors.append(floor)
-        if not np.isfinite(res):
-            result = RESULTS.diverged
-            break
-        reason = stop_reason(
-            residuals, floors, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
+        stop = record_sweep(
+            residuals, floors, res, floor, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
         )
-        if reason is not None:
-            result = RESULTS.successful
+        if stop is not None:
+            result = RESULTS.diverged if stop == "diverged" else RESULTS.successful
+            reason = None if stop == "diverged" else stop
             break
     ntk = resnet_ntk(Phi, G, Kx, b)
     f, delta = euler_outputs(ntk, y, problem.eta)
