@@ -5,10 +5,14 @@ of 2), 5 SGD steps at lr 0.1 under muP, 5 seeds.
 
 1. ``infwidth.sim.run_widths`` (jit, seeds vmapped, steps scanned), timed cold (compiling
    every width) and warm (the compiled programs cached), without the spectral-norm ratio
-   (PyTorch ``mup`` does not measure it) and, for information, with it.
+   (PyTorch ``mup`` does not measure it) and, for information, with it. By default the wide
+   hidden matrix is trained factored (``W_0 + U V^T``, :mod:`infwidth.sim._lowrank`); the
+   dense update (``factor_sgd=False``) is timed too, for comparison.
 2. Lower bound: the check's matmul FLOPs -- per seed and width ``T`` forward+backward passes
    (``3 F``) plus one forward (``F``), ``F = 2 B (d_in n + n^2 + n d_out)`` -- divided by the
-   machine's matmul rate, measured here on a jitted 2048^3 float32 matmul (best of 5).
+   machine's matmul rate, measured here on a jitted 2048^3 float32 matmul (best of 5). The
+   factored update needs no weight-gradient matmul: ``(2 T + 1) F`` instead of
+   ``(3 T + 1) F``, so it can run below this bound.
 3. PyTorch ``mup``'s ``get_coord_data`` on the same configuration (torch CPU, same process),
    skipped cleanly when torch or mup is not importable.
 
@@ -83,7 +87,9 @@ def check_flops(widths: tuple[int, ...]) -> float:
     return SEEDS * (STEPS * 3 + 1) * fwd
 
 
-def time_infwidth(widths: tuple[int, ...], spectral: bool) -> tuple[float, float, float]:
+def time_infwidth(
+    widths: tuple[int, ...], spectral: bool, factor_sgd: bool = True
+) -> tuple[float, float, float]:
     """Cold and warm wall times, and the matmul rate measured right before the warm run (on
     a shared machine the bound must see the same load as the run)."""
     table = Table.derive("mlp", "sgd", target="mup", depth=2)
@@ -96,6 +102,7 @@ def time_infwidth(widths: tuple[int, ...], spectral: bool) -> tuple[float, float
         batch_size=BATCH,
         dims={"d_in": D_IN, "d_out": D_OUT},
         spectral=spectral,
+        factor_sgd=factor_sgd,
     )
     t = time.perf_counter()
     raw = run_widths(table, cfg)
@@ -180,6 +187,16 @@ def main() -> None:
     print(
         f"  the check's own matmul shape (5 x 64 x 4096 @ 5 x 4096 x 4096) runs at "
         f"{skinny_rate() / 1e9:.1f} GFLOP/s (square 2048^3: {rate / 1e9:.1f})"
+    )
+    factored = flops * (2 * STEPS + 1) / (3 * STEPS + 1)
+    print(
+        f"  the factored update's own matmul FLOPs: {factored / 1e9:.1f} G "
+        f"({factored / rate:.2f} s at that rate)"
+    )
+    d_cold, d_warm, d_rate = time_infwidth(widths, spectral=False, factor_sgd=False)
+    print(
+        f"infwidth, dense update (factor_sgd=False): cold {d_cold:.2f} s, warm {d_warm:.2f} s "
+        f"({d_warm / (flops / d_rate):.2f}x bound); factored is {d_warm / warm:.2f}x faster warm"
     )
     s_cold, s_warm, s_rate = time_infwidth(widths, spectral=True)
     print(

@@ -21,6 +21,13 @@ import jax.random as jr
 import numpy as np
 import optax
 
+from ._lowrank import (
+    compact_grads,
+    factorize,
+    lowrank_power_iteration,
+    sgd_append,
+    worth_factoring,
+)
 from ._measure import (
     as_matrix,
     feature_metrics,
@@ -57,6 +64,7 @@ class CoordCheckConfig:
     spectral: bool = True
     spectral_iters: int = 3
     seed: int = 0
+    factor_sgd: bool = True
 
     @property
     def resolved_base_width(self) -> int:
@@ -139,6 +147,7 @@ class _Static(NamedTuple):
     spectral: bool
     spectral_iters: int
     weight_decay: bool
+    factor_sgd: bool
 
 
 def _static(table: Table, cfg: CoordCheckConfig, width: int) -> _Static:
@@ -169,6 +178,7 @@ def _static(table: Table, cfg: CoordCheckConfig, width: int) -> _Static:
         cfg.spectral,
         cfg.spectral_iters,
         cfg.weight_decay != 0,
+        cfg.factor_sgd and cfg.optimizer == "sgd" and cfg.weight_decay == 0,
     )
 
 
@@ -193,13 +203,36 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
         activation=st.activation,
         dtype=dtype,
     )
-    p_names = jax.eval_shape(model.init, keys[0]).keys()
-    opt = table_optimizer(st.optimizer, s, p_names, stacked=model.stacked)
-    return jax.vmap(_one_seed(model, opt, st), in_axes=(0, None, None))(keys, x, y)
+    shapes = jax.eval_shape(model.init, keys[0])
+    factored = frozenset()
+    if st.factor_sgd and st.arch in _FACTORABLE:
+        rows = x.shape[0]
+        factored = frozenset(
+            k for k, v in shapes.items() if worth_factoring(v.shape, rows, st.steps)
+        )
+    dense = [k for k in shapes if k not in factored]
+    opt = table_optimizer(st.optimizer, s, dense, stacked=model.stacked)
+    lrs = {k: s.learning_rate[k] for k in factored}
+    one = _one_seed(model, opt, st, factored, lrs)
+    return jax.vmap(one, in_axes=(0, None, None))(keys, x, y)
 
 
-def _one_seed(model: Model, opt: optax.GradientTransformation, st: _Static):
-    """Train one seed for ``st.steps`` steps and measure after each (see module docstring)."""
+# Architectures whose every matrix enters the forward pass once, as ``h @ W`` over the batch
+# rows: plain SGD there may keep wide matrices factored (see infwidth.sim._lowrank).
+_FACTORABLE = ("mlp", "resmlp", "chain")
+
+
+def _one_seed(
+    model: Model,
+    opt: optax.GradientTransformation,
+    st: _Static,
+    factored: frozenset[str] = frozenset(),
+    lrs: Mapping[str, Any] | None = None,
+):
+    """Train one seed for ``st.steps`` steps and measure after each (see module docstring).
+
+    Tensors in ``factored`` (plain SGD only) are trained as :class:`LowRank` matrices with
+    learning rates ``lrs``; the rest through ``opt``."""
     T, iters = st.steps, st.spectral_iters
 
     def one(key: jax.Array, x: jax.Array, y: jax.Array) -> dict:
@@ -212,43 +245,56 @@ def _one_seed(model: Model, opt: optax.GradientTransformation, st: _Static):
                 f, feats = model.apply(p, x)
                 return model.loss(f, y), (f, feats)
 
-            return jax.value_and_grad(loss, has_aux=True)(p)
+            out, g = jax.value_and_grad(loss, has_aux=True)(p)
+            return out, compact_grads(g)
 
         vecs = init_vectors(k_vec, p0, model.stacked) if names else {}
         norm0 = {}
         for n in names:
             norm0[n], vecs[n] = power_iteration(as_matrix(p0[n], n in model.stacked), vecs[n], 30)
+        rows = x.shape[0]
+        p0 = {k: factorize(v, rows, T) if k in factored else v for k, v in p0.items()}
         (_, (f0, feats0)), g0 = vg(p0)
 
         def measure(p, f, feats, vecs):
             out = {**feature_metrics(feats, feats0), **output_metrics(f, f0)}
             new = {}
             for n in names:
-                d = as_matrix(p[n] - p0[n], n in model.stacked)
-                sig, new[n] = power_iteration(d, vecs[n], iters, unroll=True)
+                if n in factored:
+                    lead = n in model.stacked
+                    u, v = (a if lead else a[None] for a in (p[n].u, p[n].v))
+                    sig, new[n] = lowrank_power_iteration(u, v, vecs[n], iters)
+                else:
+                    d = as_matrix(p[n] - p0[n], n in model.stacked)
+                    sig, new[n] = power_iteration(d, vecs[n], iters, unroll=True)
                 out[(n, "spectral_ratio")] = sig / norm0[n]
             return out, new
 
-        def update(p, state, g):
-            upd, state = opt.update(g, state, p)
-            return optax.apply_updates(p, upd), state
+        def update(p, state, g, t):
+            dense = {k: v for k, v in p.items() if k not in factored}
+            upd, state = opt.update({k: g[k] for k in dense}, state, dense)
+            new = optax.apply_updates(dense, upd)
+            new.update({k: sgd_append(p[k], g[k], lrs[k], t) for k in factored})
+            return new, state
 
         m0, _ = measure(p0, f0, feats0, vecs)
 
-        def step(carry, _):
+        def step(carry, t):
             p, state, g, vecs = carry
-            p, state = update(p, state, g)
+            p, state = update(p, state, g, t)
             (_, (f, feats)), g = vg(p)
             m, vecs = measure(p, f, feats, vecs)
             return (p, state, g, vecs), m
 
         # T - 1 scanned steps (update, then forward+backward), then a last update and a
         # forward only: T backward and T + 1 forward passes, the least the check needs.
-        p, state, g = p0, opt.init(p0), g0
+        dense0 = {k: v for k, v in p0.items() if k not in factored}
+        p, state, g = p0, opt.init(dense0), g0
         ms = {}
         if T > 1:
-            (p, state, g, vecs), ms = jax.lax.scan(step, (p, state, g, vecs), None, length=T - 1)
-        p, _ = update(p, state, g)
+            carry = (p, state, g, vecs)
+            (p, state, g, vecs), ms = jax.lax.scan(step, carry, jnp.arange(T - 1))
+        p, _ = update(p, state, g, T - 1)
         f, feats = model.apply(p, x)
         mT, _ = measure(p, f, feats, vecs)
         parts = [[m0[k][None]] + ([ms[k]] if ms else []) + [mT[k][None]] for k in m0]
@@ -281,9 +327,13 @@ def _executables(jobs: list) -> list:
     # dominates every check but the largest, so we ask for it.
     options = {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else None
 
+    x64 = jax.config.x64_enabled  # a thread-local setting: carry it into the workers
+
     def compile_one(job):
         numbers, keys, x, y, st = job
-        return _compiled.lower(numbers, keys, x, y, st=st).compile(compiler_options=options)
+        with jax.enable_x64(x64):
+            lowered = _compiled.lower(numbers, keys, x, y, st=st)
+        return lowered.compile(compiler_options=options)
 
     todo = [j for j in jobs if key(j) not in _EXECUTABLES]
     workers = max(1, min(len(todo), os.cpu_count() or 1, 8))

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
+from ._rng import normal
 from ._scaling import Scaling
 
 Params = dict[str, jax.Array]
@@ -56,10 +57,11 @@ class Model(NamedTuple):
 def normal_init(
     key: jax.Array, shapes: Mapping[str, tuple[int, ...]], std: Mapping[str, float], dtype: Any
 ) -> Params:
-    """Draw ``w ~ N(0, std[name]^2)`` for every tensor, one key per tensor (sorted names)."""
+    """Draw ``w ~ N(0, std[name]^2)`` for every tensor, one key per tensor (sorted names),
+    with XLA's native Threefry generator (:func:`infwidth.sim._rng.normal`)."""
     keys = jr.split(key, len(shapes))
     return {
-        name: std[name] * jr.normal(k, shapes[name], dtype)
+        name: normal(k, shapes[name], dtype, std[name])
         for k, name in zip(keys, sorted(shapes), strict=True)
     }
 

@@ -1,0 +1,114 @@
+"""SGD on factored matrices (W_0 + U V^T) is SGD: same records as the dense update, and the
+fast Gaussian generator is Gaussian, reproducible, and vmap-consistent."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from scipy import stats
+
+from infwidth.sim import CoordCheckConfig, Table, run_widths
+from infwidth.sim._lowrank import (
+    LowRank,
+    factorize,
+    lowrank_power_iteration,
+    sgd_append,
+    worth_factoring,
+)
+from infwidth.sim._rng import normal
+
+
+def _records(arch: str, factor: bool, dtype: str) -> dict:
+    cfg = CoordCheckConfig(
+        arch=arch,
+        optimizer="sgd",
+        widths=(48,),  # 2 T R = 48: the hidden matrices are factored, d_in and d_out are not
+        steps=3,
+        seeds=2,
+        batch_size=8,
+        lr=0.5,
+        depth=2,
+        dims={"d_in": 5, "d_out": 3},
+        dtype=dtype,
+        factor_sgd=factor,
+    )
+    table = Table.derive(arch, "sgd", target="mup", **({"depth": 2} if arch == "mlp" else {}))
+    return run_widths(table, cfg).values
+
+
+@pytest.mark.parametrize("arch", ["mlp", "resmlp"])
+def test_factored_sgd_records_equal_the_dense_update(arch):
+    with jax.enable_x64(True):
+        dense = _records(arch, False, "float64")
+        fact = _records(arch, True, "float64")
+    assert dense.keys() == fact.keys()
+    moved = dense[("output", "output_movement_rms")][..., -1]
+    assert (moved > 1e-2).all()  # it trains
+    spectral = [k for k in dense if k[1] == "spectral_ratio"]
+    assert spectral, "the factored tensors' spectral ratio must be recorded"
+    for k in dense:
+        np.testing.assert_allclose(fact[k], dense[k], rtol=1e-9, atol=1e-12, err_msg=str(k))
+
+
+def test_factored_matmul_gradient_carries_the_weight_gradient():
+    """The probe cotangent is [h, dL/dz]; h^T dL/dz is the dense weight gradient."""
+    k1, k2, k3 = jr.split(jr.PRNGKey(0), 3)
+    h, w = jr.normal(k1, (4, 6)), jr.normal(k2, (6, 5))
+    target = jr.normal(k3, (4, 5))
+
+    def loss(w):
+        return jnp.sum(jnp.tanh(h @ w) * target)
+
+    g = jax.grad(loss)(w)
+    lr = factorize(w, rows=4, steps=2)
+    probe = jax.grad(lambda p: loss(p))(lr).probe
+    np.testing.assert_allclose(probe[:, :6].T @ probe[:, 6:], g, rtol=1e-5, atol=1e-6)
+    stepped = sgd_append(lr, probe, jnp.asarray(0.1), jnp.asarray(1))
+    dense = w - 0.1 * g
+    np.testing.assert_allclose(stepped.w0 + stepped.u @ stepped.v.T, dense, rtol=1e-5, atol=1e-6)
+    assert np.all(np.asarray(stepped.u[:, :4]) == 0)  # slot 1 written, slot 0 untouched
+    x = jr.normal(k3, (3, 6))
+    np.testing.assert_allclose(x @ stepped, x @ dense, rtol=1e-5, atol=1e-5)
+
+
+def test_lowrank_power_iteration_finds_the_spectral_norm():
+    k1, k2, k3 = jr.split(jr.PRNGKey(1), 3)
+    u, v = jr.normal(k1, (1, 30, 4)), jr.normal(k2, (1, 20, 4))
+    sigma, _ = lowrank_power_iteration(u, v, jr.normal(k3, (1, 20)), 200)
+    exact = np.linalg.norm(np.asarray(u[0] @ v[0].T), 2)
+    assert float(sigma) == pytest.approx(exact, rel=1e-4)
+
+
+def test_worth_factoring_only_when_the_factors_are_smaller():
+    assert worth_factoring((512, 512), rows=64, steps=4)
+    assert not worth_factoring((256, 512), rows=64, steps=4)
+    assert not worth_factoring((512,), rows=1, steps=1)
+    assert isinstance(factorize(jnp.ones((2, 8, 8)), 2, 2), LowRank)
+
+
+def test_fast_normal_is_standard_normal_and_vmap_consistent():
+    keys = jr.split(jr.PRNGKey(3), 3)
+    batched = jax.jit(jax.vmap(lambda k: normal(k, (7, 5))))(keys)
+    one_by_one = jnp.stack([normal(k, (7, 5)) for k in keys])
+    np.testing.assert_array_equal(batched, one_by_one)  # each key its own stream
+    assert not np.allclose(batched[0], batched[1])
+    np.testing.assert_array_equal(normal(keys[0], (7, 5)), normal(keys[0], (7, 5)))
+    np.testing.assert_allclose(normal(keys[0], (7, 5), std=3.0), 3 * batched[0], rtol=1e-6)
+    x = np.asarray(normal(jr.PRNGKey(4), (400_000,)), np.float64)
+    assert abs(x.mean()) < 5 * 400_000**-0.5
+    assert x.var() == pytest.approx(1.0, abs=0.01)
+    assert stats.kurtosis(x) == pytest.approx(0.0, abs=0.05)
+    assert stats.kstest(x, "norm").pvalue > 1e-3
+    assert abs(np.corrcoef(x[:-1], x[1:])[0, 1]) < 0.01
+
+
+def test_fast_normal_in_float64():
+    with jax.enable_x64(True):
+        x = normal(jr.PRNGKey(5), (100_000,), jnp.float64)
+        assert x.dtype == jnp.float64
+        # 52 mantissa bits: far more distinct values than a float32 draw could give
+        assert len(np.unique(np.asarray(x))) == x.size
+        assert float(jnp.std(x)) == pytest.approx(1.0, abs=0.01)
