@@ -138,26 +138,48 @@ def _run(keys, X, y, *, activation, gamma0, eta, steps, width, depth, kernels, r
     return jax.vmap(one)(keys)
 
 
+_EXECUTABLES: dict = {}
+
+
+def _compiled(arrays: tuple, numbers: dict, static: dict):
+    """``_run`` compiled for these shapes and static arguments, cached across calls. On CPU,
+    XLA's backend optimisation level 1 compiles it ~3x faster than the default with the same
+    run time (measured: width 1024, depth 2, 50 steps, 4 seeds: 2.1 s vs 6.5 s to compile,
+    2.6 s to run either way); compilation dominates the small widths of a sweep."""
+    key = (
+        tuple(sorted(static.items())),
+        tuple((a.shape, str(a.dtype)) for a in arrays),
+        jax.config.x64_enabled,
+    )
+    if key not in _EXECUTABLES:
+        cpu = jax.default_backend() == "cpu"
+        options = {"xla_backend_optimization_level": 1} if cpu else None
+        lowered = _run.lower(*arrays, **numbers, **static)
+        _EXECUTABLES[key] = lowered.compile(compiler_options=options)
+    return _EXECUTABLES[key]
+
+
 def train_finite(
     problem: DMFTProblem, width: int, *, seeds: tuple[int, ...] = (0,), kernels: bool = True
 ) -> FiniteRun:
     """Train width-``width`` networks of ``problem`` for each seed (vmapped) and record them."""
     with jax.enable_x64(True):
         keys = jnp.stack([jr.PRNGKey(int(s)) for s in seeds])
-        f, loss, Phi, G = _run(
-            keys,
-            jnp.asarray(problem.X_all),
-            jnp.asarray(problem.y),
-            activation=problem.activation,
-            gamma0=float(problem.gamma0),
-            eta=float(problem.eta),
-            steps=problem.steps,
-            width=int(width),
-            depth=problem.depth,
-            kernels=kernels,
-            residual=problem.arch == "resmlp",
-            beta0=float(problem.beta0),
-        )
+        arrays = (keys, jnp.asarray(problem.X_all), jnp.asarray(problem.y))
+        numbers = {
+            "gamma0": float(problem.gamma0),
+            "eta": float(problem.eta),
+            "beta0": float(problem.beta0),
+        }
+        static = {
+            "activation": problem.activation,
+            "steps": problem.steps,
+            "width": int(width),
+            "depth": problem.depth,
+            "kernels": kernels,
+            "residual": problem.arch == "resmlp",
+        }
+        f, loss, Phi, G = _compiled(arrays, numbers, static)(*arrays, **numbers)
 
         def conv(a):
             return None if a is None else np.asarray(a)
