@@ -6,12 +6,18 @@ Writes into ``--out``:
   ``noise_floor`` per sweep, ``eta_max``, ``loss`` (list over the T steps), ``outputs`` (T x P
   train outputs), ``test_outputs`` (T x P_test, if any); with ``--compare-widths`` also
   ``comparison``: per width the seed-mean loss, the deviations from the DMFT (rms outputs, loss,
-  relative two-time Phi^L and G^1 errors, cosine alignment of Phi^L), and ``slopes`` (fitted
-  exponent of each deviation in N; about -1/2 is expected until the Monte-Carlo floor).
+  relative two-time Phi^L and G^1 errors, cosine alignment of Phi^L), ``n_diverged`` and
+  ``diverged_at`` (seeds whose run turned NaN/inf, left out of the means), and ``slopes``
+  (fitted exponent of each deviation in N; about -1/2 is expected until the Monte-Carlo floor).
 * ``kernels.npz``: ``Phi`` and ``G`` of shape (L, T, P, T, P) (layer l = 1..L first; P counts train
   then test points), ``ntk`` (T, P, P), ``A``/``B`` (responses) where the solver has them.
 * ``loss.png`` (DMFT vs widths), ``phi_heatmap.png`` (sample-traced Phi^L(t, s)),
   ``deviation.png`` (deviations vs N, log-log; with ``--compare-widths``).
+* ``partial/`` (with ``--compare-widths``): ``dmft.npz`` (the DMFT solution) and
+  ``width_<n>.npz`` per finished width, each tagged with a hash of its configuration (minus the
+  width list). A re-run with the same ``--out`` loads them instead of recomputing: an
+  interrupted sweep resumes, a longer width list computes only the new widths, and a changed
+  configuration (stale tag) is recomputed. One stderr line is printed per finished width.
 
 JAX is imported lazily inside :func:`run` (the CLI stays fast for other commands).
 """
@@ -134,39 +140,13 @@ def _solver(args, dmft):
     }[name]()
 
 
-def _rel(a, b) -> float:
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
-
-
-def _compare(problem, sol, widths, seeds, dmft) -> dict:
-    L = problem.depth
-    rows = []
-    for N in widths:
-        fin = dmft.train_finite(problem, N, seeds=tuple(range(seeds)))
-        dev = {"rms_outputs": [], "loss": [], "Phi_L": [], "G_1": [], "alignment_Phi_L": []}
-        for i in range(seeds):
-            dev["rms_outputs"].append(float(np.sqrt(np.mean((fin.outputs[i] - sol.outputs) ** 2))))
-            dev["loss"].append(float(np.max(np.abs(fin.loss[i] - sol.loss))))
-            dev["Phi_L"].append(_rel(fin.Phi[i, L - 1], sol.Phi[L - 1]))
-            dev["G_1"].append(_rel(fin.G[i, 0], sol.G[0]))
-            a, b = fin.Phi[i, L - 1].ravel(), sol.Phi[L - 1].ravel()
-            dev["alignment_Phi_L"].append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))))
-        rows.append(
-            {
-                "width": int(N),
-                "seeds": list(range(seeds)),
-                "loss_mean": fin.loss.mean(0).tolist(),
-                "deviation": {k: float(np.mean(v)) for k, v in dev.items()},
-                "deviation_per_seed": dev,
-            }
-        )
-    slopes = {}
-    if len(widths) >= 2:
-        for k in ("rms_outputs", "loss", "Phi_L", "G_1"):
-            ys = np.array([r["deviation"][k] for r in rows])
-            if np.all(ys > 0) and np.all(np.isfinite(ys)):
-                slopes[k] = float(np.polyfit(np.log(widths), np.log(ys), 1)[0])
-    return {"widths": [int(w) for w in widths], "rows": rows, "slopes": slopes}
+def _progress(row: dict, cached: bool) -> None:
+    """One stderr line per finished width (as ``infwidth coord-check`` does)."""
+    how = "(cached)" if cached else f"in {row['seconds']:.1f} s"
+    line = f"  width {row['width']} done {how}"
+    if row["n_diverged"]:
+        line += f", {row['n_diverged']}/{len(row['seeds'])} seeds diverged (NaN/inf)"
+    sys.stderr.write(line + "\n")
 
 
 def _figures(out: Path, sol, comparison, L: int) -> None:
@@ -178,7 +158,8 @@ def _figures(out: Path, sol, comparison, L: int) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.semilogy(sol.loss, "k-", lw=2, label="DMFT")
     for row in (comparison or {}).get("rows", []):
-        ax.semilogy(row["loss_mean"], "--", label=f"N = {row['width']}")
+        if row["loss_mean"] is not None:  # None: every seed of this width diverged
+            ax.semilogy(row["loss_mean"], "--", label=f"N = {row['width']}")
     ax.set_xlabel("GD step t")
     ax.set_ylabel("train loss")
     ax.legend(fontsize=8)
@@ -200,10 +181,17 @@ def _figures(out: Path, sol, comparison, L: int) -> None:
     if comparison and len(comparison["widths"]) >= 2:
         w = np.array(comparison["widths"], dtype=float)
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        for k in ("rms_outputs", "Phi_L", "G_1"):
-            ax.loglog(w, [r["deviation"][k] for r in comparison["rows"]], "o-", label=k)
-        ref = comparison["rows"][0]["deviation"]["Phi_L"]
-        ax.loglog(w, ref * (w / w[0]) ** -0.5, "k:", label="N^-1/2")
+        devs = [r["deviation"] for r in comparison["rows"]]  # None: all seeds diverged
+        dev = {
+            k: np.array([np.nan if d[k] is None else d[k] for d in devs], dtype=float)
+            for k in ("rms_outputs", "Phi_L", "G_1")
+        }
+        for k, d in dev.items():
+            ax.loglog(w, d, "o-", label=k)
+        ok = np.flatnonzero(np.isfinite(dev["Phi_L"]))
+        if ok.size:
+            i = ok[0]
+            ax.loglog(w, dev["Phi_L"][i] * (w / w[i]) ** -0.5, "k:", label="N^-1/2")
         ax.set_xlabel("width N")
         ax.set_ylabel("deviation from DMFT")
         ax.legend(fontsize=8)
@@ -237,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
     X, y = _load_data(args)
 
     from .. import dmft  # JAX is imported here, not at module level.
+    from ..dmft._cache import cached_solve
 
     problem = dmft.DMFTProblem(
         X,
@@ -250,15 +239,26 @@ def run(args: argparse.Namespace) -> int:
         beta0=args.beta0,
     )
     solver = _solver(args, dmft)
-    sol = dmft.solve_dmft(problem, solver, seed=args.seed, max_sweeps=args.max_sweeps, throw=False)
+    out = Path(args.out)
+    # With --compare-widths the DMFT solution and every finished width are saved under
+    # out/partial (hash-tagged): an interrupted or extended sweep resumes from them.
+    partial = out / "partial" if widths else None
+    sol, cached = cached_solve(
+        problem, solver, seed=args.seed, max_sweeps=args.max_sweeps, cache_dir=partial
+    )
     if sol.result is dmft.RESULTS.diverged:
         raise InfwidthError(
             f"gradient descent diverges at eta={args.eta:g}: the GD stability threshold is "
             f"eta_max = 2/lambda_max(K) = {sol.eta_max:.6g}; lower --eta"
         )
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    comparison = _compare(problem, sol, widths, args.seeds, dmft) if widths else None
+    comparison = None
+    if widths:
+        how = "(cached)" if cached else f"in {sol.wall_time:.1f} s"
+        sys.stderr.write(f"  dmft ({sol.solver}) done {how}\n")
+        comparison = dmft.compare_widths(
+            problem, sol, widths, seeds=args.seeds, progress=_progress, cache_dir=partial
+        )
     payload = {
         "settings": sol.settings | {"data": args.data, "quick": bool(args.quick)},
         "seed": sol.seed,

@@ -8,8 +8,9 @@ Solvers: :class:`Lazy` (gamma0 -> 0), :class:`TwoLayerParticles` (L = 1, any act
 :class:`DeepLinear` (closed form), :class:`MonteCarlo` (deep nonlinear, with responses; also the
 residual "stream" DMFT for ``DMFTProblem(arch="resmlp")``) and the labelled approximation
 :class:`GradientIndependence`. Finite-width networks of exactly the same parametrization:
-:func:`train_finite`; the muP reading of (gamma0, eta): :func:`mup_link`. The specification is
-``shared/DMFT.md``.
+:func:`train_finite`, measured against a solution at several widths by :func:`compare_widths`
+(resumable from an on-disk cache); the muP reading of (gamma0, eta): :func:`mup_link`. The
+specification is ``shared/DMFT.md``.
 
 Example (deep linear closed form, deterministic)::
 
@@ -23,6 +24,7 @@ Example (deep linear closed form, deterministic)::
 """
 
 from ._activations import ACTIVATIONS, Activation, get_activation
+from ._compare import compare_widths
 from ._finite import FiniteRun, train_finite
 from ._lazy import gd_threshold, lazy_kernels, lazy_ntk
 from ._mup import MuPLink, mup_link
@@ -55,6 +57,7 @@ __all__ = [
     "MonteCarlo",
     "MuPLink",
     "TwoLayerParticles",
+    "compare_widths",
     "gd_threshold",
     "get_activation",
     "lazy_kernels",
