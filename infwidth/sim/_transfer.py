@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Any, Literal
 
 import jax
@@ -73,6 +74,34 @@ def _path_name(path: tuple) -> str:
     return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
 
 
+def _flatten(tree: Any) -> tuple[list[str], list]:
+    """Leaf names and leaves, in ``tree_flatten`` order.
+
+    A Flax NNX ``State`` holds ``nnx.Variable`` nodes (``nnx.Param``) whose array sits under an
+    attribute ``value``; the leaf is named by the variable (``l1/kernel``, not
+    ``l1/kernel/value``), so that names match Linen's and the ``weight`` rule of ``layout="auto"``
+    sees the variable's name.
+    """
+    nnx = sys.modules.get("flax.nnx")
+    var = getattr(nnx, "Variable", None)
+    if var is None:
+        flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+        return [_path_name(p) for p, _ in flat], [leaf for _, leaf in flat]
+    names, leaves = [], []
+    for path, node in jax.tree_util.tree_flatten_with_path(
+        tree, is_leaf=lambda x: isinstance(x, var)
+    )[0]:
+        if not isinstance(node, var):
+            names.append(_path_name(path))
+            leaves.append(node)
+            continue
+        for sub, leaf in jax.tree_util.tree_flatten_with_path(node)[0]:
+            is_value = len(sub) == 1 and getattr(sub[0], "name", None) == "value"
+            names.append(_path_name(path if is_value else path + sub))
+            leaves.append(leaf)
+    return names, leaves
+
+
 def _fan_axes(name: str, ndim: int, layout: Layout) -> tuple[tuple[int, ...], tuple[int, ...]]:
     if ndim == 0:
         return (), ()
@@ -93,21 +122,21 @@ def _fan(shape: tuple[int, ...], axes: tuple[int, ...], infinite: tuple[int, ...
 
 def infer_leaves(params: Any, base: Any, delta: Any = None, *, layout: Layout = "auto") -> list:
     """``(path name, LeafInfo)`` per array leaf (see the module docstring, step 1-2)."""
-    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    names, leaves = _flatten(params)
     others = []
     for other, what in ((base, "base"), (delta, "delta")):
         if other is None:
             others.append(None)
             continue
-        o_flat = jax.tree_util.tree_flatten_with_path(other)[0]
+        o_names, o_leaves = _flatten(other)
         # Compare leaf paths, not treedefs: Equinox modules keep their sizes (static fields)
         # in the treedef, which differ between widths by construction.
-        if [_path_name(p) for p, _ in o_flat] != [_path_name(p) for p, _ in flat]:
+        if o_names != names:
             raise InfwidthError(f"the {what} parameters do not have the target's tree structure")
-        others.append([leaf for _, leaf in o_flat])
+        others.append(o_leaves)
     infos = []
-    for i, (path, leaf) in enumerate(flat):
-        name, shape = _path_name(path), tuple(getattr(leaf, "shape", ()))
+    for i, (name, leaf) in enumerate(zip(names, leaves, strict=True)):
+        shape = tuple(getattr(leaf, "shape", ()))
         s0 = tuple(getattr(others[0][i], "shape", ()))
         ref = tuple(getattr(others[1][i], "shape", ())) if others[1] is not None else shape
         if len(s0) != len(shape) or len(ref) != len(shape):
@@ -188,9 +217,17 @@ def mup_transfer(
     for leaf, info, t in zip(flat, infos, tensors, strict=True):
         e_sp = -float(t.fan_in_exponent)
         rescaled.append(leaf * factor(info, "init_variance", e_sp) ** 0.5)
-    labels = jax.tree_util.tree_unflatten(treedef, [i.name for i in infos])
-    # A callable, always: an Equinox label tree is itself callable and optax would call it.
-    opt = table_optimizer(optimizer, scal, [i.name for i in infos], labels=lambda _: labels)
+    names = [i.name for i in infos]
+    labels = jax.tree_util.tree_unflatten(treedef, names)
+
+    def label_tree(tree: Any) -> Any:
+        # The labels in the structure optax is handed: flax.nnx.Optimizer initialises on a
+        # State of nnx.Param but updates on its pure-array form (nnx.as_pure). A callable,
+        # always: an Equinox label tree is itself callable and optax would call it.
+        td = jax.tree_util.tree_structure(tree)
+        return jax.tree_util.tree_unflatten(td, names) if td.num_leaves == len(names) else labels
+
+    opt = table_optimizer(optimizer, scal, names, labels=label_tree)
     return Transfer(
         jax.tree_util.tree_unflatten(treedef, rescaled), opt, table, tuple(infos), labels
     )

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 import pytest
 
 from infwidth.errors import InfwidthError
@@ -87,8 +88,93 @@ def test_mismatched_trees_are_refused():
         mup_transfer({"a": jnp.ones((4, 4))}, {"b": jnp.ones((2, 2))})
 
 
-@pytest.mark.skipif(importlib.util.find_spec("flax") is None, reason="flax not installed")
-def test_flax_linen_params():  # pragma: no cover - needs flax
+# Flax (Linen and NNX) is in the test extra, so CI runs these; verified with flax 0.12.8 on
+# jax 0.10.2 (Python 3.11). Without flax they skip.
+needs_flax = pytest.mark.skipif(importlib.util.find_spec("flax") is None, reason="no flax")
+
+N, N0, LR = 256, 32, 1e-2
+XF = jr.normal(jr.PRNGKey(7), (16, 8))
+YF = jr.normal(jr.PRNGKey(8), (16, 3))
+# The same 8 -> n -> n -> 3 ReLU MLP written as a plain dict of (fan_in, fan_out) kernels.
+DICT_KINDS = {"w0": "input", "b0": "bias", "w1": "hidden", "b1": "bias"}
+DICT_KINDS |= {"w2": "output", "b2": "scalar"}
+
+
+def _dict_mlp(p, x):
+    h = jax.nn.relu(x @ p["w0"] + p["b0"])
+    h = jax.nn.relu(h @ p["w1"] + p["b1"])
+    return h @ p["w2"] + p["b2"]
+
+
+def _mse(f):
+    return 0.5 * jnp.mean(jnp.sum((f - YF) ** 2, -1))
+
+
+def _adam_losses(loss, opt, params, steps=5):
+    @jax.jit
+    def run(p):
+        state, losses = opt.init(p), []
+        for _ in range(steps):
+            value, g = jax.value_and_grad(loss)(p)
+            upd, state = opt.update(g, state, p)
+            p, losses = optax.apply_updates(p, upd), [*losses, value]
+        return jnp.stack(losses), p
+
+    return run(params)
+
+
+def _same_as_plain_dict(big, small, loss, names):
+    """``mup_transfer`` on a Flax tree (target width ``N``, base ``N0``) gives the same roles,
+    init, per-tensor learning rates and Adam trajectory as on the same MLP as a plain dict;
+    ``names`` maps the Flax leaf names to the dict's (w0, b0, ...)."""
+    t = mup_transfer(big, small, optimizer="adam", lr=LR)
+    assert [i.name for i in t.leaves] == list(names)
+
+    def as_dict(tree):
+        return {names[i.name]: x for i, x in zip(t.leaves, jax.tree.leaves(tree), strict=True)}
+
+    ref = mup_transfer(as_dict(big), as_dict(small), optimizer="adam", lr=LR)
+    # roles: both hidden-kernel axes are infinite, one axis of the input and readout kernels
+    info = {names[i.name]: i for i in t.leaves}
+    assert {k: i.kind for k, i in info.items()} == DICT_KINDS
+    assert {i.name: i.kind for i in ref.leaves} == DICT_KINDS
+    assert info["w1"].infinite_axes == (0, 1) and info["w1"].fan_in == "1*n"
+    assert info["w0"].infinite_axes == (1,) and info["w0"].fan_in == "8"
+    assert info["w2"].infinite_axes == (0,) and info["w2"].fan_out == "3"
+    assert all(i.ratio == N / N0 for k, i in info.items() if k != "b2")
+    # init: Flax's lecun_normal is the standard 1/fan_in; muP keeps it except the readout,
+    # whose variance becomes 1/(fan_in * rho) = n0/n^2 (TP5 Table 3)
+    p, p_sp, p_ref = as_dict(t.params), as_dict(big), ref.params
+    for k in DICT_KINDS:
+        np.testing.assert_array_equal(p[k], p_ref[k])
+    np.testing.assert_allclose(p["w2"], p_sp["w2"] / (N / N0) ** 0.5, rtol=1e-6)
+    np.testing.assert_array_equal(p["w1"], p_sp["w1"])
+    np.testing.assert_array_equal(p["w0"], p_sp["w0"])
+    assert float(jnp.std(p["w1"])) == pytest.approx(N**-0.5, rel=0.03)
+    assert float(jnp.std(p["w2"])) == pytest.approx((N0 / N**2) ** 0.5, rel=0.1)
+    # Adam learning rates (first step on unit gradients moves each entry by its own LR):
+    # 1/fan_in for hidden and readout, constant for input, biases and the output bias
+    ones = jax.tree.map(jnp.ones_like, t.params)
+    upd = as_dict(t.optimizer.update(ones, t.optimizer.init(t.params), t.params)[0])
+    upd_ref = ref.optimizer.update(
+        jax.tree.map(jnp.ones_like, p_ref), ref.optimizer.init(p_ref), p_ref
+    )[0]
+    expected = {k: LR / (N / N0) if k in ("w1", "w2") else LR for k in DICT_KINDS}
+    for k, lr in expected.items():
+        np.testing.assert_allclose(-upd[k], lr, rtol=1e-5)
+        np.testing.assert_array_equal(upd[k], upd_ref[k])
+    # training: the Flax model under t.optimizer follows the plain-dict model's trajectory
+    losses, final = _adam_losses(loss, t.optimizer, t.params)
+    losses_ref, final_ref = _adam_losses(lambda q: _mse(_dict_mlp(q, XF)), ref.optimizer, p_ref)
+    assert float(losses[-1]) < 0.9 * float(losses[0])
+    np.testing.assert_allclose(losses, losses_ref, rtol=1e-5)
+    for k, x in as_dict(final).items():
+        np.testing.assert_allclose(x, final_ref[k], rtol=1e-4, atol=1e-6)
+    return t
+
+
+@needs_flax
+def test_flax_linen_matches_plain_dict():
     import flax.linen as nn
 
     class MLP(nn.Module):
@@ -100,12 +186,50 @@ def test_flax_linen_params():  # pragma: no cover - needs flax
             x = nn.relu(nn.Dense(self.width)(x))
             return nn.Dense(3)(x)
 
-    x = jnp.ones((1, 8))
-    big = MLP(256).init(jr.PRNGKey(0), x)
-    small = MLP(32).init(jr.PRNGKey(0), x)
-    t = mup_transfer(big, small, optimizer="adam")
-    kinds = sorted({i.kind for i in t.leaves})
-    assert kinds == ["bias", "hidden", "input", "output", "scalar"]
+    big, small = (MLP(w).init(jr.PRNGKey(0), XF[:1]) for w in (N, N0))
+    names = {
+        f"params/Dense_{i}/{a}": f"{'wb'[a == 'bias']}{i}"
+        for i in range(3)
+        for a in ("bias", "kernel")
+    }
+    t = _same_as_plain_dict(big, small, lambda p: _mse(MLP(N).apply(p, XF)), names)
+    assert t.table.row("params/Dense_1/kernel").kind == "hidden"
+
+
+@needs_flax
+def test_flax_nnx_state_matches_plain_dict():
+    from flax import nnx
+
+    class MLP(nnx.Module):
+        def __init__(self, width, rngs):
+            self.l0 = nnx.Linear(8, width, rngs=rngs)
+            self.l1 = nnx.Linear(width, width, rngs=rngs)
+            self.l2 = nnx.Linear(width, 3, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(nnx.relu(self.l1(nnx.relu(self.l0(x)))))
+
+    graphdef, big = nnx.split(MLP(N, nnx.Rngs(0)), nnx.Param)
+    small = nnx.state(MLP(N0, nnx.Rngs(0)), nnx.Param)
+    # leaves are named by the nnx.Param, not by its ``value`` attribute
+    names = {f"l{i}/{a}": f"{'wb'[a == 'bias']}{i}" for i in range(3) for a in ("bias", "kernel")}
+    t = _same_as_plain_dict(big, small, lambda s: _mse(nnx.merge(graphdef, s)(XF)), names)
+    one_step = _adam_losses(lambda s: _mse(nnx.merge(graphdef, s)(XF)), t.optimizer, t.params, 1)
+    # the rescaled State goes back into the module (sharing its Variables: the optimizer below
+    # updates t.params in place), and nnx.Optimizer takes t.optimizer
+    model = nnx.merge(graphdef, t.params)
+    np.testing.assert_array_equal(model.l2.kernel[...], t.params["l2"]["kernel"][...])
+    opt = nnx.Optimizer(model, t.optimizer, wrt=nnx.Param)
+    w0, w1 = model.l0.kernel[...], model.l1.kernel[...]
+    opt.update(model, nnx.grad(lambda m: _mse(m(XF)))(model))
+    # first Adam step: |dW| = LR on the input kernel, LR * n0/n on the hidden one
+    np.testing.assert_allclose(jnp.abs(model.l0.kernel[...] - w0).max(), LR, rtol=1e-4)
+    np.testing.assert_allclose(jnp.abs(model.l1.kernel[...] - w1).max(), LR * N0 / N, rtol=1e-4)
+    # ... and the same step as t.optimizer on the State (checked above against the plain dict)
+    for x, y in zip(
+        jax.tree.leaves(nnx.state(model, nnx.Param)), jax.tree.leaves(one_step[1]), strict=True
+    ):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("equinox") is None, reason="equinox not installed")
@@ -148,8 +272,6 @@ def _loss(p):
 def _hidden_movement(width: int, transfer: bool, steps: int = 3) -> float:
     """RMS movement of the user's hidden pre-activations after Adam steps (one seed: the
     RMS over 32 x width coordinates is already a sharp estimate)."""
-    import optax
-
     key = jr.PRNGKey(0)
     params = user_init(key, width)["mlp"] | {"out": user_init(key, width)["head"]["kernel"]}
     base = user_init(key, 32)["mlp"] | {"out": user_init(key, 32)["head"]["kernel"]}
