@@ -9,9 +9,10 @@ the same Threefry-2x32 hash as one native kernel, 4x faster (1.0 s for the bits)
 uniform :math:`u \\in (-1, 1)` from the mantissa bits, then :math:`\\sqrt2\\,\\mathrm{erf}^{-1}(u)`.
 
 Under :func:`jax.vmap` over keys, ``lax.rng_bit_generator``'s own batching rule would draw
-every batch member from the *first* key. :func:`normal` carries its own rule (a
-:func:`jax.lax.map` over the keys), so a vmapped call returns, member by member, what
-unbatched calls with the same keys return.
+every batch member from the *first* key. :func:`normal` carries its own rule (one generator
+call per key: unrolled for a few keys, 1.5 s against 2.1 s through :func:`jax.lax.map` for
+``5 x 8192^2``), so a vmapped call returns, member by member, what unbatched calls with the
+same keys return.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from jax.custom_batching import custom_vmap
 
 _UINT = {4: jnp.uint32, 8: jnp.uint64}
 _MANTISSA = {4: 23, 8: 52}
+_UNROLL = 8  # vmapped draws: up to this many members unrolled, more through lax.map
 
 
 @functools.cache
@@ -61,6 +63,8 @@ def _sampler(shape: tuple[int, ...], dtype: Any) -> Callable[[jax.Array, jax.Arr
             a if b else jnp.broadcast_to(a, (axis_size, *a.shape))
             for a, b in zip((words, std), in_batched, strict=True)
         )
+        if axis_size <= _UNROLL:  # one generator call per member, written in place: faster
+            return jnp.stack([sample(words[i], std[i]) for i in range(axis_size)]), True
         return lax.map(lambda a: sample(*a), (words, std)), True
 
     return sample

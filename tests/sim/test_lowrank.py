@@ -112,3 +112,9 @@ def test_fast_normal_in_float64():
         # 52 mantissa bits: far more distinct values than a float32 draw could give
         assert len(np.unique(np.asarray(x))) == x.size
         assert float(jnp.std(x)) == pytest.approx(1.0, abs=0.01)
+
+
+def test_fast_normal_vmap_over_many_keys_uses_the_same_streams():
+    keys = jr.split(jr.PRNGKey(6), 11)  # more members than are unrolled: the lax.map path
+    batched = jax.jit(jax.vmap(lambda k: normal(k, (3,))))(keys)
+    np.testing.assert_array_equal(batched, jnp.stack([normal(k, (3,)) for k in keys]))
