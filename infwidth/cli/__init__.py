@@ -3,8 +3,9 @@
 Each subcommand lives in its own module ``infwidth.cli._<name>`` defining ``NAME`` (the
 subcommand), ``HELP`` (one line), ``ORDER`` (position in ``--help``), ``add_arguments(parser)``
 and ``run(args) -> int``; modules are discovered, so adding a command touches no other file. Command
-modules must not import JAX at
-module level (``derive`` and ``classify`` answer from a cold start in well under a second).
+modules must not import JAX at module level (``derive`` and ``classify`` answer from a cold
+start in well under a second); those that run JAX set ``USES_JAX = True`` and get JAX's
+persistent compilation cache (:mod:`infwidth._xla_cache`).
 Bad input raises :class:`infwidth.errors.InfwidthError`, which becomes one line on stderr and
 exit code 2 — never a traceback.
 """
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _uses_jax=getattr(mod, "USES_JAX", False))
     return parser
 
 
@@ -57,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``infwidth`` console script. Returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args._uses_jax:
+        from .._xla_cache import enable_compilation_cache
+
+        enable_compilation_cache()
     try:
         return int(args._run(args) or 0)
     except InfwidthError as exc:

@@ -15,6 +15,7 @@ from ..errors import InfwidthError
 NAME = "coord-check"
 HELP = "measure width exponents of features/outputs in finite JAX networks vs the derivation"
 ORDER = 30
+USES_JAX = True
 
 QUICK = {"widths": "64,128,256", "steps": 2, "seeds": 2, "batch_size": 16}
 

@@ -36,6 +36,7 @@ from ..errors import InfwidthError
 NAME = "dmft"
 HELP = "solve the infinite-width feature-learning dynamics (DMFT) and compare finite widths"
 ORDER = 50
+USES_JAX = True
 
 _SOLVERS = ("auto", "lazy", "particles", "linear", "mc", "gia")
 

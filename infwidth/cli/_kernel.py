@@ -22,6 +22,7 @@ from ..errors import InfwidthError
 NAME = "kernel"
 HELP = "infinite-width NNGP and NTK of an MLP or CNN on a data set (kernels.npz + heatmaps)"
 ORDER = 40
+USES_JAX = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

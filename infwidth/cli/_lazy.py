@@ -27,6 +27,7 @@ from ..errors import InfwidthError
 NAME = "lazy"
 HELP = "predict kernel-regime learning curves and compare with a trained finite-width network"
 ORDER = 41
+USES_JAX = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

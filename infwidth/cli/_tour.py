@@ -7,6 +7,7 @@ import argparse
 NAME = "tour"
 HELP = "guided tour: derive muP, check it at finite width, plot; writes into --out"
 ORDER = 1
+USES_JAX = True
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

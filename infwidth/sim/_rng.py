@@ -70,11 +70,22 @@ def _sampler(shape: tuple[int, ...], dtype: Any) -> Callable[[jax.Array, jax.Arr
     return sample
 
 
+def _words(key: jax.Array) -> jax.Array:
+    """The generator's state: the key's own 64 bits (``jr.split`` output, already hashed) and
+    a zero counter. No hashing here, which also keeps the compiled program small."""
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jr.key_data(key)
+    data = key.reshape(-1).astype(jnp.uint32)
+    if data.shape[0] >= 4:
+        return data[:4]
+    return jnp.concatenate([data, jnp.zeros(4 - data.shape[0], jnp.uint32)])
+
+
 def normal(
     key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32, std: Any = 1.0
 ) -> jax.Array:
     """Normals :math:`N(0, \\mathrm{std}^2)` of ``shape`` from ``key`` (a JAX PRNG key), via
     XLA's native Threefry-2x32 bit generator; deterministic on a given backend."""
-    words = jr.bits(key, (4,), jnp.uint32)
+    words = _words(key)
     sample = _sampler(tuple(int(d) for d in shape), jnp.dtype(dtype).name)
     return sample(words, jnp.asarray(std, dtype))

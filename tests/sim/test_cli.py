@@ -102,3 +102,39 @@ def test_custom_spec_runs_as_a_sequential_network(tmp_path):
     assert rc == 0
     assert {s["tensor"] for s in data["slopes"]} == {"inp", "wide", "output"}
     assert data["config"]["arch"] == "chain"
+
+
+def test_compilation_cache_is_filled_then_reused(tmp_path):
+    """A JAX command fills the persistent compilation cache; the same command again compiles
+    nothing new (no new entries) and gives identical numbers."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "xla"
+    env = {**os.environ, "INFWIDTH_XLA_CACHE": str(cache), "JAX_PLATFORMS": "cpu"}
+
+    def run(name: str) -> dict:
+        out = tmp_path / name
+        args = ["coord-check", *SMALL, "--out", str(out), "--no-plot"]
+        code = f"import sys; from infwidth.cli import main; sys.exit(main({args!r}))"
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        return json.loads((out / "coord_check.json").read_text())
+
+    first = run("a")
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries, "the first run must write compiled programs"
+    second = run("b")
+    assert sorted(p.name for p in cache.iterdir()) == entries
+    assert second["records"] == first["records"]
+
+
+def test_compilation_cache_location(monkeypatch, tmp_path):
+    from infwidth._xla_cache import cache_dir
+
+    monkeypatch.setenv("INFWIDTH_XLA_CACHE", "off")
+    assert cache_dir() is None
+    monkeypatch.delenv("INFWIDTH_XLA_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "infwidth" / "xla"
