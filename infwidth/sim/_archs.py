@@ -27,7 +27,7 @@ def _init_fn(shapes: Mapping[str, tuple], scaling: Scaling, zero: set[str], dtyp
 
     def init(key: jax.Array) -> Params:
         params = normal_init(key, random, scaling.init_std, dtype)
-        params.update({k: jnp.zeros(shapes[k], dtype) for k in zero})
+        params.update({k: jnp.zeros(shapes[k], dtype) for k in sorted(zero)})
         return params
 
     return init

@@ -212,7 +212,7 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
         )
     dense = [k for k in shapes if k not in factored]
     opt = table_optimizer(st.optimizer, s, dense, stacked=model.stacked)
-    lrs = {k: s.learning_rate[k] for k in factored}
+    lrs = {k: s.learning_rate[k] for k in sorted(factored)}
     one = _one_seed(model, opt, st, factored, lrs)
     return jax.vmap(one, in_axes=(0, None, None))(keys, x, y)
 
@@ -274,7 +274,7 @@ def _one_seed(
             dense = {k: v for k, v in p.items() if k not in factored}
             upd, state = opt.update({k: g[k] for k in dense}, state, dense)
             new = optax.apply_updates(dense, upd)
-            new.update({k: sgd_append(p[k], g[k], lrs[k], t) for k in factored})
+            new.update({k: sgd_append(p[k], g[k], lrs[k], t) for k in sorted(factored)})
             return new, state
 
         m0, _ = measure(p0, f0, feats0, vecs)
