@@ -50,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--float64", action="store_true", help="run in double precision")
     p.add_argument("--tolerance", type=float, default=0.2, help="slope tolerance (0.2)")
     p.add_argument("--no-spectral", action="store_true", help="skip ||dW||/||W||")
+    p.add_argument(
+        "--no-factor-sgd",
+        action="store_true",
+        help="under SGD, update wide matrices densely instead of as W0 + U V^T (same numbers)",
+    )
     p.add_argument("--no-plot", action="store_true", help="write the JSON only")
     p.add_argument("--seed", type=int, default=0, help="master seed (0)")
     p.add_argument("--max-memory-gb", type=float, default=None, help="refuse above this")

@@ -65,6 +65,7 @@ def build_config(
         activation=args.activation,
         dtype="float64" if args.float64 else "float32",
         spectral=not args.no_spectral,
+        factor_sgd=not args.no_factor_sgd,
         seed=args.seed,
     )
 

@@ -138,3 +138,18 @@ def test_compilation_cache_location(monkeypatch, tmp_path):
     monkeypatch.delenv("INFWIDTH_XLA_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_dir() == tmp_path / "infwidth" / "xla"
+
+
+def test_no_factor_sgd_gives_the_same_numbers(tmp_path):
+    """The factored SGD update (W0 + U V^T) and the dense one record the same check."""
+    wide = ["--widths", "48,64", "--steps", "3", "--seeds", "2", "--batch-size", "8"]
+
+    def run(name, *extra):
+        out = tmp_path / name
+        assert main(["coord-check", *wide, "--out", str(out), "--no-plot", *extra]) == 0
+        data = json.loads((out / "coord_check.json").read_text())
+        assert data["config"]["factor_sgd"] is (not extra)
+        return [r["value"] for r in data["records"]]
+
+    fact, dense = run("f"), run("d", "--no-factor-sgd")
+    assert fact == pytest.approx(dense, rel=2e-4, abs=1e-6)
