@@ -208,7 +208,9 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
     if st.factor_sgd and st.arch in _FACTORABLE:
         rows = x.shape[0]
         factored = frozenset(
-            k for k, v in shapes.items() if worth_factoring(v.shape, rows, st.steps)
+            k
+            for k, v in shapes.items()
+            if worth_factoring(v.shape[k in model.stacked :], rows, st.steps)
         )
     dense = [k for k in shapes if k not in factored]
     opt = table_optimizer(st.optimizer, s, dense, stacked=model.stacked)

@@ -83,8 +83,9 @@ def factorize(w: jax.Array, rows: int, steps: int) -> LowRank:
 
 
 def worth_factoring(shape: tuple[int, ...], rows: int, steps: int) -> bool:
-    """Factor when the stored factors are smaller than the matrix: ``2 T R <= min(fans)``."""
-    return len(shape) >= 2 and 2 * steps * rows <= min(shape[-2:])
+    """Factor a ``(fan_in, fan_out)`` matrix (``shape`` without a stacked-block axis) when
+    the stored factors are smaller than it: ``2 T R <= min(fans)``."""
+    return len(shape) == 2 and 2 * steps * rows <= min(shape)
 
 
 def compact_grads(grads: dict) -> dict:

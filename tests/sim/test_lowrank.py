@@ -86,6 +86,7 @@ def test_worth_factoring_only_when_the_factors_are_smaller():
     assert worth_factoring((512, 512), rows=64, steps=4)
     assert not worth_factoring((256, 512), rows=64, steps=4)
     assert not worth_factoring((512,), rows=1, steps=1)
+    assert not worth_factoring((64, 512, 512), rows=1, steps=1)  # callers drop a block axis
     assert isinstance(factorize(jnp.ones((2, 8, 8)), 2, 2), LowRank)
 
 
@@ -118,3 +119,29 @@ def test_fast_normal_vmap_over_many_keys_uses_the_same_streams():
     keys = jr.split(jr.PRNGKey(6), 11)  # more members than are unrolled: the lax.map path
     batched = jax.jit(jax.vmap(lambda k: normal(k, (3,))))(keys)
     np.testing.assert_array_equal(batched, jnp.stack([normal(k, (3,)) for k in keys]))
+
+
+def test_stacked_biases_stay_dense_when_blocks_outnumber_the_rank():
+    """resmlp with biases and L = 6 blocks >= 2 T R = 4: block matrices are factored, the
+    stacked (L, n) biases are not (they are no matmul); records equal the dense update."""
+
+    def records(factor: bool) -> dict:
+        cfg = CoordCheckConfig(
+            arch="resmlp",
+            optimizer="sgd",
+            widths=(8,),
+            steps=1,
+            seeds=1,
+            batch_size=2,
+            lr=0.5,
+            depth=6,
+            dims={"d_in": 3, "d_out": 2},
+            dtype="float64",
+            factor_sgd=factor,
+        )
+        return run_widths(Table.derive("resmlp", "sgd", target="mup", bias=True), cfg).values
+
+    with jax.enable_x64(True):
+        dense, fact = records(False), records(True)
+    for k in dense:
+        np.testing.assert_allclose(fact[k], dense[k], rtol=1e-9, atol=1e-12, err_msg=str(k))
