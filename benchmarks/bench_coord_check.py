@@ -184,14 +184,17 @@ def main() -> None:
         f"  of which drawing the initial weights (RNG, not matmuls): {t_init:.2f} s; "
         f"warm / (bound + init) = {warm / (bound + t_init):.2f}x"
     )
+    skinny = skinny_rate()
     print(
         f"  the check's own matmul shape (5 x 64 x 4096 @ 5 x 4096 x 4096) runs at "
-        f"{skinny_rate() / 1e9:.1f} GFLOP/s (square 2048^3: {rate / 1e9:.1f})"
+        f"{skinny / 1e9:.1f} GFLOP/s (square 2048^3: {rate / 1e9:.1f})"
     )
     factored = flops * (2 * STEPS + 1) / (3 * STEPS + 1)
+    floor = factored / rate + t_init
     print(
         f"  the factored update's own matmul FLOPs: {factored / 1e9:.1f} G "
-        f"({factored / rate:.2f} s at that rate)"
+        f"({factored / rate:.2f} s at the square rate, {factored / skinny:.2f} s at the "
+        f"check's shape); floor = those matmuls at the square rate + init = {floor:.2f} s"
     )
     d_cold, d_warm, d_rate = time_infwidth(widths, spectral=False, factor_sgd=False)
     print(
@@ -209,7 +212,8 @@ def main() -> None:
     else:
         print(
             f"PyTorch mup get_coord_data: {t_mup:.2f} s; speed-up: {t_mup / cold:.2f}x cold, "
-            f"{t_mup / warm:.2f}x warm"
+            f"{t_mup / warm:.2f}x warm; the floor above would be {t_mup / floor:.2f}x "
+            f"(3x needs {t_mup / 3:.2f} s)"
         )
 
 
