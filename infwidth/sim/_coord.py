@@ -37,7 +37,7 @@ from ._measure import (
     power_iteration,
 )
 from ._model import Model, build_model, model_from_table
-from ._optim import table_optimizer
+from ._optim import default_b1, table_optimizer
 from ._scaling import DEFAULT_DIMS, Scaling, evaluate_fan, scale_table
 from ._table import Table
 
@@ -178,7 +178,7 @@ def _static(table: Table, cfg: CoordCheckConfig, width: int) -> _Static:
         cfg.spectral,
         cfg.spectral_iters,
         cfg.weight_decay != 0,
-        cfg.factor_sgd and cfg.optimizer == "sgd" and cfg.weight_decay == 0,
+        cfg.factor_sgd and cfg.optimizer in ("sgd", "momentum"),
     )
 
 
@@ -214,8 +214,12 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
         )
     dense = [k for k in shapes if k not in factored]
     opt = table_optimizer(st.optimizer, s, dense, stacked=model.stacked)
-    lrs = {k: s.learning_rate[k] for k in sorted(factored)}
-    one = _one_seed(model, opt, st, factored, lrs)
+    beta = default_b1(st.optimizer) if st.optimizer == "momentum" else 0.0
+    hyper = {
+        k: (s.learning_rate[k], s.weight_decay[k] if st.weight_decay else 0.0)
+        for k in sorted(factored)
+    }
+    one = _one_seed(model, opt, st, factored, hyper, beta)
     return jax.vmap(one, in_axes=(0, None, None))(keys, x, y)
 
 
@@ -229,12 +233,13 @@ def _one_seed(
     opt: optax.GradientTransformation,
     st: _Static,
     factored: frozenset[str] = frozenset(),
-    lrs: Mapping[str, Any] | None = None,
+    hyper: Mapping[str, tuple[Any, Any]] | None = None,
+    beta: float = 0.0,
 ):
     """Train one seed for ``st.steps`` steps and measure after each (see module docstring).
 
-    Tensors in ``factored`` (plain SGD only) are trained as :class:`LowRank` matrices with
-    learning rates ``lrs``; the rest through ``opt``."""
+    Tensors in ``factored`` (SGD, momentum ``beta``) are trained as :class:`LowRank` matrices
+    with ``hyper[name] = (learning rate, weight decay)``; the rest through ``opt``."""
     T, iters = st.steps, st.spectral_iters
 
     def one(key: jax.Array, x: jax.Array, y: jax.Array) -> dict:
@@ -263,9 +268,9 @@ def _one_seed(
             new = {}
             for n in names:
                 if n in factored:
-                    lead = n in model.stacked
-                    u, v = (a if lead else a[None] for a in (p[n].u, p[n].v))
-                    sig, new[n] = lowrank_power_iteration(u, v, vecs[n], iters)
+                    w = p[n] if n in model.stacked else jax.tree.map(lambda a: a[None], p[n])
+                    decay = st.weight_decay
+                    sig, new[n] = lowrank_power_iteration(w, vecs[n], iters, decay=decay)
                 else:
                     d = as_matrix(p[n] - p0[n], n in model.stacked)
                     sig, new[n] = power_iteration(d, vecs[n], iters, unroll=True)
@@ -276,7 +281,9 @@ def _one_seed(
             dense = {k: v for k, v in p.items() if k not in factored}
             upd, state = opt.update({k: g[k] for k in dense}, state, dense)
             new = optax.apply_updates(dense, upd)
-            new.update({k: sgd_append(p[k], g[k], lrs[k], t) for k in sorted(factored)})
+            for k in sorted(factored):
+                lr, wd = hyper[k]
+                new[k] = sgd_append(p[k], g[k], lr, t, momentum=beta, weight_decay=wd)
             return new, state
 
         m0, _ = measure(p0, f0, feats0, vecs)

@@ -85,6 +85,11 @@ def _chain(kind: str, lr: float, eps: float, wd: float, stacked: bool, b1: float
     return optax.chain(*parts, optax.scale(-lr))
 
 
+def default_b1(optimizer: str) -> float:
+    """Momentum / first-moment decay when none is given: 0.95 for Muon, else 0.9."""
+    return 0.95 if optimizer == "muon" else 0.9
+
+
 def table_optimizer(
     optimizer: str,
     scaling: Scaling,
@@ -113,7 +118,7 @@ def table_optimizer(
             f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
         )
     if b1 is None:
-        b1 = 0.95 if optimizer == "muon" else 0.9
+        b1 = default_b1(optimizer)
     transforms = {
         name: _chain(
             optimizer,

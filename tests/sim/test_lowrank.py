@@ -21,10 +21,13 @@ from infwidth.sim._lowrank import (
 from infwidth.sim._rng import normal
 
 
-def _records(arch: str, factor: bool, dtype: str) -> dict:
+def _records(
+    arch: str, factor: bool, dtype: str, optimizer: str = "sgd", weight_decay: float = 0.0
+) -> dict:
     cfg = CoordCheckConfig(
         arch=arch,
-        optimizer="sgd",
+        optimizer=optimizer,
+        weight_decay=weight_decay,
         widths=(48,),  # 2 T R = 48: the hidden matrices are factored, d_in and d_out are not
         steps=3,
         seeds=2,
@@ -35,15 +38,18 @@ def _records(arch: str, factor: bool, dtype: str) -> dict:
         dtype=dtype,
         factor_sgd=factor,
     )
-    table = Table.derive(arch, "sgd", target="mup", **({"depth": 2} if arch == "mlp" else {}))
+    table = Table.derive(arch, optimizer, target="mup", **({"depth": 2} if arch == "mlp" else {}))
     return run_widths(table, cfg).values
 
 
-@pytest.mark.parametrize("arch", ["mlp", "resmlp"])
-def test_factored_sgd_records_equal_the_dense_update(arch):
+@pytest.mark.parametrize(
+    "arch, optimizer, weight_decay",
+    [("mlp", "sgd", 0.0), ("resmlp", "sgd", 0.0), ("mlp", "momentum", 0.1), ("mlp", "sgd", 0.1)],
+)
+def test_factored_sgd_records_equal_the_dense_update(arch, optimizer, weight_decay):
     with jax.enable_x64(True):
-        dense = _records(arch, False, "float64")
-        fact = _records(arch, True, "float64")
+        dense = _records(arch, False, "float64", optimizer, weight_decay)
+        fact = _records(arch, True, "float64", optimizer, weight_decay)
     assert dense.keys() == fact.keys()
     moved = dense[("output", "output_movement_rms")][..., -1]
     assert (moved > 1e-2).all()  # it trains
@@ -68,16 +74,44 @@ def test_factored_matmul_gradient_carries_the_weight_gradient():
     np.testing.assert_allclose(probe[:, :6].T @ probe[:, 6:], g, rtol=1e-5, atol=1e-6)
     stepped = sgd_append(lr, probe, jnp.asarray(0.1), jnp.asarray(1))
     dense = w - 0.1 * g
-    np.testing.assert_allclose(stepped.w0 + stepped.u @ stepped.v.T, dense, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_dense(stepped), dense, rtol=1e-5, atol=1e-6)
     assert np.all(np.asarray(stepped.u[:, :4]) == 0)  # slot 1 written, slot 0 untouched
     x = jr.normal(k3, (3, 6))
     np.testing.assert_allclose(x @ stepped, x @ dense, rtol=1e-5, atol=1e-5)
 
 
+def _dense(w: LowRank) -> jax.Array:
+    return w.scale[..., None, None] * w.w0 + (w.u * w.coef[..., None, :]) @ jnp.swapaxes(
+        w.v, -1, -2
+    )
+
+
+def test_momentum_and_weight_decay_in_factored_form():
+    """Three steps of m = beta m + G, W = (1 - lr wd) W - lr m, done densely and factored."""
+    keys = jr.split(jr.PRNGKey(2), 8)
+    w = jr.normal(keys[0], (6, 5))
+    lr, wd, beta = 0.1, 0.3, 0.9
+    fact, dense, m = factorize(w, rows=2, steps=3), w, jnp.zeros_like(w)
+    for t in range(3):
+        h, zbar = jr.normal(keys[1 + 2 * t], (2, 6)), jr.normal(keys[2 + 2 * t], (2, 5))
+        m = beta * m + h.T @ zbar
+        dense = (1 - lr * wd) * dense - lr * m
+        probe = jnp.concatenate([h, zbar], axis=-1)
+        fact = sgd_append(fact, probe, lr, jnp.asarray(t), momentum=beta, weight_decay=wd)
+        np.testing.assert_allclose(_dense(fact), dense, rtol=1e-5, atol=1e-5)
+    delta = np.asarray(dense - w)
+    batch = jax.tree.map(lambda a: a[None], fact)
+    sigma, _ = lowrank_power_iteration(batch, jr.normal(keys[7], (1, 5)), 300, decay=True)
+    assert float(sigma) == pytest.approx(np.linalg.norm(delta, 2), rel=1e-4)
+
+
 def test_lowrank_power_iteration_finds_the_spectral_norm():
     k1, k2, k3 = jr.split(jr.PRNGKey(1), 3)
     u, v = jr.normal(k1, (1, 30, 4)), jr.normal(k2, (1, 20, 4))
-    sigma, _ = lowrank_power_iteration(u, v, jr.normal(k3, (1, 20)), 200)
+    w = LowRank(
+        jnp.zeros((1, 30, 20)), u, v, jnp.ones((1, 4)), jnp.zeros((1, 4)), jnp.ones(1), None
+    )
+    sigma, _ = lowrank_power_iteration(w, jr.normal(k3, (1, 20)), 200)
     exact = np.linalg.norm(np.asarray(u[0] @ v[0].T), 2)
     assert float(sigma) == pytest.approx(exact, rel=1e-4)
 
