@@ -20,26 +20,31 @@ from infwidth.sim._lowrank import (
 )
 from infwidth.sim._rng import normal
 
+_BASE = dict(  # 2 T R = 48 = width: the hidden matrices are factored, d_in and d_out are not
+    widths=(48,),
+    steps=3,
+    seeds=2,
+    batch_size=8,
+    lr=0.5,
+    depth=2,
+    dims={"d_in": 5, "d_out": 3},
+    dtype="float64",
+)
 
-def _records(
-    arch: str, factor: bool, dtype: str, optimizer: str = "sgd", weight_decay: float = 0.0
-) -> dict:
-    cfg = CoordCheckConfig(
-        arch=arch,
-        optimizer=optimizer,
-        weight_decay=weight_decay,
-        widths=(48,),  # 2 T R = 48: the hidden matrices are factored, d_in and d_out are not
-        steps=3,
-        seeds=2,
-        batch_size=8,
-        lr=0.5,
-        depth=2,
-        dims={"d_in": 5, "d_out": 3},
-        dtype=dtype,
-        factor_sgd=factor,
-    )
-    table = Table.derive(arch, optimizer, target="mup", **({"depth": 2} if arch == "mlp" else {}))
-    return run_widths(table, cfg).values
+
+def _dense_and_factored(table: Table, **overrides) -> tuple[dict, dict]:
+    """The records of the same float64 check with the dense and the factored update."""
+    with jax.enable_x64(True):
+        return tuple(
+            run_widths(table, CoordCheckConfig(**{**_BASE, **overrides, "factor_sgd": f})).values
+            for f in (False, True)
+        )
+
+
+def _assert_same_records(dense: dict, fact: dict) -> None:
+    assert dense.keys() == fact.keys()
+    for k in dense:
+        np.testing.assert_allclose(fact[k], dense[k], rtol=1e-9, atol=1e-12, err_msg=str(k))
 
 
 @pytest.mark.parametrize(
@@ -47,16 +52,15 @@ def _records(
     [("mlp", "sgd", 0.0), ("resmlp", "sgd", 0.0), ("mlp", "momentum", 0.1), ("mlp", "sgd", 0.1)],
 )
 def test_factored_sgd_records_equal_the_dense_update(arch, optimizer, weight_decay):
-    with jax.enable_x64(True):
-        dense = _records(arch, False, "float64", optimizer, weight_decay)
-        fact = _records(arch, True, "float64", optimizer, weight_decay)
-    assert dense.keys() == fact.keys()
+    kw = {"depth": 2} if arch == "mlp" else {}
+    table = Table.derive(arch, optimizer, target="mup", **kw)
+    dense, fact = _dense_and_factored(
+        table, arch=arch, optimizer=optimizer, weight_decay=weight_decay
+    )
     moved = dense[("output", "output_movement_rms")][..., -1]
     assert (moved > 1e-2).all()  # it trains
-    spectral = [k for k in dense if k[1] == "spectral_ratio"]
-    assert spectral, "the factored tensors' spectral ratio must be recorded"
-    for k in dense:
-        np.testing.assert_allclose(fact[k], dense[k], rtol=1e-9, atol=1e-12, err_msg=str(k))
+    assert [k for k in dense if k[1] == "spectral_ratio"], "spectral ratios must be recorded"
+    _assert_same_records(dense, fact)
 
 
 def test_factored_matmul_gradient_carries_the_weight_gradient():
@@ -158,24 +162,8 @@ def test_fast_normal_vmap_over_many_keys_uses_the_same_streams():
 def test_stacked_biases_stay_dense_when_blocks_outnumber_the_rank():
     """resmlp with biases and L = 6 blocks >= 2 T R = 4: block matrices are factored, the
     stacked (L, n) biases are not (they are no matmul); records equal the dense update."""
-
-    def records(factor: bool) -> dict:
-        cfg = CoordCheckConfig(
-            arch="resmlp",
-            optimizer="sgd",
-            widths=(8,),
-            steps=1,
-            seeds=1,
-            batch_size=2,
-            lr=0.5,
-            depth=6,
-            dims={"d_in": 3, "d_out": 2},
-            dtype="float64",
-            factor_sgd=factor,
-        )
-        return run_widths(Table.derive("resmlp", "sgd", target="mup", bias=True), cfg).values
-
-    with jax.enable_x64(True):
-        dense, fact = records(False), records(True)
-    for k in dense:
-        np.testing.assert_allclose(fact[k], dense[k], rtol=1e-9, atol=1e-12, err_msg=str(k))
+    table = Table.derive("resmlp", "sgd", target="mup", bias=True)
+    dense, fact = _dense_and_factored(
+        table, arch="resmlp", widths=(8,), steps=1, seeds=1, batch_size=2, depth=6
+    )
+    _assert_same_records(dense, fact)
