@@ -79,6 +79,15 @@ def record_sweep(
     return stop_reason(residuals, floors, **rule)
 
 
+def sweep_outcome(stop: str) -> tuple[str, str | None]:
+    """``(result, reason)`` of a loop that :func:`record_sweep` stopped with ``stop``."""
+    from ._types import RESULTS
+
+    if stop == "diverged":
+        return RESULTS.diverged, None
+    return RESULTS.successful, stop
+
+
 def stop_reason(
     residuals: list, floors: list, *, tol: float, floor_factor: float, min_sweeps: int
 ) -> str | None:

@@ -8,7 +8,15 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from ._common import equal_time, euler_outputs, is_blown_up, record_sweep, rel_change, tile_time
+from ._common import (
+    equal_time,
+    euler_outputs,
+    is_blown_up,
+    record_sweep,
+    rel_change,
+    sweep_outcome,
+    tile_time,
+)
 from ._lazy import lazy_error_trajectory
 from ._mc import MCState, build_CD, layer_update, sample_gp, sample_input, sample_readout
 from ._types import RESULTS, MonteCarlo
@@ -103,8 +111,7 @@ def monte_carlo(
             residuals, floors, res, floor, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
         )
         if stop is not None:
-            result = RESULTS.diverged if stop == "diverged" else RESULTS.successful
-            reason = None if stop == "diverged" else stop
+            result, reason = sweep_outcome(stop)
             break
     ntk = mc_ntk(state.Phi, state.G, Kx)
     f, delta = euler_outputs(ntk, y, problem.eta)

@@ -153,7 +153,14 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
     import jax.random as jr
     import numpy as np
 
-    from ._common import euler_outputs, is_blown_up, record_sweep, rel_change, tile_time
+    from ._common import (
+        euler_outputs,
+        is_blown_up,
+        record_sweep,
+        rel_change,
+        sweep_outcome,
+        tile_time,
+    )
     from ._lazy import lazy_error_trajectory
     from ._mc import sample_gp, sample_input, sample_readout
     from ._types import RESULTS
@@ -218,8 +225,7 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
             residuals, floors, res, floor, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
         )
         if stop is not None:
-            result = RESULTS.diverged if stop == "diverged" else RESULTS.successful
-            reason = None if stop == "diverged" else stop
+            result, reason = sweep_outcome(stop)
             break
     ntk = resnet_ntk(Phi, G, Kx, b)
     f, delta = euler_outputs(ntk, y, problem.eta)
