@@ -224,7 +224,7 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
 
 
 # Architectures whose every matrix enters the forward pass once, as ``h @ W`` over the batch
-# rows: plain SGD there may keep wide matrices factored (see infwidth.sim._lowrank).
+# rows: SGD (with momentum, weight decay) there may keep wide matrices factored (_lowrank).
 _FACTORABLE = ("mlp", "resmlp", "chain")
 
 
