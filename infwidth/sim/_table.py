@@ -27,16 +27,14 @@ from fractions import Fraction
 from typing import Any
 
 from ..errors import InfwidthError
+from ..spec import parse_exponent
 
 WIDTH_KEYS = ("init_variance", "multiplier", "learning_rate", "epsilon", "weight_decay")
 DEPTH_KEYS = WIDTH_KEYS + ("branch_multiplier",)
 
 
 def _frac(value: Any, what: str) -> Fraction:
-    try:
-        return Fraction(str(value).strip())
-    except (ValueError, ZeroDivisionError) as exc:
-        raise InfwidthError(f"{what} must be an exact rational string, got {value!r}") from exc
+    return parse_exponent(value, what=what)
 
 
 def _exps(obj: Any, keys: tuple[str, ...], what: str) -> dict[str, Fraction]:

@@ -9,6 +9,7 @@ from ._network import (
     OperationSpec,
     TensorSpec,
     make_tensor,
+    parse_exponent,
     parse_rational,
     role_from_exponents,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "load_spec",
     "make_tensor",
     "mlp",
+    "parse_exponent",
     "parse_fan",
     "parse_rational",
     "resmlp",

@@ -62,19 +62,33 @@ _WIDTH_TO_ABCD = {
 
 
 def load_spec(path: str | Path) -> NetworkSpec:
-    """Read a network specification from a ``.json`` or ``.toml`` file."""
+    """Read a network specification from a ``.json`` or ``.toml`` file.
+
+    The file is data: it is parsed as JSON/TOML, capped at :data:`MAX_SPEC_BYTES`, and every
+    field is validated; nothing in it is evaluated.
+    """
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"spec file {str(p)!r} does not exist")
-    text = p.read_text()
     try:
-        if p.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
+        if p.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"spec file {p.name!r} is larger than {MAX_SPEC_BYTES // 2**20} MiB")
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"spec file {p.name!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise SpecError(f"spec file {p.name!r} cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpecError(f"spec file {p.name!r} is not valid: {exc}") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, integers too long
+        raise SpecError(f"spec file {p.name!r} is not valid: {type(exc).__name__}") from None
     return spec_from_dict(data, default_name=p.stem)
+
+
+#: Largest spec file read (bytes); real specs are a few kB.
+MAX_SPEC_BYTES = 4 * 2**20
 
 
 def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
@@ -94,6 +108,7 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
         for key in ("name", "fan_in", "fan_out"):
             if key not in entry:
                 raise SpecError(f"tensors[{i}] is missing {key!r}")
+        _names(entry, ("name", "kind", "branch", "tied_to"), f"tensors[{i}]")
         exps = {k: entry[k] for k in ("a", "b", "c", "d") if k in entry}
         width = entry.get("width")
         if width is not None:
@@ -121,6 +136,7 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
     for i, entry in enumerate(data.get("operations", []) or []):
         if not isinstance(entry, Mapping) or "kind" not in entry or "contracted" not in entry:
             raise SpecError(f"operations[{i}] needs 'kind' and 'contracted'")
+        _names(entry, ("name", "kind", "branch"), f"operations[{i}]")
         if entry["kind"] not in OPERATION_KINDS:
             raise SpecError(
                 f"operations[{i}] has unknown kind {entry['kind']!r}; "
@@ -134,5 +150,21 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
                 entry.get("branch"),
             )
         )
-    name = data.get("name", default_name)
-    return NetworkSpec(str(name), tuple(built), tuple(ops))
+    _names(data, ("name",), "the spec")
+    return NetworkSpec(str(data.get("name", default_name)), tuple(built), tuple(ops))
+
+
+#: Longest name (tensor, kind, branch) a spec may use.
+MAX_NAME = 200
+
+
+def _names(entry: Mapping, keys: tuple[str, ...], where: str) -> None:
+    """Names in a spec are short strings: anything else is refused before it is used."""
+    for key in keys:
+        value = entry.get(key)
+        if value is None and key != "name":
+            continue
+        if key in entry and (not isinstance(value, str) or not value or len(value) > MAX_NAME):
+            raise SpecError(
+                f"{where}.{key} must be a non-empty string of at most {MAX_NAME} characters"
+            )

@@ -23,13 +23,20 @@ only its fans matter.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Literal
 
 import sympy as sp
 
 from ..errors import SpecError
-from ._fans import fan_str, parse_fan, width_exponent
+from ._fans import MAX_EXPONENT, fan_str, parse_fan, width_exponent
+
+_RATIONAL = re.compile(
+    r"[+-]?(?:\d{1,12}/\d{1,12}|(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})(?:[eE][+-]?\d{1,3})?)"
+)
 
 Role = Literal["input", "hidden", "output", "scalar"]
 
@@ -224,17 +231,42 @@ def make_tensor(
 
 
 def parse_rational(value: str | int | float | sp.Rational, *, what: str) -> sp.Rational:
-    """An exact rational from ``"1/2"``, ``"-1"``, ``0.5`` or an int."""
+    """An exact rational exponent as a SymPy number (see :func:`parse_exponent`)."""
+    r = parse_exponent(value, what=what)
+    return sp.Rational(r.numerator, r.denominator)
+
+
+def parse_exponent(value: str | int | float | sp.Rational | Fraction, *, what: str) -> Fraction:
+    """An exact rational from ``"1/2"``, ``"-1"``, ``0.5`` or an int (never evaluated as code).
+
+    Exponents are small numbers: numerator and denominator are capped at ``MAX_EXPONENT`` of
+    :mod:`infwidth.spec._fans`; floats are read through their shortest decimal form
+    (``0.1 -> 1/10``).
+    """
     if isinstance(value, bool):
         raise SpecError(f"{what} must be a number, got {value!r}")
-    try:
-        r = (
-            sp.Rational(str(value).strip())
-            if isinstance(value, str)
-            else sp.nsimplify(value, rational=True)
+    if isinstance(value, Fraction):
+        r = value
+    elif isinstance(value, sp.Rational):
+        r = Fraction(int(value.p), int(value.q))
+    elif isinstance(value, int):
+        r = Fraction(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise SpecError(f"{what} must be a finite rational number, got {value!r}")
+        r = Fraction(repr(value))
+    elif isinstance(value, str) and _RATIONAL.fullmatch(value.strip()):
+        text = value.strip()
+        try:
+            r = Fraction(text)
+        except ZeroDivisionError:
+            raise SpecError(f"{what} divides by zero: {value!r}") from None
+    else:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise SpecError(f"{what} must be a rational number such as -1/2, got {shown}")
+    if abs(r.numerator) > MAX_EXPONENT or r.denominator > MAX_EXPONENT:
+        shown = str(r) if len(str(r)) <= 40 else str(r)[:37] + "..."
+        raise SpecError(
+            f"{what} = {shown} is outside the exponents allowed (|p|, q <= {MAX_EXPONENT})"
         )
-    except (TypeError, ValueError, sp.SympifyError) as exc:
-        raise SpecError(f"{what} must be a rational number, got {value!r}") from exc
-    if not isinstance(r, sp.Rational):
-        raise SpecError(f"{what} must be a rational number, got {value!r}")
     return r
