@@ -51,7 +51,7 @@ def grown_beyond(
     """Elementwise: ``size`` is non-finite or exceeds ``bound * max(initial, floor)``."""
     size = np.asarray(size, dtype=np.float64)
     scale = np.maximum(np.nan_to_num(np.asarray(initial, dtype=np.float64), nan=0.0), floor)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         return ~np.isfinite(size) | (size > bound * scale)
 
 
