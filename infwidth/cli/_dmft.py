@@ -7,7 +7,7 @@ Writes into ``--out``:
   train outputs), ``test_outputs`` (T x P_test, if any); with ``--compare-widths`` also
   ``comparison``: per width the seed-mean loss, the deviations from the DMFT (rms outputs, loss,
   relative two-time Phi^L and G^1 errors, cosine alignment of Phi^L), ``n_diverged`` and
-  ``diverged_at`` (seeds whose run turned NaN/inf, left out of the means), and ``slopes``
+  ``diverged_at`` (seeds whose run diverged, infwidth._divergence: left out of the means), and ``slopes``
   (fitted exponent of each deviation in N; about -1/2 is expected until the Monte-Carlo floor).
 * ``kernels.npz``: ``Phi`` and ``G`` of shape (L, T, P, T, P) (layer l = 1..L first; P counts train
   then test points), ``ntk`` (T, P, P), ``A``/``B`` (responses) where the solver has them.
@@ -146,7 +146,7 @@ def _progress(row: dict, cached: bool) -> None:
     how = "(cached)" if cached else f"in {row['seconds']:.1f} s"
     line = f"  width {row['width']} done {how}"
     if row["n_diverged"]:
-        line += f", {row['n_diverged']}/{len(row['seeds'])} seeds diverged (NaN/inf)"
+        line += f", {row['n_diverged']}/{len(row['seeds'])} seeds diverged"
     sys.stderr.write(line + "\n")
 
 
@@ -248,10 +248,8 @@ def run(args: argparse.Namespace) -> int:
         problem, solver, seed=args.seed, max_sweeps=args.max_sweeps, cache_dir=partial
     )
     if sol.result is dmft.RESULTS.diverged:
-        raise InfwidthError(
-            f"gradient descent diverges at eta={args.eta:g}: the GD stability threshold is "
-            f"eta_max = 2/lambda_max(K) = {sol.eta_max:.6g}; lower --eta"
-        )
+        why = dmft.divergence_message(args.eta, sol.eta_max)
+        raise InfwidthError(why.replace("Lower eta.", "Lower --eta."))
     out.mkdir(parents=True, exist_ok=True)
     comparison = None
     if widths:

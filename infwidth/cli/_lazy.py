@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._divergence import SIZE_FLOOR, first_divergence, rms_per_step
 from ..errors import InfwidthError
 
 NAME = "lazy"
@@ -148,7 +149,10 @@ def run(args: argparse.Namespace) -> int:
         },
         "max_relative_test_gap_network_vs_lazy_from_init": gap,
     }
-    if not np.all(np.isfinite(net.train_mse)):
+    # diverged (infwidth._divergence): non-finite, or outputs 1e3 x their initial RMS, floored
+    # at the targets' RMS
+    floor = max(SIZE_FLOOR, float(np.sqrt(np.mean(ytr**2))))
+    if first_divergence(rms_per_step(tr), net.train_mse, floor=floor) >= 0:
         raise InfwidthError("the finite network diverged; lower --lr")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from ._compare import compare_widths
 from ._finite import FiniteRun, train_finite
 from ._lazy import gd_threshold, lazy_kernels, lazy_ntk
 from ._mup import MuPLink, mup_link
-from ._solve import solve_dmft
+from ._solve import divergence_message, solve_dmft
 from ._types import (
     RESULTS,
     AbstractDMFTSolver,
@@ -58,6 +58,7 @@ __all__ = [
     "MuPLink",
     "TwoLayerParticles",
     "compare_widths",
+    "divergence_message",
     "gd_threshold",
     "get_activation",
     "lazy_kernels",

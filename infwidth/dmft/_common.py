@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# An error signal this many times larger than the targets means GD has blown up.
-_BLOWUP = 1e4
+from .._divergence import blown_up, first_divergence, rms_per_step
 
 
 @jax.jit
@@ -39,16 +38,24 @@ def rel_change(new, old) -> float:
 
 
 def is_blown_up(delta: np.ndarray, y: np.ndarray) -> bool:
-    """True if the error signal is non-finite or has grown far beyond the targets."""
-    delta = np.asarray(delta)
-    scale = max(float(np.max(np.abs(y))), 1.0)
-    return (not np.all(np.isfinite(delta))) or float(np.max(np.abs(delta))) > _BLOWUP * scale
+    """True if the error trajectory ``delta`` (T, P) diverged: non-finite, or its RMS at some
+    step beyond ``GROWTH_BOUND`` times the targets' (Delta(0) = y; :mod:`infwidth._divergence`)."""
+    return blown_up(delta, y)
+
+
+def blowup_step(delta: np.ndarray, y: np.ndarray) -> int:
+    """First step at which the error trajectory diverged (:func:`is_blown_up`), or -1."""
+    ref = float(np.sqrt(np.mean(np.square(np.asarray(y, dtype=np.float64)))))
+    return first_divergence(rms_per_step(delta), initial=ref)
 
 
 def min_threshold(ntk: np.ndarray, n_train: int) -> float:
-    """min over t of 2 / lambda_max(K_train(t, t)), the tightest GD stability threshold seen."""
+    """min over t of 2 / lambda_max(K_train(t, t)), the tightest GD stability threshold seen
+    (steps whose kernel is not finite are skipped)."""
     K = np.asarray(ntk)[:, :n_train, :n_train]
-    K = np.where(np.isfinite(K), K, 0.0)
+    K = K[np.isfinite(K).all(axis=(1, 2))]
+    if not K.shape[0]:
+        return float("inf")
     lam = np.linalg.eigvalsh(0.5 * (K + np.swapaxes(K, 1, 2)))[:, -1]
     lam = lam[lam > 0]
     return float(2.0 / lam.max()) if lam.size else float("inf")

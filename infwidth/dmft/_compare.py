@@ -5,8 +5,9 @@ against the DMFT solution and fits the exponent of every deviation in N. With ``
 finished width is saved as ``width_<n>.npz``, tagged with a hash of what its numbers depend on
 (the problem, the seeds, the DMFT reference and the width, not the list of widths): a re-run
 loads finished widths instead of training them, so an interrupted sweep resumes and a longer
-width list reuses the widths already done. A seed whose trajectory turns NaN/inf is recorded as
-diverged (``diverged_at``: first bad step) and left out of the means; it never stops the sweep.
+width list reuses the widths already done. A seed whose trajectory diverges (NaN/inf, or outputs
+beyond ``GROWTH_BOUND`` x their initial RMS: :mod:`infwidth._divergence`) is recorded as diverged
+(``diverged_at``: first bad step) and left out of the means; it never stops the sweep.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._divergence import first_divergence, rms_per_step
 from ._cache import digest, load_tagged, problem_parts, save_tagged
 from ._finite import FiniteRun, train_finite
 from ._types import DMFTProblem, DMFTSolution
@@ -29,12 +31,11 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
 
 
-def _first_bad(*arrays: np.ndarray) -> int:
-    """First time index (leading axis) where any array is non-finite, or -1."""
-    bad = np.zeros(arrays[0].shape[0], dtype=bool)
-    for a in arrays:
-        bad |= ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
-    return int(np.argmax(bad)) if bad.any() else -1
+def _first_bad(outputs: np.ndarray, *finite: np.ndarray) -> int:
+    """First step (leading axis) at which a finite network diverged, or -1: the definition of
+    :mod:`infwidth._divergence` (non-finite, or output RMS beyond ``GROWTH_BOUND`` times its
+    initial value, floored at the targets' unit scale)."""
+    return first_divergence(rms_per_step(outputs), *finite)
 
 
 def _measure(problem: DMFTProblem, sol: DMFTSolution, fin: FiniteRun) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InfwidthError
 from ._common import (
+    blowup_step,
     equal_time,
     euler_outputs,
     is_blown_up,
@@ -258,6 +259,33 @@ def solve_dmft(
     return _finish(problem, solver, out, eta_max, seed, throw, time.perf_counter() - t0)
 
 
+def _threshold_before_blowup(problem: DMFTProblem, out: dict) -> float:
+    """min over the steps before the error blew up of 2 / lambda_max(K(t, t)) (inf if none).
+    The kernels at and after the blow-up are left out: they have grown with the error and
+    their 2/lambda_max (down to ~1e-14) says nothing about the eta that started it."""
+    t = blowup_step(out["delta"], problem.y)
+    ntk = np.asarray(out["ntk"])
+    return min_threshold(ntk if t < 0 else ntk[:t], problem.n_train)
+
+
+def divergence_message(eta: float, thr: float, eta0: float | None = None) -> str:
+    """Why GD diverged, with only thresholds that mean something: ``thr`` is the tightest
+    2/lambda_max(K(t, t)) over the steps before the blow-up (:func:`_threshold_before_blowup`),
+    ``eta0`` the lazy NTK's at t=0 (shown when given and different)."""
+    at0 = "" if eta0 is None or eta0 == thr else f" (lazy NTK at t=0: {eta0:.6g})"
+    if eta >= thr:
+        return (
+            f"gradient descent diverges: eta={eta:g} is beyond the GD stability threshold "
+            f"eta_max = 2/lambda_max(K) = {thr:.6g}{at0}, the tightest over the steps before the "
+            "blow-up (feature learning can grow the NTK: catapult / edge of stability). Lower eta."
+        )
+    return (
+        f"the solve diverged at eta={eta:g}, below 2/lambda_max(K(t)) at every step it resolved "
+        f"before the blow-up (t=0: {thr if eta0 is None else eta0:.6g}): no stability threshold "
+        "explains it, so none is estimated. Lower eta."
+    )
+
+
 def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
     T, L = problem.steps, problem.depth
     P = problem.X_all.shape[0]
@@ -275,7 +303,7 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
         wall_time=wall,
     )
     if out is None or out["result"] is RESULTS.diverged:
-        thr = eta_max if out is None else min(eta_max, min_threshold(out["ntk"], problem.n_train))
+        thr = eta_max if out is None else min(eta_max, _threshold_before_blowup(problem, out))
         nan = np.full
         sol = DMFTSolution(
             result=RESULTS.diverged,
@@ -292,19 +320,7 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
             **common,
         )
         if throw:
-            if problem.eta >= eta_max:
-                why = f"eta={problem.eta:g} is beyond the GD stability threshold at t=0"
-            else:
-                why = (
-                    f"eta={problem.eta:g} is below the t=0 threshold, but feature learning grows "
-                    "the NTK until eta exceeds 2/lambda_max(K(t)) (catapult / edge of stability; "
-                    "finite networks become non-monotone there too)"
-                )
-            raise DMFTError(
-                f"gradient descent diverges: {why}; eta_max = 2/lambda_max(K) = {thr:.6g} "
-                f"(lazy NTK at t=0: {eta_max:.6g}). Lower eta.",
-                sol,
-            )
+            raise DMFTError(divergence_message(problem.eta, thr, eta_max), sol)
         return sol
     delta = out["delta"]
     sol = DMFTSolution(

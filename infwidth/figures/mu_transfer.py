@@ -3,7 +3,9 @@
 MLPs ``64 -> n -> n -> 10`` built from the derived SP and muP tables (constants fixed at base
 width 64, where the two coincide), trained by full-batch SGD on the MSE to one-hot digits
 (scikit-learn's digits, shipped with infwidth) for a fixed number of steps, over a grid of
-base learning rates and several seeds. Diverged runs (NaN/inf) are recorded as diverged.
+base learning rates and several seeds. Diverged runs (:mod:`infwidth._divergence`: a non-finite
+loss, or a final loss above ``GROWTH_BOUND**2`` times the initial one, floored at 1) are recorded
+as diverged (``null``).
 
 One compilation per width: seeds are vmapped and learning rates mapped over inside one jitted
 program (SGD's update is linear in the learning rate, so it scales the per-tensor update of
@@ -20,6 +22,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .._divergence import grown_beyond
 
 TARGETS = ("sp", "mup")
 
@@ -69,16 +73,20 @@ def final_losses(
             updates = jax.tree_util.tree_map(lambda u: lr * u, updates)
             return (optax.apply_updates(params, updates), state), None
 
+        loss0 = loss_fn(params)
         (params, _), _ = jax.lax.scan(step, (params, state), None, length=steps)
-        return loss_fn(params)
+        return jnp.stack([loss0, loss_fn(params)])
 
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     lrs = jnp.asarray(2.0**log2_lrs, dtype=jnp.float32)
     # seeds vmapped, learning rates mapped one after another: memory ~ seeds x one network
     out = jax.jit(lambda lrs: jax.lax.map(lambda lr: jax.vmap(run, (None, 0))(lr, keys), lrs))(lrs)
-    out = np.asarray(out, dtype=np.float64)
-    out[~np.isfinite(out) | (out > 1e6)] = np.nan  # diverged
-    return out
+    out = np.asarray(out, dtype=np.float64)  # (lrs, seeds, [initial, final])
+    with np.errstate(invalid="ignore"):
+        size = np.sqrt(out)  # a loss is a squared size
+    final = out[..., 1].copy()
+    final[grown_beyond(size[..., 1], size[..., 0])] = np.nan  # diverged
+    return final
 
 
 def compute(quick: bool = False) -> dict:

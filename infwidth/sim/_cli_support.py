@@ -114,7 +114,11 @@ def summary(result: CoordCheckResult) -> str:
         slope = "-" if s.slope is None else f"{s.slope:+.3f}"
         ci = "-" if s.ci_low is None else f"[{s.ci_low:+.2f}, {s.ci_high:+.2f}]"
         pred = "-" if s.predicted is None else str(s.predicted)
-        rows.append(f"{s.tensor:<16}{s.quantity:<22}{slope:>8}  {ci:<18}{pred:>6}  {s.verdict}")
+        why = f" ({s.reason})" if s.reason else ""
+        rows.append(
+            f"{s.tensor:<16}{s.quantity:<22}{slope:>8}  {ci:<18}{pred:>6}  {s.verdict}{why}"
+        )
     n_div = int((result.raw.diverged >= 0).sum())
-    rows.append(f"diverged runs: {n_div}; verdict: {'PASS' if result.passed else 'FAIL'}")
+    verdict, reason = result.judgement
+    rows.append(f"diverged runs: {n_div}; verdict: {verdict}" + (f" ({reason})" if reason else ""))
     return "\n".join(rows) + "\n"

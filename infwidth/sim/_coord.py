@@ -21,6 +21,7 @@ import jax.random as jr
 import numpy as np
 import optax
 
+from .._divergence import first_divergence
 from ._lowrank import (
     compact_grads,
     factorize,
@@ -29,6 +30,7 @@ from ._lowrank import (
     worth_factoring,
 )
 from ._measure import (
+    OUTPUT,
     as_matrix,
     feature_metrics,
     init_vectors,
@@ -88,7 +90,7 @@ class RawRecords:
     seeds: int
     steps: int
     values: Mapping[tuple[str, str], np.ndarray]
-    diverged: np.ndarray  # (widths, seeds): first non-finite step, or -1
+    diverged: np.ndarray  # (widths, seeds): first diverged step (diverged_steps), or -1
 
 
 def scaling_at(table: Table, cfg: CoordCheckConfig, width: int) -> Scaling:
@@ -386,7 +388,6 @@ def run_widths(
     k_data, k_seeds = jr.split(key)
     seed_keys = jr.split(k_seeds, cfg.seeds)
     values: dict[tuple[str, str], list] = {}
-    diverged = np.full((len(cfg.widths), cfg.seeds), -1)
     cache = None if cache_dir is None else Path(cache_dir)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
@@ -404,7 +405,7 @@ def run_widths(
         numbers = _numbers(model.scaling, _dt(cfg))
         jobs.append((numbers, seed_keys, x, y, _static(table, cfg, width)))
     runs = dict(zip(todo, zip(_executables(jobs), jobs, strict=True), strict=True))
-    for i, width in enumerate(cfg.widths):
+    for width in cfg.widths:
         if width in done:
             out = done[width]
         else:
@@ -419,12 +420,18 @@ def run_widths(
         for k, v in out.items():
             v = np.asarray(v, dtype=np.float64)
             values.setdefault(k, []).append(v)
-            bad = ~np.isfinite(v)
-            for s in range(cfg.seeds):
-                if bad[s].any():
-                    first = int(np.argmax(bad[s]))
-                    diverged[i, s] = first if diverged[i, s] < 0 else min(diverged[i, s], first)
         if progress is not None:
             progress(width)
     arrays = {k: np.stack(v) for k, v in values.items()}
-    return RawRecords(tuple(cfg.widths), cfg.seeds, cfg.steps, arrays, diverged)
+    return RawRecords(tuple(cfg.widths), cfg.seeds, cfg.steps, arrays, diverged_steps(arrays))
+
+
+def diverged_steps(values: Mapping[tuple[str, str], np.ndarray]) -> np.ndarray:
+    """``(widths, seeds)``: the step at which each run diverged, or -1 (the definition of
+    :mod:`infwidth._divergence`: a non-finite record, or the output RMS beyond
+    ``GROWTH_BOUND`` times its initial value, floored at the targets' unit scale)."""
+    size = values[(OUTPUT, "output_rms")]
+    out = np.full(size.shape[:2], -1)
+    for i, s in np.ndindex(*out.shape):
+        out[i, s] = first_divergence(size[i, s], *(v[i, s] for v in values.values()))
+    return out

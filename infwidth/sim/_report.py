@@ -2,15 +2,22 @@
 
 JSON contract::
 
-    {"config": {...},
+    {"config": {..., "divergence": {"growth_bound", "size_floor"}},
      "records": [{"width", "seed", "step", "tensor", "quantity", "value"}],
      "slopes": [{"tensor", "quantity", "step", "slope", "ci_low", "ci_high", "predicted",
-                 "verdict"}],
+                 "verdict", "reason"}],
      "diverged": [{"width", "seed", "step"}],
-     "summary": {"verdict": "pass" | "fail", "failed": [...]}}
+     "summary": {"verdict": "PASS" | "FAIL" | "INCONCLUSIVE", "reason", "failed": [...],
+                 "inconclusive": [...]}}
 
-``value`` is ``null`` for a non-finite measurement (a diverged run); the output is recorded
-under the tensor name ``"output"``.
+``value`` is ``null`` for a non-finite measurement; the output is recorded under the tensor
+name ``"output"``. A run has diverged (``"diverged"``: its first diverged step) when a record is
+non-finite or its output RMS grows beyond ``growth_bound`` times its initial value (floored at
+``size_floor``; :mod:`infwidth._divergence`); its values from that step on are left out of
+the fits. Slope verdicts are those of :mod:`infwidth.sim._fit`. The overall verdict is FAIL if
+any checked slope (activation, feature movement, output, output movement) FAILs at any step;
+otherwise INCONCLUSIVE if one of these quantities got no PASS/FAIL at any step (reason: its
+last step's), or if runs diverged in a regime the table calls stable; otherwise PASS.
 """
 
 from __future__ import annotations
@@ -23,8 +30,21 @@ from typing import Any
 
 import numpy as np
 
+from .._divergence import GROWTH_BOUND, SIZE_FLOOR
 from ._coord import CoordCheckConfig, RawRecords, run_widths
-from ._fit import Slope, fit_slope, verdict
+from ._fit import (
+    FAIL,
+    INCONCLUSIVE,
+    NOT_CHECKED,
+    PASS,
+    UNFITTABLE,
+    Judgement,
+    Slope,
+    fit_slope,
+    fitted_widths,
+    unfittable_reason,
+    verdict,
+)
 from ._measure import OUTPUT
 from ._table import Table
 
@@ -40,15 +60,44 @@ class CoordCheckResult:
 
     @property
     def passed(self) -> bool:
-        return not self.failed
+        return self.verdict == PASS
 
     @property
     def failed(self) -> list[Slope]:
+        """The checked slopes that FAIL, at any step."""
+        return [s for s in self.slopes if s.quantity in VERDICT_QUANTITIES and s.verdict == FAIL]
+
+    @property
+    def inconclusive(self) -> list[Slope]:
+        """Last-step slopes of the checked quantities that got no PASS/FAIL at any step."""
+        decided = {(s.tensor, s.quantity) for s in self.slopes if s.verdict in (PASS, FAIL)}
         return [
             s
             for s in self.slopes
-            if s.quantity in VERDICT_QUANTITIES and s.verdict in ("fail", "diverged")
+            if s.step == self.raw.steps
+            and s.quantity in VERDICT_QUANTITIES
+            and s.verdict in (INCONCLUSIVE, UNFITTABLE)
+            and (s.tensor, s.quantity) not in decided
         ]
+
+    @property
+    def judgement(self) -> Judgement:
+        """The overall verdict and its reason (module docstring)."""
+        if self.failed:
+            return Judgement(FAIL, f"{len(self.failed)} slopes fail")
+        if self.inconclusive:
+            s = self.inconclusive[0]
+            return Judgement(INCONCLUSIVE, f"{s.tensor}/{s.quantity}: {s.reason}")
+        n_div = int((self.raw.diverged >= 0).sum())
+        if n_div and self.config.get("regime") != "unstable":
+            why = f"{n_div} runs diverged in a regime the table calls stable; lower the lr"
+            return Judgement(INCONCLUSIVE, why)
+        return Judgement(PASS)
+
+    @property
+    def verdict(self) -> str:
+        """``"PASS"``, ``"FAIL"`` or ``"INCONCLUSIVE"`` (module docstring)."""
+        return self.judgement.verdict
 
     def slope(self, tensor: str, quantity: str, step: int | None = None) -> Slope:
         step = self.raw.steps if step is None else step
@@ -79,12 +128,15 @@ class CoordCheckResult:
             if self.raw.diverged[i, s] >= 0
         ]
         failed = [f"{s.tensor}/{s.quantity}@{s.step}" for s in self.failed]
+        undecided = [f"{s.tensor}/{s.quantity}@{s.step}" for s in self.inconclusive]
+        verdict, reason = self.judgement
         return {
             "config": self.config,
             "records": self.records(),
             "slopes": [s.to_json() for s in self.slopes],
             "diverged": div,
-            "summary": {"verdict": "pass" if not failed else "fail", "failed": failed},
+            "summary": {"verdict": verdict, "reason": reason, "failed": failed}
+            | {"inconclusive": undecided},
         }
 
     def write(self, out_dir: str | Path, *, plot: bool = True) -> list[Path]:
@@ -129,8 +181,12 @@ def analyse(
     init_out = pred.get("output_init_rms")
     unstable = (table.regime or {}).get("regime") == "unstable"
     widths = np.asarray(raw.widths)
+    steps = np.arange(raw.steps + 1)
+    # a diverged run's values from its first diverged step on are left out of the fits
+    gone = (raw.diverged[:, :, None] >= 0) & (steps >= raw.diverged[:, :, None])
     slopes = []
     for (tensor, q), v in sorted(raw.values.items()):
+        v = np.where(gone, np.nan, v)
         p_later = _prediction(pred, tensor, q)
         p_first = _prediction(pred1, tensor, q)
         fits = [
@@ -140,20 +196,24 @@ def analyse(
         peak = max((f[0] for f in fits if f[0] is not None), default=None)
         for t, (s, lo, hi) in enumerate(fits, start=1):
             p = p_first if t == 1 else p_later
-            if unstable and p is not None and p > 0 and s is not None:
+            ws = fitted_widths(widths, v[:, :, t])
+            if s is None:
+                ok = Judgement(UNFITTABLE, unfittable_reason(v[:, :, t], int(gone[:, :, t].sum())))
+            elif unstable and p is not None and p > 0:
                 # blown up at least like n^p within the run (saturation may follow); the
                 # asymptotic exponent compounds over steps, so the first step's is the bar
                 bar = min(x for x in (p, p_first) if x is not None)
-                ok = verdict(peak, peak, peak, bar, tol=tol, unstable=True)
-            elif unstable and t > 1 and s is not None:
-                ok = "not-checked"  # after a blow-up the other predictions no longer apply
+                ok = verdict(peak, peak, peak, bar, tol=tol, widths=ws, unstable=True)
+            elif unstable and t > 1:
+                ok = Judgement(NOT_CHECKED)  # after a blow-up the other predictions no longer apply
             else:
-                ok = verdict(s, lo, hi, p, tol=tol, unstable=unstable)
-            if q == "output_rms" and ok == "fail" and init_out is not None and p is not None:
+                ok = verdict(s, lo, hi, p, tol=tol, widths=ws, unstable=unstable)
+            if q == "output_rms" and ok.verdict == FAIL and init_out is not None and p is not None:
                 # f_t = f_0 + (f_t - f_0) mixes n^{init} and n^{p}: early on, any slope
                 # between the two exponents is what the theory predicts.
-                ok = verdict(s, lo, hi, min(max(s, min(p, init_out)), max(p, init_out)), tol=tol)
-            slopes.append(Slope(tensor, q, t, s, lo, hi, p, ok))
+                mixed = min(max(s, min(p, init_out)), max(p, init_out))
+                ok = verdict(s, lo, hi, mixed, tol=tol, widths=ws)
+            slopes.append(Slope(tensor, q, t, s, lo, hi, p, ok.verdict, ok.reason))
     config: dict[str, Any] = {
         **cfg.to_json(),
         "target": table.target,
@@ -161,6 +221,7 @@ def analyse(
         "alignment": table.alignment,
         "regime": (table.regime or {}).get("regime"),
         "tolerance": tol,
+        "divergence": {"growth_bound": GROWTH_BOUND, "size_floor": SIZE_FLOOR},
     }
     return CoordCheckResult(config, raw, tuple(slopes))
 

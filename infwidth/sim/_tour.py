@@ -54,8 +54,7 @@ def plot_comparison(results: dict[str, CoordCheckResult], path: str | Path) -> P
             ax.plot(widths, y, "o-", color=color, label=label, ms=3)
             if s.predicted is not None and np.isfinite(y[0]):
                 ax.plot(widths, y[0] * (widths / widths[0]) ** float(s.predicted), "--", c=color)
-        verdict = "PASS" if res.passed else "FAIL"
-        ax.set(xscale="log", yscale="log", xlabel="width", title=f"{target}: {verdict}")
+        ax.set(xscale="log", yscale="log", xlabel="width", title=f"{target}: {res.verdict}")
         ax.set_xscale("log", base=2)
         ax.legend(fontsize=7, title="measured slope", title_fontsize=7)
     axes[0, 0].set_ylabel("movement RMS after the last step")
@@ -75,7 +74,7 @@ def coord_check_stage(out: Path, quick: bool) -> str:
     for target, res in results.items():
         data[target] = {
             "regime": res.config["regime"],
-            "verdict": "pass" if res.passed else "fail",
+            "verdict": res.verdict,
             "slopes": [res.slope(t, q).to_json() for t, q in SHOWN],
         }
     (out / "coord_check_compare.json").write_text(json.dumps(data, indent=1) + "\n")

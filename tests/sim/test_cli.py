@@ -42,7 +42,10 @@ def test_json_contract_and_determinism(tmp_path, capsys):
         "ci_high",
         "predicted",
         "verdict",
+        "reason",
     }
+    # widths 16, 32 cannot decide an exponent: INCONCLUSIVE with a reason, not FAIL
+    assert data["summary"]["verdict"] == "INCONCLUSIVE" and "too few" in data["summary"]["reason"]
     assert data["config"]["target"] == "mup" and data["config"]["widths"] == [16, 32]
     assert "verdict" in capsys.readouterr().out
     rc2, again = _run(tmp_path, name="again")
@@ -63,7 +66,8 @@ def test_diverged_runs_are_recorded(tmp_path):
     assert rc == 0
     assert data["diverged"], "an SP network at lr=1e6 must blow up"
     assert any(r["value"] is None for r in data["records"])
-    assert any(s["verdict"] == "diverged" for s in data["slopes"])
+    assert any(s["verdict"] == "UNFITTABLE" and "diverged" in s["reason"] for s in data["slopes"])
+    assert data["summary"]["verdict"] == "INCONCLUSIVE"
 
 
 @pytest.mark.parametrize(

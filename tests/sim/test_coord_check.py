@@ -46,7 +46,7 @@ def test_mup_sgd_features_move_order_one(mup_sgd):
     for tensor in ("W1", "W2"):
         s = mup_sgd.slope(tensor, "feature_movement_rms")
         assert abs(s.slope) < TOL, s
-        assert s.verdict == "pass"
+        assert s.verdict == "PASS"
     assert mup_sgd.passed, [s.to_json() for s in mup_sgd.failed]
 
 
@@ -92,7 +92,8 @@ def test_wrong_table_fails_the_verdict():
     res = _check(wrong, "adam", 0.01)
     assert not res.passed
     s = res.slope("W2", "feature_movement_rms")
-    assert s.verdict == "fail" and s.slope > 0.3, s
+    assert s.verdict == "FAIL" and s.slope > 0.3, s
+    assert res.verdict == "FAIL"
 
 
 def _json(table: Table) -> dict:
