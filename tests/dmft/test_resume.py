@@ -106,7 +106,8 @@ def test_stale_or_corrupt_width_files_are_recomputed(tmp_path, calls):
     f8, f16 = out / "partial" / "width_8.npz", out / "partial" / "width_16.npz"
     with np.load(f8) as z:
         arrays = {k: z[k] for k in z.files}
-    np.savez(f8, **(arrays | {"tag": np.asarray("0" * 64)}))  # stale tag
+    head = json.loads(str(arrays["__store__"])) | {"key": "0" * 64}
+    np.savez(f8, **(arrays | {"__store__": np.asarray(json.dumps(head))}))  # stale key
     f16.write_bytes(f16.read_bytes()[:100])  # interrupted write of an older version
     assert _run(out, "8,16") == 0
     assert calls == {"widths": [8, 16, 8, 16], "solves": 1}
