@@ -186,6 +186,8 @@ class Store:
             return None
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+                if "__store__" not in z.files:  # an .npz from before the store, or foreign
+                    return _stale(path)
                 head = json.loads(str(z["__store__"][()]))
                 if head.get("format") != FORMAT or head.get("key") != key:
                     return _stale(path)
