@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     check_memory(table, cfg, args.max_memory_gb)
     from ..sim import coord_check
 
-    def progress(w: int) -> None:
-        sys.stderr.write(f"  width {w} done\n")
+    def progress(w: int, cached: bool) -> None:
+        sys.stderr.write(f"  width {w} done{' (cached)' if cached else ''}\n")
 
     # finished widths are saved as they complete; an interrupted run resumes from them
     partial = Path(args.out) / "partial"

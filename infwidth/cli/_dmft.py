@@ -17,7 +17,8 @@ Writes into ``--out``:
   ``width_<n>.npz`` per finished width, each tagged with a hash of its configuration (minus the
   width list). A re-run with the same ``--out`` loads them instead of recomputing: an
   interrupted sweep resumes, a longer width list computes only the new widths, and a changed
-  configuration (stale tag) is recomputed. One stderr line is printed per finished width.
+  configuration (stale key) or a damaged file is recomputed (:mod:`infwidth._store`). One
+  stderr line is printed per finished width.
 
 JAX is imported lazily inside :func:`run` (the CLI stays fast for other commands).
 """

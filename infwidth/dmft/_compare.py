@@ -2,12 +2,13 @@
 
 :func:`compare_widths` trains ``seeds`` networks per width (:func:`train_finite`), measures each
 against the DMFT solution and fits the exponent of every deviation in N. With ``cache_dir``, each
-finished width is saved as ``width_<n>.npz``, tagged with a hash of what its numbers depend on
-(the problem, the seeds, the DMFT reference and the width, not the list of widths): a re-run
-loads finished widths instead of training them, so an interrupted sweep resumes and a longer
-width list reuses the widths already done. A seed whose trajectory diverges (NaN/inf, or outputs
-beyond ``GROWTH_BOUND`` x their initial RMS: :mod:`infwidth._divergence`) is recorded as diverged
-(``diverged_at``: first bad step) and left out of the means; it never stops the sweep.
+finished width is saved as ``width_<n>.npz`` (an :class:`infwidth._store.Store` entry) keyed by
+what its numbers depend on (the problem, the seeds, the DMFT reference and the width, not the
+list of widths): a re-run loads finished widths instead of training them, so an interrupted
+sweep resumes and a longer width list reuses the widths already done. A seed whose trajectory
+diverges (NaN/inf, or outputs beyond ``GROWTH_BOUND`` x their initial RMS:
+:mod:`infwidth._divergence`) is recorded as diverged (``diverged_at``: first bad step) and left
+out of the means; it never stops the sweep.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .._divergence import first_divergence, rms_per_step
-from ._cache import digest, load_tagged, problem_parts, save_tagged
+from .._store import Store, settings_key
+from ._cache import problem_parts
 from ._finite import FiniteRun, train_finite
 from ._types import DMFTProblem, DMFTSolution
 
@@ -98,7 +100,8 @@ def width_tag(problem: DMFTProblem, sol: DMFTSolution, seeds: int, width: int) -
     DMFT reference (by content, so any change in the solve invalidates the record)."""
     L = problem.depth
     ref = (sol.outputs, sol.loss, sol.Phi[L - 1], sol.G[0])
-    return digest("width", *problem_parts(problem), *map(np.asarray, ref), seeds, int(width))
+    parts = (*problem_parts(problem), *map(np.asarray, ref), seeds, int(width))
+    return settings_key("dmft finite width", *parts)
 
 
 def compare_widths(
@@ -120,19 +123,19 @@ def compare_widths(
     finished widths are saved there and reloaded on a re-run (module docstring).
     """
     widths = sorted({int(w) for w in widths})
-    cache = None if cache_dir is None else Path(cache_dir)
+    store = Store(cache_dir)
     rows = []
     for width in widths:
-        tag = width_tag(problem, sol, seeds, width) if cache is not None else ""
-        path = None if cache is None else cache / f"width_{width}.npz"
-        rec = None if path is None else load_tagged(path, tag)
+        tag = width_tag(problem, sol, seeds, width) if store.folder is not None else ""
+        hit = store.load_arrays(f"width_{width}", tag) if tag else None
+        rec = None if hit is None else hit.arrays
         cached = rec is not None
         if rec is None:
             t0 = time.perf_counter()
             fin = train_finite(problem, width, seeds=tuple(range(seeds)))
             rec = _measure(problem, sol, fin) | {"seconds": np.asarray(time.perf_counter() - t0)}
-            if path is not None:
-                save_tagged(path, tag, rec)
+            if tag:
+                store.save_arrays(f"width_{width}", tag, rec)
         row = _row(width, rec)
         rows.append(row)
         if progress is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sympy as sp
 
+from .._store import write_atomic
 from ..spec import mlp
 from ..symbolic import TensorExponents, classify_parametrization, get_optimizer
 
@@ -77,6 +78,6 @@ def plot(data: dict, path: Path) -> None:
 def make(out: Path, quick: bool = False) -> dict:
     """Compute, save ``abc_phase_diagram.json`` and plot ``abc_phase_diagram.png`` in ``out``."""
     data = classify_grid(H / 2 if quick else H / 4)
-    (out / "abc_phase_diagram.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_atomic(out / "abc_phase_diagram.json", json.dumps(data, indent=1) + "\n")
     plot(data, out / "abc_phase_diagram.png")
     return data

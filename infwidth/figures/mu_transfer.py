@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._divergence import grown_beyond
+from .._store import write_atomic
 
 TARGETS = ("sp", "mup")
 
@@ -136,6 +137,6 @@ def plot(data: dict, path: Path) -> None:
 
 def make(out: Path, quick: bool = False) -> dict:
     data = compute(quick)
-    (out / "mu_transfer.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_atomic(out / "mu_transfer.json", json.dumps(data, indent=1) + "\n")
     plot(data, out / "mu_transfer.png")
     return data

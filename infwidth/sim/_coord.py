@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from .._divergence import first_divergence
+from .._store import Store, note, settings_key
 from ._lowrank import (
     compact_grads,
     factorize,
@@ -351,24 +352,24 @@ def _executables(jobs: list) -> list:
     return [_EXECUTABLES[key(j)] for j in jobs]
 
 
-def _cache_tag(table: Table, cfg: CoordCheckConfig, width: int) -> str:
-    """What a cached width's records depend on: the table, the configuration except the list
-    of widths (so a check extended to more widths reuses the finished ones), the width."""
-    import hashlib
-    import json
+def _width_key(table: Table, cfg: CoordCheckConfig, width: int) -> str:
+    """What a finished width's records depend on: the table, the configuration except the
+    list of widths (so a check extended to more widths reuses the finished ones), the width."""
+    from .. import __version__
 
-    settings = cfg.to_json() | {"widths": None, "base_width": cfg.resolved_base_width}
-    blob = json.dumps([repr(table), settings, width], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    settings = cfg.to_json() | {"widths": None}
+    return settings_key("coord-check width", __version__, repr(table), settings, int(width))
 
 
-def _load_cached(path: Any, tag: str) -> dict | None:
-    if not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        if str(z["tag"]) != tag:
-            return None
-        return {tuple(k.split("|", 1)): z[k] for k in z.files if k != "tag"}
+def _well_formed(arrays: Mapping, cfg: CoordCheckConfig) -> bool:
+    """Whether loaded records have the names and shapes this check records (else recompute)."""
+    shape = (cfg.seeds, cfg.steps + 1)
+    ok = bool(arrays) and all(
+        isinstance(k, tuple) and len(k) == 2 and v.shape == shape for k, v in arrays.items()
+    )
+    if not ok:
+        note("a cached coordinate-check width has an unexpected layout; recomputing it")
+    return ok
 
 
 def run_widths(
@@ -378,25 +379,22 @@ def run_widths(
 
     Every width's program is compiled first (in parallel), then the widths run one after
     the other, all seeds of a width at once. Seeds differ in initialisation only. With
-    ``cache_dir``, each finished width is saved there (``width_<n>.npz``, tagged with a hash
-    of the table and configuration) and a re-run loads it instead of recomputing: an
-    interrupted check resumes without losing finished widths.
+    ``cache_dir``, each finished width is saved there as it completes (``width_<n>.npz``, a
+    :class:`infwidth._store.Store` entry keyed by the table and configuration) and a re-run
+    loads it instead of recomputing: an interrupted check resumes without losing finished
+    widths; damaged or stale files are recomputed. ``progress(width, cached)`` is called as
+    each width is done (``cached``: loaded, not computed).
     """
-    from pathlib import Path
-
     key = jr.PRNGKey(cfg.seed)
     k_data, k_seeds = jr.split(key)
     seed_keys = jr.split(k_seeds, cfg.seeds)
     values: dict[tuple[str, str], list] = {}
-    cache = None if cache_dir is None else Path(cache_dir)
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
+    store = Store(cache_dir)
     done: dict[int, dict] = {}
     for width in cfg.widths:
-        if cache is not None:
-            hit = _load_cached(cache / f"width_{width}.npz", _cache_tag(table, cfg, width))
-            if hit is not None:
-                done[width] = hit
+        hit = store.load_arrays(f"width_{width}", _width_key(table, cfg, width))
+        if hit is not None and _well_formed(hit.arrays, cfg):
+            done[width] = hit.arrays
     jobs = []
     todo = [w for w in cfg.widths if w not in done]
     for width in todo:
@@ -413,15 +411,12 @@ def run_widths(
             out = {
                 k: np.asarray(v, dtype=np.float64) for k, v in jax.device_get(exe(*job[:4])).items()
             }
-            if cache is not None:
-                arrays = {"|".join(k): v for k, v in out.items()}
-                tag = _cache_tag(table, cfg, width)
-                np.savez(cache / f"width_{width}.npz", tag=np.asarray(tag), **arrays)
+            store.save_arrays(f"width_{width}", _width_key(table, cfg, width), out)
         for k, v in out.items():
             v = np.asarray(v, dtype=np.float64)
             values.setdefault(k, []).append(v)
         if progress is not None:
-            progress(width)
+            progress(width, width in done)
     arrays = {k: np.stack(v) for k, v in values.items()}
     return RawRecords(tuple(cfg.widths), cfg.seeds, cfg.steps, arrays, diverged_steps(arrays))
 

@@ -7,10 +7,12 @@ arguments), so the comparison costs about one coordinate check.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from .._store import write_atomic
 from ._coord import CoordCheckConfig
 from ._report import CoordCheckResult, coord_check
 from ._table import Table
@@ -20,11 +22,9 @@ SHOWN = (("W1", "feature_movement_rms"), ("W2", "feature_movement_rms"))
 SHOWN += (("output", "output_movement_rms"),)
 
 
-def compare_parametrizations(
-    *, optimizer: str = "sgd", quick: bool = False, targets: tuple[str, ...] = TARGETS
-) -> dict[str, CoordCheckResult]:
-    """Coordinate checks of ``targets`` on the depth-2 MLP (same widths, data and seeds)."""
-    cfg = CoordCheckConfig(
+def tour_config(*, optimizer: str = "sgd", quick: bool = False) -> CoordCheckConfig:
+    """The tour's coordinate-check settings (``quick``: fewer widths and seeds)."""
+    return CoordCheckConfig(
         optimizer=optimizer,
         widths=(128, 256, 512, 1024) if quick else (128, 256, 512, 1024, 2048, 4096),
         steps=3,
@@ -33,7 +33,30 @@ def compare_parametrizations(
         batch_size=32,
         spectral=False,
     )
-    return {t: coord_check(Table.derive("mlp", optimizer, target=t), cfg) for t in targets}
+
+
+def compare_parametrizations(
+    *,
+    optimizer: str = "sgd",
+    quick: bool = False,
+    targets: tuple[str, ...] = TARGETS,
+    cache_dir: str | Path | None = None,
+) -> dict[str, CoordCheckResult]:
+    """Coordinate checks of ``targets`` on the depth-2 MLP (same widths, data and seeds).
+
+    With ``cache_dir``, each target's finished widths are saved in ``cache_dir/<target>`` and
+    reused by a re-run (:func:`~infwidth.sim.run_widths`); progress goes to stderr."""
+    cfg = tour_config(optimizer=optimizer, quick=quick)
+    results = {}
+    for t in targets:
+        table = Table.derive("mlp", optimizer, target=t)
+        store = None if cache_dir is None else Path(cache_dir) / t
+
+        def progress(width: int, cached: bool, t: str = t) -> None:
+            sys.stderr.write(f"  {t} width {width} done{' (cached)' if cached else ''}\n")
+
+        results[t] = coord_check(table, cfg, progress=progress, cache_dir=store)
+    return results
 
 
 def plot_comparison(results: dict[str, CoordCheckResult], path: str | Path) -> Path:
@@ -68,7 +91,7 @@ def plot_comparison(results: dict[str, CoordCheckResult], path: str | Path) -> P
 
 def coord_check_stage(out: Path, quick: bool) -> str:
     """Tour stage: ``coord_check_compare.png`` and ``coord_check_compare.json``."""
-    results = compare_parametrizations(quick=quick)
+    results = compare_parametrizations(quick=quick, cache_dir=out / "partial" / "coord-check")
     plot_comparison(results, out / "coord_check_compare.png")
     data = {}
     for target, res in results.items():
@@ -77,7 +100,7 @@ def coord_check_stage(out: Path, quick: bool) -> str:
             "verdict": res.verdict,
             "slopes": [res.slope(t, q).to_json() for t, q in SHOWN],
         }
-    (out / "coord_check_compare.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_atomic(out / "coord_check_compare.json", json.dumps(data, indent=1) + "\n")
     w2 = {t: results[t].slope("W2", "feature_movement_rms").slope for t in results}
     text = ", ".join(f"{t} {s:+.2f}" for t, s in w2.items() if s is not None)
     return f"hidden feature movement ~ n^slope: {text} -> coord_check_compare.png/.json"

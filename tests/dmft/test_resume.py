@@ -106,7 +106,8 @@ def test_stale_or_corrupt_width_files_are_recomputed(tmp_path, calls):
     f8, f16 = out / "partial" / "width_8.npz", out / "partial" / "width_16.npz"
     with np.load(f8) as z:
         arrays = {k: z[k] for k in z.files}
-    np.savez(f8, **(arrays | {"tag": np.asarray("0" * 64)}))  # stale tag
+    head = json.loads(str(arrays["__store__"])) | {"key": "0" * 64}
+    np.savez(f8, **(arrays | {"__store__": np.asarray(json.dumps(head))}))  # stale key
     f16.write_bytes(f16.read_bytes()[:100])  # interrupted write of an older version
     assert _run(out, "8,16") == 0
     assert calls == {"widths": [8, 16, 8, 16], "solves": 1}
@@ -158,9 +159,7 @@ def test_diverged_finite_runs_are_recorded_not_fatal(tmp_path, monkeypatch, caps
 
 
 def test_library_compare_widths_and_cached_solve(tmp_path):
-    rng = np.random.default_rng(1)  # the CLI tests' shapes: compiled programs are shared
-    X, y = rng.standard_normal((3, 10)), rng.standard_normal(3)
-    problem = DMFTProblem(X, y, depth=2, activation="linear", gamma0=1.0, eta=0.05, steps=5)
+    problem = _small_problem()
     sol, hit = cached_solve(problem, DeepLinear(), seed=0, max_sweeps=None, cache_dir=tmp_path)
     assert not hit
     again, hit = cached_solve(problem, DeepLinear(), seed=0, max_sweeps=None, cache_dir=tmp_path)
@@ -177,3 +176,32 @@ def test_library_compare_widths_and_cached_solve(tmp_path):
         problem, sol, [8, 16], seeds=2, cache_dir=tmp_path, progress=lambda r, c: seen.append(c)
     )
     assert res2 == res and seen == [False, False, True, True]
+
+
+def _small_problem():
+    rng = np.random.default_rng(1)  # the CLI tests' shapes: compiled programs are shared
+    X, y = rng.standard_normal((3, 10)), rng.standard_normal(3)
+    return DMFTProblem(X, y, depth=2, activation="linear", gamma0=1.0, eta=0.05, steps=5)
+
+
+def test_damaged_solution_and_width_files_are_recomputed(
+    tmp_path, calls, capsys, damage, damage_kind
+):
+    problem = _small_problem()
+    sol, _ = cached_solve(problem, DeepLinear(), seed=0, max_sweeps=None, cache_dir=tmp_path)
+    res = compare_widths(problem, sol, [8], seeds=2, cache_dir=tmp_path)
+    damage(tmp_path / "dmft.npz", damage_kind)
+    damage(tmp_path / "width_8.npz", damage_kind)
+    capsys.readouterr()
+    again, hit = cached_solve(problem, DeepLinear(), seed=0, max_sweeps=None, cache_dir=tmp_path)
+    assert not hit and calls["solves"] == 2
+    for k in ("loss", "outputs", "Phi", "G"):
+        np.testing.assert_array_equal(getattr(again, k), getattr(sol, k))
+    assert compare_widths(problem, again, [8], seeds=2, cache_dir=tmp_path) == res
+    assert calls["widths"] == [8, 8]
+    err = capsys.readouterr().err
+    assert err.count("note: ") == 2 and "dmft.npz" in err and "width_8.npz" in err, err
+    # both were saved again: a third run computes nothing
+    third, hit = cached_solve(problem, DeepLinear(), seed=0, max_sweeps=None, cache_dir=tmp_path)
+    assert hit and compare_widths(problem, third, [8], seeds=2, cache_dir=tmp_path) == res
+    assert calls == {"widths": [8, 8], "solves": 2}
