@@ -238,8 +238,7 @@ def mup_transfer(
 
     infos = infer_leaves(params, base_params, delta_params, layout=layout, frozen=frozen)
     _check_widths_differ(infos, delta_params)
-    weights = [i for i in infos if i.kind != "frozen"]
-    tensors = [make_tensor(i.name, i.fan_in, i.fan_out) for i in weights]
+    tensors = [make_tensor(i.name, i.fan_in, i.fan_out) for i in infos if i.kind != "frozen"]
     try:
         spec = NetworkSpec("user", tuple(tensors))
     except InfwidthError as exc:
