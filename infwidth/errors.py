@@ -25,3 +25,8 @@ class NoSolutionError(InfwidthError):
     def __init__(self, message: str, conflict: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.conflict = conflict
+
+
+class OptimizerMismatchWarning(UserWarning):
+    """A table derived for one optimiser is trained with another whose width exponents differ
+    (an SGD muP table under Adam is not muP)."""

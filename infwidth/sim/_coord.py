@@ -41,7 +41,7 @@ from ._measure import (
 )
 from ._model import Model, build_model, model_from_table
 from ._optim import default_b1, table_optimizer
-from ._scaling import DEFAULT_DIMS, Scaling, evaluate_fan, scale_table
+from ._scaling import DEFAULT_DIMS, Scaling, fan_size, scale_table
 from ._table import Table
 
 
@@ -161,8 +161,8 @@ def _static(table: Table, cfg: CoordCheckConfig, width: int) -> _Static:
         fans = tuple(
             (
                 t.name,
-                round(evaluate_fan(t.fan_in, width, d)),
-                round(evaluate_fan(t.fan_out, width, d)),
+                fan_size(t.fan_in, width, d),
+                fan_size(t.fan_out, width, d),
             )
             for t in table.tensors
         )
@@ -385,6 +385,7 @@ def run_widths(
     widths; damaged or stale files are recomputed. ``progress(width, cached)`` is called as
     each width is done (``cached``: loaded, not computed).
     """
+    table.check_optimizer(cfg.optimizer)  # warns when the table's exponents are another's
     key = jr.PRNGKey(cfg.seed)
     k_data, k_seeds = jr.split(key)
     seed_keys = jr.split(k_seeds, cfg.seeds)

@@ -124,13 +124,12 @@ def model_from_table(
     dtype: Any = jnp.float32,
 ) -> Model:
     """:func:`build_model` with the tensor names and ties read from ``table``."""
-    from ._scaling import evaluate_fan
+    from ._scaling import fan_size
 
     tied = {t.name: t.tied_to for t in table.tensors if t.tied_to}
     w = scaling.width
     fans = {
-        t.name: (round(evaluate_fan(t.fan_in, w, dims)), round(evaluate_fan(t.fan_out, w, dims)))
-        for t in table.tensors
+        t.name: (fan_size(t.fan_in, w, dims), fan_size(t.fan_out, w, dims)) for t in table.tensors
     }
     return build_model(
         arch,

@@ -85,6 +85,17 @@ def _chain(kind: str, lr: float, eps: float, wd: float, stacked: bool, b1: float
     return optax.chain(*parts, optax.scale(-lr))
 
 
+def frozen_updates() -> optax.GradientTransformation:
+    """Zero updates in each parameter's own dtype (the updates' dtype without ``params``)."""
+
+    def update(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
+        if params is None:
+            return jax.tree.map(jnp.zeros_like, updates), state
+        return jax.tree.map(lambda _, p: jnp.zeros_like(p), updates, params), state
+
+    return optax.GradientTransformation(optax.init_empty_state, update)
+
+
 def default_b1(optimizer: str) -> float:
     """Momentum / first-moment decay when none is given: 0.95 for Muon, else 0.9."""
     return 0.95 if optimizer == "muon" else 0.9
@@ -99,6 +110,7 @@ def table_optimizer(
     b1: float | None = None,
     b2: float = 0.999,
     labels: Any = None,
+    frozen: Collection[str] = (),
 ) -> optax.GradientTransformation:
     """One optax transformation applying ``optimizer`` with per-tensor scaled hyperparameters.
 
@@ -112,6 +124,8 @@ def table_optimizer(
         b2: Adam's second-moment decay.
         labels: a pytree of tensor names with the parameters' structure (default: the
             parameters are a flat dict keyed by name).
+        frozen: names (among ``names``) that are not trained: their updates are zeros of
+            the parameter's own dtype (an ``int32`` counter stays an exact ``int32``).
     """
     if optimizer not in OPTIMIZERS:
         raise InfwidthError(
@@ -130,7 +144,9 @@ def table_optimizer(
             b2,
         )
         for name in names
+        if name not in frozen
     }
+    transforms.update({name: frozen_updates() for name in frozen})
     if labels is None:
         return optax.multi_transform(transforms, lambda params: {k: k for k in params})
     return optax.multi_transform(transforms, labels)

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from fractions import Fraction
 
 import sympy as sp
 
 from ..errors import InfwidthError
-from ..spec import parse_fan
+from ..spec import parse_fan, width_exponent
 from ._table import Table
 
 #: Finite dimensions of the built-in specs and their defaults.
@@ -50,16 +51,55 @@ class Scaling:
     operation_multiplier: Mapping[str, float]
 
 
+def _fan_at(expr: str, dims: Mapping[str, int]) -> sp.Expr:
+    """The fan ``expr`` with its finite dimensions substituted: ``C * n**k``, ``n`` free."""
+    e = parse_fan(expr)
+    val = e.subs({s: dims[s.name] for s in e.free_symbols if s.name in dims})
+    missing = sorted(s.name for s in val.free_symbols if s.name != "n")
+    if missing:
+        names = ", ".join(missing)
+        raise InfwidthError(f"fan {expr!r} needs a value for the finite dimension(s) {names}")
+    return val
+
+
+def _exact(fan: sp.Expr, width: int) -> sp.Expr:
+    return fan.subs({s: width for s in fan.free_symbols})
+
+
 def evaluate_fan(expr: str, width: int, dims: Mapping[str, int]) -> float:
     """Numeric value of a fan expression such as ``"9*n"`` or ``"n/H"`` at width ``width``."""
-    e = parse_fan(expr)
-    subs = {s: dims[s.name] for s in e.free_symbols if s.name in dims}
-    subs.update({s: width for s in e.free_symbols if s.name == "n"})
-    val = e.subs(subs)
-    if val.free_symbols:
-        names = ", ".join(sorted(s.name for s in val.free_symbols))
-        raise InfwidthError(f"fan {expr!r} needs a value for the finite dimension(s) {names}")
-    return float(sp.Float(val))
+    return float(sp.Float(_exact(_fan_at(expr, dims), width)))
+
+
+def fan_size(expr: str, width: int, dims: Mapping[str, int]) -> int:
+    """The fan ``expr`` at ``width`` as an array dimension: exact, never rounded.
+
+    A fan :math:`C n^k` is a dimension only where it is a positive integer (``n/8`` at
+    ``n = 128`` is 16); elsewhere (``n/8`` at 100) rounding would give a dimension that need
+    not grow with ``n``, so it raises :class:`InfwidthError` naming the nearest widths where
+    the fan is whole.
+    """
+    fan = _fan_at(expr, dims)
+    val = _exact(fan, width)
+    if val.is_Integer and val > 0:
+        return int(val)
+    whole = _whole(fan)
+    below = next((w for w in range(width - 1, 0, -1) if whole(w)), None)
+    above = next((w for w in range(width + 1, 4 * width + 1025) if whole(w)), None)
+    near = " or ".join(str(w) for w in (below, above) if w is not None)
+    hint = f"; nearest widths where it is: {near}" if near else ""
+    raise InfwidthError(
+        f"fan {expr!r} is {float(val.evalf()):g} at width {width}, not a whole number{hint}"
+    )
+
+
+def _whole(fan: sp.Expr) -> Callable[[int], bool]:
+    """Predicate: is ``fan`` (``C * n**k``) a positive integer at this width?"""
+    k, c = width_exponent(fan), fan.subs({s: 1 for s in fan.free_symbols})
+    if k.is_Integer and c.is_Rational:
+        frac = Fraction(int(c.p), int(c.q))
+        return lambda w: (frac * w ** int(k)).denominator == 1
+    return lambda w: bool(_exact(fan, w).is_Integer)
 
 
 def scale_table(

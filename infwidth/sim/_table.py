@@ -22,11 +22,12 @@ This module is pure Python (no JAX): the jitted code only ever sees the resultin
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from ..errors import InfwidthError
+from ..errors import InfwidthError, OptimizerMismatchWarning
 from ..spec import parse_exponent
 
 WIDTH_KEYS = ("init_variance", "multiplier", "learning_rate", "epsilon", "weight_decay")
@@ -132,6 +133,30 @@ class Table:
             rows.append(t)
         self.row(name)
         return dataclasses.replace(self, tensors=tuple(rows), regime={})
+
+    def check_optimizer(self, optimizer: str) -> None:
+        """Warn (:class:`~infwidth.errors.OptimizerMismatchWarning`) when the table is trained
+        with ``optimizer`` but was derived for an optimiser with other width exponents.
+
+        The derivation reads only an optimiser's scaling description (gradient power,
+        structure, parameter scaling, epsilon, weight decay; momentum changes no exponent), so
+        two optimisers share exponents exactly when those agree: SGD and momentum do, SGD and
+        Adam do not. Unknown names are not judged here.
+        """
+        from ..symbolic import OPTIMIZERS
+
+        def scaling(name: str) -> Any:
+            o = OPTIMIZERS.get(str(name).lower())
+            return o and dataclasses.replace(o, name="", description="", momentum=False)
+
+        mine, theirs = scaling(self.optimizer), scaling(optimizer)
+        if mine and theirs and mine != theirs:
+            warnings.warn(
+                f"this table was derived for {self.optimizer} but is trained with {optimizer}, "
+                f"whose width exponents differ; derive it for {optimizer}",
+                OptimizerMismatchWarning,
+                stacklevel=3,
+            )
 
     def spec_json(self) -> dict:
         """The tensors as a spec dict with their width exponents (for ``classify``)."""

@@ -18,6 +18,11 @@ tell which dimensions are infinite when a finite one also changed), :func:`mup_t
    model is unchanged);
 4. returns an optax transformation with :math:`\\eta_W = \\eta\\rho^{e_{\\rm lr}}`,
    :math:`\\epsilon_W = \\epsilon\\rho^{e_\\epsilon}`, :math:`\\lambda_W = \\lambda\\rho^{e_{\\rm wd}}`.
+
+Only floating-point leaves are weights. Any other leaf (an ``int32`` step counter, a boolean
+mask) and the float leaves named in ``frozen`` are left alone: kind ``"frozen"``, no row in
+the table, not rescaled, and their updates are zeros of the leaf's own dtype, so
+``optax.apply_updates`` returns them unchanged.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-from typing import Any, Literal
+from collections.abc import Collection
+from typing import Any, Literal, get_args
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from ..errors import InfwidthError
@@ -114,15 +121,37 @@ def _fan_axes(name: str, ndim: int, layout: Layout) -> tuple[tuple[int, ...], tu
     return tuple(range(ndim - 1)), (ndim - 1,)
 
 
+def _is_weight(leaf: Any) -> bool:
+    """Floating-point leaves are weights; ints, bools (and complex) are left alone."""
+    return bool(jnp.issubdtype(jnp.result_type(leaf), jnp.floating))
+
+
 def _fan(shape: tuple[int, ...], axes: tuple[int, ...], infinite: tuple[int, ...]) -> str:
     finite = math.prod(shape[a] for a in axes if a not in infinite)
     k = sum(a in infinite for a in axes)
     return str(finite) if k == 0 else f"{finite}*n" + (f"**{k}" if k > 1 else "")
 
 
-def infer_leaves(params: Any, base: Any, delta: Any = None, *, layout: Layout = "auto") -> list:
-    """``(path name, LeafInfo)`` per array leaf (see the module docstring, step 1-2)."""
+def infer_leaves(
+    params: Any,
+    base: Any,
+    delta: Any = None,
+    *,
+    layout: Layout = "auto",
+    frozen: Collection[str] = (),
+) -> list[LeafInfo]:
+    """One :class:`LeafInfo` per leaf (see the module docstring, steps 1-2).
+
+    Non-floating leaves and those named in ``frozen`` get kind ``"frozen"`` and no fans.
+    """
+    if layout not in get_args(Layout):
+        raise InfwidthError(
+            f"unknown layout {layout!r}; choose one of {', '.join(get_args(Layout))}"
+        )
     names, leaves = _flatten(params)
+    unknown = sorted(set(frozen) - set(names))
+    if unknown:
+        raise InfwidthError(f"frozen names {unknown} are not leaves; the leaves are {names}")
     others = []
     for other, what in ((base, "base"), (delta, "delta")):
         if other is None:
@@ -137,6 +166,9 @@ def infer_leaves(params: Any, base: Any, delta: Any = None, *, layout: Layout = 
     infos = []
     for i, (name, leaf) in enumerate(zip(names, leaves, strict=True)):
         shape = tuple(getattr(leaf, "shape", ()))
+        if name in frozen or not _is_weight(leaf):
+            infos.append(LeafInfo(name, shape, (), 1.0, "1", "1", "frozen"))
+            continue
         s0 = tuple(getattr(others[0][i], "shape", ()))
         ref = tuple(getattr(others[1][i], "shape", ())) if others[1] is not None else shape
         if len(s0) != len(shape) or len(ref) != len(shape):
@@ -159,6 +191,23 @@ def infer_leaves(params: Any, base: Any, delta: Any = None, *, layout: Layout = 
     return infos
 
 
+def _check_widths_differ(infos: list[LeafInfo], delta: Any) -> None:
+    """Some weight must grow with the width, or there is nothing to transfer."""
+    weights = [i for i in infos if i.kind != "frozen"]
+    if not weights:
+        raise InfwidthError("no leaf is a floating-point weight: there is nothing to train")
+    if not any(i.infinite_axes for i in weights):
+        other = (
+            "delta_params at a width other than base_params'"
+            if delta is not None
+            else "base_params at a second width (the same model built smaller)"
+        )
+        raise InfwidthError(
+            f"no weight's shape changes between the widths given, so no dimension is "
+            f"infinite: pass {other}"
+        )
+
+
 def mup_transfer(
     params: Any,
     base_params: Any,
@@ -170,8 +219,14 @@ def mup_transfer(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     layout: Layout = "auto",
+    frozen: Collection[str] = (),
 ) -> Transfer:
     """Bring ``target`` (muP by default) to a user's parameter pytree; see the module docs.
+
+    ``layout`` is ``"auto"``, ``"in_out"`` or ``"out_in"`` (step 2). Leaves that are not
+    floating point (an ``int32`` step counter) and the leaves named in ``frozen`` (path names
+    as in :attr:`Transfer.leaves`, e.g. ``"head/kernel"``) are not weights: returned as given,
+    and the optimizer's updates for them are zeros of their own dtype.
 
     Example (a plain-dict MLP; ``init(width)`` is the user's own standard initialisation)::
 
@@ -181,14 +236,17 @@ def mup_transfer(
     from .. import derive
     from ..spec import NetworkSpec, make_tensor
 
-    infos = infer_leaves(params, base_params, delta_params, layout=layout)
-    tensors = [make_tensor(i.name, i.fan_in, i.fan_out) for i in infos]
+    infos = infer_leaves(params, base_params, delta_params, layout=layout, frozen=frozen)
+    _check_widths_differ(infos, delta_params)
+    tensors = [make_tensor(i.name, i.fan_in, i.fan_out) for i in infos if i.kind != "frozen"]
     try:
         spec = NetworkSpec("user", tuple(tensors))
     except InfwidthError as exc:
         raise InfwidthError(f"cannot read the parameters as a network: {exc}") from None
     table = Table.from_json(derive(spec, optimizer, target=target, gauge="no-multipliers"))
-    infos = [dataclasses.replace(i, kind=t.kind) for i, t in zip(infos, tensors, strict=True)]
+    kinds = {t.name: t.kind for t in tensors}
+    infos = [dataclasses.replace(i, kind=kinds.get(i.name, i.kind)) for i in infos]
+    weights = [i for i in infos if i.kind != "frozen"]
     for row in table.tensors:
         if row.w("multiplier") != 0:
             raise InfwidthError(
@@ -206,17 +264,18 @@ def mup_transfer(
         1,
         {},
         {},
-        {i.name: lr * factor(i, "learning_rate") for i in infos},
-        {i.name: eps * factor(i, "epsilon") for i in infos},
-        {i.name: weight_decay * factor(i, "weight_decay") for i in infos},
+        {i.name: lr * factor(i, "learning_rate") for i in weights},
+        {i.name: eps * factor(i, "epsilon") for i in weights},
+        {i.name: weight_decay * factor(i, "weight_decay") for i in weights},
         {},
         {},
     )
+    e_sp = {t.name: -float(t.fan_in_exponent) for t in tensors}
     flat, treedef = jax.tree_util.tree_flatten(params)
-    rescaled = []
-    for leaf, info, t in zip(flat, infos, tensors, strict=True):
-        e_sp = -float(t.fan_in_exponent)
-        rescaled.append(leaf * factor(info, "init_variance", e_sp) ** 0.5)
+    rescaled = [
+        leaf if i.kind == "frozen" else leaf * factor(i, "init_variance", e_sp[i.name]) ** 0.5
+        for leaf, i in zip(flat, infos, strict=True)
+    ]
     names = [i.name for i in infos]
     labels = jax.tree_util.tree_unflatten(treedef, names)
 
@@ -227,7 +286,8 @@ def mup_transfer(
         td = jax.tree_util.tree_structure(tree)
         return jax.tree_util.tree_unflatten(td, names) if td.num_leaves == len(names) else labels
 
-    opt = table_optimizer(optimizer, scal, names, labels=label_tree)
+    still = [i.name for i in infos if i.kind == "frozen"]
+    opt = table_optimizer(optimizer, scal, names, labels=label_tree, frozen=still)
     return Transfer(
         jax.tree_util.tree_unflatten(treedef, rescaled), opt, table, tuple(infos), labels
     )

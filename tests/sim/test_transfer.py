@@ -300,3 +300,61 @@ def test_transfer_makes_a_user_model_feature_learning():
         m = [_hidden_movement(int(n), transfer) for n in widths]
         slope = np.polyfit(np.log(widths), np.log(m), 1)[0]
         assert abs(slope - expected) < 0.2, (transfer, slope)
+
+
+def _with_counter(width: int) -> dict:
+    p = user_init(jr.PRNGKey(3), width)
+    return p | {"step": jnp.asarray(7, jnp.int32), "mask": jnp.ones(width, bool)}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_non_float_leaves_are_left_alone(optimizer):
+    """An int32 step counter and a bool mask: not rescaled, not trained, dtype kept; the
+    float weights around them still train (and ``frozen`` holds a float leaf still)."""
+    params = _with_counter(256)
+    t = mup_transfer(
+        params,
+        _with_counter(32),
+        optimizer=optimizer,
+        lr=1e-2,
+        weight_decay=0.1,
+        frozen=["temperature"],
+    )
+    kinds = {i.name: i.kind for i in t.leaves}
+    assert kinds["step"] == kinds["mask"] == kinds["temperature"] == "frozen"
+    assert kinds["head/kernel"] == "output" and "step" not in t.table.names
+    assert t.params["step"] is params["step"] and t.params["mask"] is params["mask"]
+
+    def loss(p):
+        h = jax.nn.relu(X @ p["mlp"]["w_in"] + p["mlp"]["b_in"]) @ p["mlp"]["w_hid"]
+        return jnp.mean((jax.nn.relu(h) @ p["head"]["kernel"] * p["temperature"]) ** 2)
+
+    p, state = t.params, t.optimizer.init(t.params)
+    for _ in range(4):
+        g = jax.grad(loss, allow_int=True)(p)
+        upd, state = t.optimizer.update(g, state, p)
+        assert upd["step"].dtype == jnp.int32 and upd["mask"].dtype == jnp.bool_
+        p = optax.apply_updates(p, upd)
+    assert p["step"].dtype == jnp.int32 and int(p["step"]) == 7
+    assert p["mask"].dtype == jnp.bool_ and bool(p["mask"].all())
+    assert float(p["temperature"]) == 1.0
+    assert not np.allclose(p["mlp"]["w_hid"], t.params["mlp"]["w_hid"])
+
+
+def test_frozen_names_must_be_leaves():
+    with pytest.raises(InfwidthError, match="'nope'.*not leaves"):
+        mup_transfer(_with_counter(64), _with_counter(32), frozen=["nope"])
+
+
+def test_unknown_layout_is_refused():
+    with pytest.raises(InfwidthError, match="unknown layout 'bogus'; choose one of auto, in_out"):
+        mup_transfer(user_init(jr.PRNGKey(0), 64), user_init(jr.PRNGKey(0), 32), layout="bogus")
+
+
+def test_one_width_asks_for_a_second():
+    p = user_init(jr.PRNGKey(0), 64)
+    with pytest.raises(InfwidthError, match="pass base_params at a second width"):
+        mup_transfer(p, p)
+    base = user_init(jr.PRNGKey(0), 32)
+    with pytest.raises(InfwidthError, match="pass delta_params at a width other than"):
+        mup_transfer(p, base, base)
