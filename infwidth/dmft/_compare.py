@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate as valid
 from ._cache import digest, load_tagged, problem_parts, save_tagged
 from ._finite import FiniteRun, train_finite
 from ._types import DMFTProblem, DMFTSolution
@@ -118,7 +119,8 @@ def compare_widths(
     deviation. ``progress(row, cached)`` is called as each width finishes. With ``cache_dir``,
     finished widths are saved there and reloaded on a re-run (module docstring).
     """
-    widths = sorted({int(w) for w in widths})
+    widths = list(valid.widths("widths", widths))
+    seeds = valid.positive_int("seeds", seeds)
     cache = None if cache_dir is None else Path(cache_dir)
     rows = []
     for width in widths:
