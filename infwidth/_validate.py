@@ -201,17 +201,19 @@ def npz_file(name: str, path: str | Path, keys: Sequence[str]) -> dict[str, np.n
     them to :func:`data_array`."""
     p = Path(path)
     _suffix(name, p, ".npz")
-    try:
-        with np.load(p, allow_pickle=False) as f:
+    try:  # our own handle: np.load leaks its file when the archive is corrupt
+        with open(p, "rb") as fh:
+            f = np.load(fh, allow_pickle=False)
             if not isinstance(f, np.lib.npyio.NpzFile):
                 raise InfwidthError(f"{name} {str(p)!r} is not an .npz archive")
-            missing = [k for k in keys if k not in f.files]
-            if missing:
-                raise InfwidthError(
-                    f"{name} {str(p)!r} must hold arrays {', '.join(keys)} "
-                    f"(missing: {', '.join(missing)})"
-                )
-            return {k: f[k] for k in keys}
+            with f:
+                missing = [k for k in keys if k not in f.files]
+                if missing:
+                    raise InfwidthError(
+                        f"{name} {str(p)!r} must hold arrays {', '.join(keys)} "
+                        f"(missing: {', '.join(missing)})"
+                    )
+                return {k: f[k] for k in keys}
     except InfwidthError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -223,7 +225,8 @@ def npy_file(name: str, path: str | Path) -> np.ndarray:
     p = Path(path)
     _suffix(name, p, ".npy")
     try:
-        return np.load(p, allow_pickle=False)
+        with open(p, "rb") as fh:
+            return np.load(fh, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise InfwidthError(f"{name} {str(p)!r} is not a readable .npy array ({exc})") from None
 
@@ -250,8 +253,8 @@ def out_dir(
         raise InfwidthError(f"{name} must name a folder, got ''")
     for q in (p, *p.parents):
         if q.exists() and not q.is_dir():
-            what = "" if q == p else f" (its parent {str(q)!r} is a file)"
-            raise InfwidthError(f"{name} {str(p)!r} is not a folder{what}")
+            what = "is an existing file" if q == p else f"is under the file {str(q)!r}"
+            raise InfwidthError(f"{name} {str(p)!r} {what}, not a folder")
     for f in files:
         if (p / f).is_dir():
             raise InfwidthError(f"{name} {str(p)!r} holds a folder {f!r} where an output file goes")
