@@ -133,7 +133,8 @@ def widths(name: str, values: str | Iterable[Any], *, min_count: int = 1) -> tup
     if len(set(ws)) != len(ws):
         raise InfwidthError(f"{name} must be distinct, got {values!r}")
     if len(ws) < min_count:
-        need = "at least one width" if min_count == 1 else f"at least {min_count} widths"
+        count = {1: "one width", 2: "two widths"}.get(min_count, f"{min_count} widths")
+        need = f"at least {count}"
         raise InfwidthError(f"{name} needs {need}, got {values!r}")
     return tuple(sorted(ws))
 

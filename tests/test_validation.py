@@ -83,7 +83,7 @@ def test_helpers_refuse_with_the_name_and_value(check, value, needle):
 def test_widths_sorted_distinct_positive():
     assert valid.widths("w", "256, 64,128") == (64, 128, 256)
     assert valid.widths("w", [np.int64(8)]) == (8,)
-    for bad, needle in [("", "at least 2"), ("64", "at least 2"), ("64,64", "distinct"),
+    for bad, needle in [("", "at least two"), ("64", "at least two"), ("64,64", "distinct"),
                         ("a,b", "integers"), ("0,8", "positive"), ([8, 16.5], "integer")]:  # fmt: skip
         with pytest.raises(InfwidthError, match=needle):
             valid.widths("w", bad, min_count=2)
@@ -110,8 +110,8 @@ QUICK_CC = ("coord-check", "--quick", "--no-plot")
         ((*QUICK_CC, "--max-memory-gb", "-4"), "--max-memory-gb must be > 0"),
         ((*QUICK_CC, "--seed", "-1"), "--seed must be an integer in 0.."),
         ((*QUICK_CC, "--seed", HUGE_SEED), "--seed must be an integer in 0.."),
-        ((*QUICK_CC, "--widths", ""), "--widths needs at least 2 widths"),
-        ((*QUICK_CC, "--widths", "64"), "--widths needs at least 2 widths"),
+        ((*QUICK_CC, "--widths", ""), "--widths needs at least two widths"),
+        ((*QUICK_CC, "--widths", "64"), "--widths needs at least two widths"),
         ((*QUICK_CC, "--widths", "64,64"), "--widths must be distinct"),
         ((*QUICK_CC, "--steps", "0"), "--steps must be an integer >= 1"),
         ((*QUICK_CC, "--base-width", "-16"), "--base-width must be an integer >= 1"),
@@ -342,7 +342,7 @@ def _api_cases():
         (cfg(dims={"d_in": 0}), "dims['d_in'] must be an integer >= 1"),
         (
             lambda: coord_check(Table.derive("mlp", "sgd"), CoordCheckConfig(widths=(64,))),
-            "widths needs at least 2 widths",
+            "widths needs at least two widths",
         ),
         (lambda: mup_transfer(params, params, lr=-1), "lr must be > 0"),
         (lambda: mup_transfer(params, params, lr=math.nan), "lr must be finite"),

@@ -60,7 +60,10 @@ def load_inputs(data: str, n_points: int | None, seed: int) -> np.ndarray:
         return load_dataset(data, n_points, seed=seed).x
     if Path(data).suffix != ".npy":
         raise InfwidthError(f"--data must be a .npy file or one of {', '.join(DATASETS)}")
-    x = valid.data_array(f"--data {data}", valid.npy_file("--data", data), ndim=(2, 3, 4))
+    want = "(P, D) (or, for --arch cnn, (P, H, W, C) or (P, L, C))"
+    x = valid.data_array(
+        f"--data {data}", valid.npy_file("--data", data), ndim=(2, 3, 4), shape=want
+    )
     if n_points is not None:
         if not 1 <= n_points <= len(x):
             raise InfwidthError(f"--n-points must be in 1..{len(x)}, got {n_points}")
