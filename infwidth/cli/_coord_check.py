@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         nonnegative=("eps", "weight_decay"),
         seed=("seed",),
     )  # fmt: skip
-    widths = valid.widths("--widths", "64,128,256,512" if args.widths is None else args.widths,
-                      min_count=2)  # fmt: skip
+    text = "64,128,256,512" if args.widths is None else args.widths
+    widths = valid.widths("--widths", text, min_count=2)
     if args.float64:
         import jax
 
