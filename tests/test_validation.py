@@ -121,6 +121,12 @@ QUICK_CC = ("coord-check", "--quick", "--no-plot")
         (("kernel", "--data", "digits", "--weight-std", "nan"), "--weight-std must be finite"),
         (("kernel", "--data", "digits", "--bias-std", "-1"), "--bias-std must be >= 0"),
         (("kernel", "--data", "digits", "--width", "0"), "--width must be an integer >= 1"),
+        (("kernel", "--data", "digits", "--arch", "cnn", "--filter", "3,0"), "--filter must be"),
+        (("derive", "--arch", "mlp", "--optimizer", "sgd", "--depth", "-1"), "--depth must be"),
+        (
+            ("classify", "--arch", "mlp", "--optimizer", "sgd", "--preset", "mup", "--depth", "0"),
+            "--depth must be an integer >= 1",
+        ),
         (("lazy", "--seed", "-1"), "--seed must be an integer in 0.."),
         (("lazy", "--seed", HUGE_SEED), "--seed must be an integer in 0.."),
         (("lazy", "--lr", "nan"), "--lr must be finite"),
@@ -143,7 +149,8 @@ QUICK_CC = ("coord-check", "--quick", "--no-plot")
     ],
 )
 def test_bad_numbers_on_the_command_line(capsys, tmp_path, argv, needle):
-    code, err = run_cli(capsys, *argv, "--out", tmp_path / "out")
+    out = () if argv[0] in ("derive", "classify") else ("--out", tmp_path / "out")
+    code, err = run_cli(capsys, *argv, *out)
     assert_one_line(code, err, needle)
     assert not (tmp_path / "out").exists()  # refused before the output folder was touched
 

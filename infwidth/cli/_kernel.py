@@ -96,23 +96,30 @@ def _as_images(x: np.ndarray, data: str) -> np.ndarray:
     return x.reshape(len(x), side, side, 1)
 
 
-def _kernels(args: argparse.Namespace, x: np.ndarray):
-    from ..kernels import conv_kernels, mlp_kernels
-
-    common = dict(depth=args.depth, activation=args.activation, W_std=args.weight_std,
-                  b_std=args.bias_std, parameterization=args.param)  # fmt: skip
+def _prepare(args: argparse.Namespace, x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The inputs in the architecture's layout and the cnn filter shape, checked."""
     if args.arch == "mlp":
         if x.ndim != 2:
             raise InfwidthError(f"--arch mlp needs (P, D) inputs, got shape {x.shape}")
-        return x, mlp_kernels(x, width=args.width, block_size=args.block_size, **common)
+        return x, ()
     try:
         filt = tuple(int(f) for f in args.filter.split(","))
     except ValueError as exc:
         raise InfwidthError(
             f"--filter must be integers separated by commas: {args.filter}"
         ) from exc
-    x = _as_images(x, args.data)
-    return x, conv_kernels(x, filter_shape=filt, readout=args.readout, **common)
+    filt = tuple(valid.positive_int("--filter", f) for f in filt)
+    return _as_images(x, args.data), filt
+
+
+def _kernels(args: argparse.Namespace, x: np.ndarray, filt: tuple[int, ...]):
+    from ..kernels import conv_kernels, mlp_kernels
+
+    common = dict(depth=args.depth, activation=args.activation, W_std=args.weight_std,
+                  b_std=args.bias_std, parameterization=args.param)  # fmt: skip
+    if args.arch == "mlp":
+        return mlp_kernels(x, width=args.width, block_size=args.block_size, **common)
+    return conv_kernels(x, filter_shape=filt, readout=args.readout, **common)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,9 +131,9 @@ def run(args: argparse.Namespace) -> int:
         nonnegative=("bias_std",),
         seed=("seed",),
     )
-    x = load_inputs(args.data, args.n_points, args.seed)
+    x, filt = _prepare(args, load_inputs(args.data, args.n_points, args.seed))
     out = valid.out_dir(args.out, ("kernels.npz", "kernel.json", "nngp.png", "ntk.png"))
-    x, k = _kernels(args, x)
+    k = _kernels(args, x, filt)
     np.savez(out / "kernels.npz", nngp=k.nngp, ntk=k.ntk, x=x)
     summary = {
         "arch": args.arch,
