@@ -113,5 +113,5 @@ def test_coord_check_stage_resumes_its_finished_widths(tmp_path, monkeypatch, ca
     assert compiled == [3, 4, 4]  # mup's finished width is loaded, everything else runs
     assert "mup width 128 done (cached)" in capsys.readouterr().err
     data = json.loads((tmp_path / "coord_check_compare.json").read_text())
-    assert data["mup"]["regime"] == "feature_learning" and data["mup"]["verdict"] == "pass"
+    assert data["mup"]["regime"] == "feature_learning" and data["mup"]["verdict"] == "PASS"
     assert "mup" in line and "sp" in line

@@ -6,8 +6,9 @@ and ``run(args) -> int``; modules are discovered, so adding a command touches no
 modules must not import JAX at module level (``derive`` and ``classify`` answer from a cold
 start in well under a second); those that run JAX set ``USES_JAX = True`` and get JAX's
 persistent compilation cache (:mod:`infwidth._xla_cache`).
-Bad input raises :class:`infwidth.errors.InfwidthError`, which becomes one line on stderr and
-exit code 2 — never a traceback.
+Bad input raises :class:`infwidth.errors.InfwidthError` (the checks live in
+:mod:`infwidth._validate`), which becomes one line on stderr and exit code 2 — never a
+traceback; so does any ``OSError`` (a disk that fills up, a file removed mid-run).
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except InfwidthError as exc:
         sys.stderr.write(f"infwidth {args.command}: error: {exc}\n")
+        return 2
+    except OSError as exc:  # last resort: outputs are checked up front (infwidth._validate)
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"infwidth {args.command}: error: {exc.strerror or exc}{where}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"infwidth {args.command}: interrupted\n")

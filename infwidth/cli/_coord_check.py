@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import InfwidthError
+from .. import _validate as valid
 
 NAME = "coord-check"
 HELP = "measure width exponents of features/outputs in finite JAX networks vs the derivation"
@@ -68,30 +68,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="coord_check_out", help="output folder")
 
 
-def _widths(text: str) -> tuple[int, ...]:
-    try:
-        ws = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        raise InfwidthError(f"--widths must be comma-separated integers, got {text!r}") from None
-    if len(ws) < 2 or min(ws) < 1 or len(set(ws)) != len(ws):
-        raise InfwidthError(f"--widths needs at least two distinct positive widths, got {text!r}")
-    return tuple(sorted(ws))
-
-
-def _positive(args: argparse.Namespace, *names: str) -> None:
-    for n in names:
-        v = getattr(args, n)
-        if v is not None and v <= 0:
-            raise InfwidthError(f"--{n.replace('_', '-')} must be positive, got {v}")
-
-
 def run(args: argparse.Namespace) -> int:
     for key, value in QUICK.items() if args.quick else ():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    _positive(args, "steps", "seeds", "lr", "depth", "batch_size", "input_dim", "output_dim")
-    _positive(args, "base_width", "base_depth", "tolerance", "max_memory_gb")
-    widths = _widths(args.widths or "64,128,256,512")
+    valid.check_args(
+        args,
+        positive_int=("steps", "seeds", "depth", "batch_size", "input_dim", "output_dim",
+                      "base_width", "base_depth"),
+        positive=("lr", "tolerance", "max_memory_gb"),
+        nonnegative=("eps", "weight_decay"),
+        seed=("seed",),
+    )  # fmt: skip
+    text = "64,128,256,512" if args.widths is None else args.widths
+    widths = valid.widths("--widths", text, min_count=2)
     if args.float64:
         import jax
 
@@ -101,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     table, arch = load_table(args)
     cfg = build_config(args, arch, table, widths)
     check_memory(table, cfg, args.max_memory_gb)
+    valid.out_dir(args.out, ("coord_check.json", "coord_check.png"), folders=("partial",))
     from ..sim import coord_check
 
     def progress(w: int, cached: bool) -> None:

@@ -21,8 +21,10 @@ def add_network_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def network_from_args(args: argparse.Namespace):
+    from .._validate import check_args
     from ..spec import builtin, load_spec
 
+    check_args(args, positive_int=("depth",))
     if args.spec:
         return load_spec(args.spec)
     kwargs = {}

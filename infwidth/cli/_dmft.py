@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 
 NAME = "dmft"
@@ -78,8 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_data(args) -> tuple[np.ndarray, np.ndarray]:
     spec = args.data
     P = args.n_points
-    if P is not None and P < 1:
-        raise InfwidthError(f"--n-points must be >= 1, got {P}")
     if spec == "synthetic":
         rng = np.random.default_rng(args.seed)
         n = P or 8
@@ -99,23 +98,16 @@ def _load_data(args) -> tuple[np.ndarray, np.ndarray]:
         X = X * np.sqrt(X.shape[1]) / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
         y = np.where(d.labels < 5, 1.0, -1.0)
         return X, y
-    path = Path(spec)
-    if not path.exists():
-        raise InfwidthError(f"--data: no such file {spec!r} (expected FILE.npz, digits, synthetic)")
-    try:
-        with np.load(path) as z:
-            X, y = np.asarray(z["X"], dtype=np.float64), np.asarray(z["y"], dtype=np.float64)
-    except KeyError as exc:
-        raise InfwidthError(
-            f"--data {spec}: the .npz must hold arrays X (P x D) and y (P)"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise InfwidthError(f"--data {spec}: not a readable .npz file ({exc})") from None
-    if X.ndim != 2 or y.reshape(-1).shape[0] != X.shape[0]:
+    if Path(spec).suffix != ".npz":
+        raise InfwidthError(f"--data must be FILE.npz, digits or synthetic, got {spec!r}")
+    z = valid.npz_file("--data", spec, ("X", "y"))
+    X = valid.data_array(f"--data {spec}: X", z["X"])
+    y = valid.data_array(f"--data {spec}: y", z["y"], ndim=(1, 2), inputs=False).reshape(-1)
+    if y.shape[0] != X.shape[0]:
         raise InfwidthError(f"--data {spec}: X must be P x D and y have P entries")
     if P is not None:
-        X, y = X[:P], y.reshape(-1)[:P]
-    return X, y.reshape(-1)
+        X, y = X[:P], y[:P]
+    return X, y
 
 
 def _solver(args, dmft):
@@ -131,12 +123,12 @@ def _solver(args, dmft):
             name = "mc"
     return {
         "lazy": lambda: dmft.Lazy(),
-        "particles": lambda: dmft.TwoLayerParticles(n_sites=max(args.sites, 2)),
+        "particles": lambda: dmft.TwoLayerParticles(n_sites=args.sites),
         "linear": lambda: dmft.DeepLinear(),
         "mc": lambda: dmft.MonteCarlo(
             n_sites=args.sites,
-            n_response_sites=max(1, min(args.response_sites, args.sites)),
-            response_every=max(1, args.response_every),
+            n_response_sites=min(args.response_sites, args.sites),
+            response_every=args.response_every,
         ),
         "gia": lambda: dmft.GradientIndependence(n_sites=args.sites),
     }[name]()
@@ -203,6 +195,14 @@ def _figures(out: Path, sol, comparison, L: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    valid.check_args(
+        args,
+        positive_int=("depth", "steps", "n_points", "response_sites", "response_every",
+                      "max_sweeps", "seeds"),
+        positive=("beta0", "gamma0", "eta"),
+        seed=("seed",),
+    )  # fmt: skip
+    valid.positive_int("--sites", args.sites, minimum=2)
     if args.quick:
         args.steps = min(args.steps, 20)
         args.sites = min(args.sites, 500)
@@ -210,18 +210,9 @@ def run(args: argparse.Namespace) -> int:
         args.seeds = min(args.seeds, 2)
         if args.n_points is None:
             args.n_points = 4
-    widths: list[int] = []
-    if args.compare_widths:
-        try:
-            widths = sorted({int(w) for w in str(args.compare_widths).split(",") if w.strip()})
-        except ValueError:
-            raise InfwidthError(
-                f"--compare-widths must be comma-separated integers, got {args.compare_widths!r}"
-            ) from None
-        if any(w < 1 for w in widths):
-            raise InfwidthError(f"--compare-widths must be positive, got {args.compare_widths!r}")
-    if args.seeds < 1:
-        raise InfwidthError(f"--seeds must be >= 1, got {args.seeds}")
+    widths: tuple[int, ...] = ()
+    if args.compare_widths is not None:
+        widths = valid.widths("--compare-widths", args.compare_widths)
     if args.arch == "resmlp" and args.solver not in ("auto", "mc", "gia"):
         raise InfwidthError(f"--arch resmlp is solved by --solver mc or gia, not {args.solver}")
     X, y = _load_data(args)
@@ -241,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
         beta0=args.beta0,
     )
     solver = _solver(args, dmft)
-    out = Path(args.out)
+    files = ("dmft.json", "kernels.npz", "loss.png", "phi_heatmap.png", "deviation.png")
+    out = valid.out_dir(args.out, files, folders=("partial",))
     # With --compare-widths the DMFT solution and every finished width are saved under
     # out/partial (hash-tagged): an interrupted or extended sweep resumes from them.
     partial = out / "partial" if widths else None
@@ -251,7 +243,6 @@ def run(args: argparse.Namespace) -> int:
     if sol.result is dmft.RESULTS.diverged:
         why = dmft.divergence_message(args.eta, sol.eta_max)
         raise InfwidthError(why.replace("Lower eta.", "Lower --eta."))
-    out.mkdir(parents=True, exist_ok=True)
     comparison = None
     if widths:
         how = "(cached)" if cached else f"in {sol.wall_time:.1f} s"

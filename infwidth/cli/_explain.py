@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._validate import out_dir
     from ..symbolic._library import derivation_files
 
     out = Path(args.out)
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         for n in stale:
             sys.stderr.write(f"stale: {out / n}\n")
         return 1 if stale else 0
-    out.mkdir(parents=True, exist_ok=True)
+    out_dir(out, files)
     for name, text in files.items():
         (out / name).write_text(text)
     sys.stdout.write(f"wrote {len(files)} derivations to {out}/\n")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 
 NAME = "kernel"
@@ -57,22 +58,17 @@ def load_inputs(data: str, n_points: int | None, seed: int) -> np.ndarray:
 
     if data in DATASETS:
         return load_dataset(data, n_points, seed=seed).x
-    path = Path(data)
-    if path.suffix != ".npy":
+    if Path(data).suffix != ".npy":
         raise InfwidthError(f"--data must be a .npy file or one of {', '.join(DATASETS)}")
-    if not path.is_file():
-        raise InfwidthError(f"no such data file: {path}")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise InfwidthError(f"cannot read {path} as a numeric .npy array: {exc}") from exc
-    if x.ndim not in (2, 3, 4) or not np.issubdtype(x.dtype, np.number):
-        raise InfwidthError(f"{path} must hold a numeric (P, D) array, got {x.dtype} {x.shape}")
+    want = "(P, D) (or, for --arch cnn, (P, H, W, C) or (P, L, C))"
+    x = valid.data_array(
+        f"--data {data}", valid.npy_file("--data", data), ndim=(2, 3, 4), shape=want
+    )
     if n_points is not None:
         if not 1 <= n_points <= len(x):
             raise InfwidthError(f"--n-points must be in 1..{len(x)}, got {n_points}")
         x = x[:n_points]
-    return x.astype(np.float64)
+    return x
 
 
 def _heatmap(m: np.ndarray, title: str, path: Path) -> None:
@@ -100,32 +96,44 @@ def _as_images(x: np.ndarray, data: str) -> np.ndarray:
     return x.reshape(len(x), side, side, 1)
 
 
-def _kernels(args: argparse.Namespace, x: np.ndarray):
-    from ..kernels import conv_kernels, mlp_kernels
-
-    common = dict(depth=args.depth, activation=args.activation, W_std=args.weight_std,
-                  b_std=args.bias_std, parameterization=args.param)  # fmt: skip
+def _prepare(args: argparse.Namespace, x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The inputs in the architecture's layout and the cnn filter shape, checked."""
     if args.arch == "mlp":
         if x.ndim != 2:
             raise InfwidthError(f"--arch mlp needs (P, D) inputs, got shape {x.shape}")
-        return x, mlp_kernels(x, width=args.width, block_size=args.block_size, **common)
+        return x, ()
     try:
         filt = tuple(int(f) for f in args.filter.split(","))
     except ValueError as exc:
         raise InfwidthError(
             f"--filter must be integers separated by commas: {args.filter}"
         ) from exc
-    x = _as_images(x, args.data)
-    return x, conv_kernels(x, filter_shape=filt, readout=args.readout, **common)
+    filt = tuple(valid.positive_int("--filter", f) for f in filt)
+    return _as_images(x, args.data), filt
+
+
+def _kernels(args: argparse.Namespace, x: np.ndarray, filt: tuple[int, ...]):
+    from ..kernels import conv_kernels, mlp_kernels
+
+    common = dict(depth=args.depth, activation=args.activation, W_std=args.weight_std,
+                  b_std=args.bias_std, parameterization=args.param)  # fmt: skip
+    if args.arch == "mlp":
+        return mlp_kernels(x, width=args.width, block_size=args.block_size, **common)
+    return conv_kernels(x, filter_shape=filt, readout=args.readout, **common)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.block_size < 1:
-        raise InfwidthError(f"--block-size must be positive, got {args.block_size}")
-    x = load_inputs(args.data, args.n_points, args.seed)
-    x, k = _kernels(args, x)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    valid.check_args(
+        args,
+        nonnegative_int=("depth",),
+        positive_int=("width", "n_points", "block_size"),
+        positive=("weight_std",),
+        nonnegative=("bias_std",),
+        seed=("seed",),
+    )
+    x, filt = _prepare(args, load_inputs(args.data, args.n_points, args.seed))
+    out = valid.out_dir(args.out, ("kernels.npz", "kernel.json", "nngp.png", "ntk.png"))
+    k = _kernels(args, x, filt)
     np.savez(out / "kernels.npz", nngp=k.nngp, ntk=k.ntk, x=x)
     summary = {
         "arch": args.arch,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate as valid
 from .._divergence import SIZE_FLOOR, first_divergence, rms_per_step
 from ..errors import InfwidthError
 
@@ -66,8 +67,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from ..data import DATASETS, load_dataset, teacher_student
 
-    if min(args.n_train, args.n_test) < 1:
-        raise InfwidthError("--n-train and --n-test must be positive")
     if args.data == "teacher":
         ts = teacher_student(args.n_train, args.n_test, seed=args.seed)
         return ts.x_train, ts.y_train, ts.x_test, ts.y_test
@@ -76,25 +75,27 @@ def _load(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         y = np.where(d.labels % 2 == 0, 1.0, -1.0)
         n = args.n_train
         return d.x[:n], y[:n], d.x[n:], y[n:]
-    path = Path(args.data)
-    if path.suffix != ".npz" or not path.is_file():
-        raise InfwidthError(f"--data must be teacher, {', '.join(DATASETS)} or an existing .npz")
-    with np.load(path, allow_pickle=False) as f:
-        missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
-        if missing:
-            raise InfwidthError(f"{path} lacks arrays {sorted(missing)}")
-        arrays = [
-            np.asarray(f[k], dtype=np.float64) for k in ("x_train", "y_train", "x_test", "y_test")
-        ]
-    xtr, ytr, xte, yte = arrays
-    if xtr.ndim != 2 or xte.ndim != 2 or ytr.shape != (len(xtr),) or yte.shape != (len(xte),):
-        raise InfwidthError("x_* must be (n, d) and y_* (n,) with matching n")
-    if not all(np.all(np.isfinite(a)) for a in arrays):
-        raise InfwidthError(f"{path} contains non-finite values")
+    if Path(args.data).suffix != ".npz":
+        raise InfwidthError(f"--data must be teacher, {', '.join(DATASETS)} or a .npz file")
+    f = valid.npz_file("--data", args.data, ("x_train", "y_train", "x_test", "y_test"))
+    xtr, xte = (valid.data_array(f"--data {k}", f[k]) for k in ("x_train", "x_test"))
+    ytr, yte = (
+        valid.data_array(f"--data {k}", f[k], ndim=1, inputs=False) for k in ("y_train", "y_test")
+    )
+    if ytr.shape != (len(xtr),) or yte.shape != (len(xte),) or xtr.shape[1] != xte.shape[1]:
+        raise InfwidthError("--data: x_* must be (n, d) and y_* (n,) with matching n and d")
     return xtr, ytr, xte, yte
 
 
 def run(args: argparse.Namespace) -> int:
+    valid.check_args(
+        args,
+        nonnegative_int=("depth",),
+        positive_int=("width", "steps", "n_train", "n_test"),
+        positive=("lr", "weight_std"),
+        nonnegative=("bias_std",),
+        seed=("seed",),
+    )
     import jax
 
     from ..kernels import (
@@ -109,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
         train_trajectory,
     )
 
-    if args.width < 1 or args.steps < 1 or args.lr <= 0:
-        raise InfwidthError("--width and --steps must be positive and --lr > 0")
     xtr, ytr, xte, yte = _load(args)
+    out = valid.out_dir(args.out, ("lazy.json", "lazy.png", "ntk_finite_width.json",
+                               "ntk_finite_width.png"))  # fmt: skip
     kw = dict(depth=args.depth, activation=args.activation, W_std=args.weight_std,
               b_std=args.bias_std)  # fmt: skip
     theta = mlp_kernels(xtr, **kw).ntk
@@ -154,8 +155,6 @@ def run(args: argparse.Namespace) -> int:
     floor = max(SIZE_FLOOR, float(np.sqrt(np.mean(ytr**2))))
     if first_divergence(rms_per_step(tr), net.train_mse, floor=floor) >= 0:
         raise InfwidthError("the finite network diverged; lower --lr")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "lazy.json").write_text(json.dumps(result, indent=2))
     if not args.no_figures:
         _plot(curves, out / "lazy.png", args)

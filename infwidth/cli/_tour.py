@@ -16,7 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._validate import out_dir
     from ..tour import run_tour
+
+    out_dir(args.out)
 
     run_tour(args.out, quick=args.quick)
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate as valid
 from .._divergence import first_divergence, rms_per_step
 from .._store import Store, settings_key
 from ._cache import problem_parts
@@ -122,7 +123,8 @@ def compare_widths(
     deviation. ``progress(row, cached)`` is called as each width finishes. With ``cache_dir``,
     finished widths are saved there and reloaded on a re-run (module docstring).
     """
-    widths = sorted({int(w) for w in widths})
+    widths = list(valid.widths("widths", widths))
+    seeds = valid.positive_int("seeds", seeds)
     store = Store(cache_dir)
     rows = []
     for width in widths:

@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from .. import _validate as valid
+from ..errors import InfwidthError
 from ._activations import get_activation
 from ._types import DMFTProblem
 
@@ -163,6 +165,10 @@ def train_finite(
     problem: DMFTProblem, width: int, *, seeds: tuple[int, ...] = (0,), kernels: bool = True
 ) -> FiniteRun:
     """Train width-``width`` networks of ``problem`` for each seed (vmapped) and record them."""
+    width = valid.positive_int("width", width)
+    seeds = tuple(valid.seed("seeds", s) for s in seeds)
+    if not seeds:
+        raise InfwidthError("seeds must name at least one seed, got ()")
     with jax.enable_x64(True):
         keys = jnp.stack([jr.PRNGKey(int(s)) for s in seeds])
         arrays = (keys, jnp.asarray(problem.X_all), jnp.asarray(problem.y))

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 from ._common import (
     blowup_step,
@@ -209,6 +210,11 @@ def solve_dmft(
     """
     if not isinstance(solver, AbstractDMFTSolver):
         raise InfwidthError(f"solver must be a DMFT solver object, got {solver!r}")
+    seed = valid.seed("seed", seed)
+    tol = None if tol is None else valid.positive("tol", tol)
+    max_sweeps = None if max_sweeps is None else valid.positive_int("max_sweeps", max_sweeps)
+    min_sweeps = valid.nonnegative_int("min_sweeps", min_sweeps)
+    floor_factor = valid.positive("floor_factor", floor_factor)
     if problem.arch == "resmlp" and not isinstance(solver, MonteCarlo):
         raise NotImplementedError(
             "arch='resmlp' (DMFT.md 5.2) is solved by the MonteCarlo / GradientIndependence "

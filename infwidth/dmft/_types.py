@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 from ._activations import ACTIVATIONS
 
@@ -69,34 +70,27 @@ class DMFTProblem:
     dynamics: Literal["gd", "flow"] = "gd"
 
     def __post_init__(self) -> None:
-        X = np.asarray(self.X, dtype=np.float64)
-        y = np.asarray(self.y, dtype=np.float64).reshape(-1)
-        if X.ndim != 2:
-            raise InfwidthError(f"X must be a P x D array, got shape {X.shape}")
+        X = valid.data_array("X", self.X, shape="P x D")
+        y = valid.data_array("y", self.y, ndim=(0, 1, 2), inputs=False).reshape(-1)
         if y.shape[0] != X.shape[0]:
             raise InfwidthError(f"y has {y.shape[0]} entries but X has {X.shape[0]} rows")
-        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-            raise InfwidthError("X and y must be finite")
         Xt = None
         if self.X_test is not None:
-            Xt = np.asarray(self.X_test, dtype=np.float64)
-            if Xt.ndim != 2 or Xt.shape[1] != X.shape[1]:
+            Xt = valid.data_array("X_test", self.X_test, inputs=False)
+            if Xt.shape[1] != X.shape[1]:
                 raise InfwidthError(f"X_test must be P_test x {X.shape[1]}, got shape {Xt.shape}")
-        if int(self.depth) < 1:
-            raise InfwidthError(f"depth (number of hidden layers L) must be >= 1, got {self.depth}")
+        depth = valid.positive_int("depth (number of hidden layers L)", self.depth)
         if self.activation not in ACTIVATIONS:
             raise InfwidthError(
                 f"unknown activation {self.activation!r}; choose one of "
                 f"{', '.join(sorted(ACTIVATIONS))}"
             )
-        if not self.gamma0 > 0:
-            raise InfwidthError(
-                f"gamma0 must be > 0 (use the Lazy solver for 0), got {self.gamma0}"
-            )
-        if not self.eta > 0:
-            raise InfwidthError(f"eta must be > 0, got {self.eta}")
-        if int(self.steps) < 1:
-            raise InfwidthError(f"steps must be >= 1, got {self.steps}")
+        if self.gamma0 == 0:
+            raise InfwidthError("gamma0 must be > 0 (use the Lazy solver for gamma0 -> 0)")
+        gamma0 = valid.positive("gamma0", self.gamma0)
+        eta = valid.positive("eta", self.eta)
+        beta0 = valid.positive("beta0", self.beta0)
+        steps = valid.positive_int("steps", self.steps)
         if self.arch not in ("mlp", "resmlp"):
             raise InfwidthError(f"arch must be 'mlp' or 'resmlp', got {self.arch!r}")
         if self.dynamics not in ("gd", "flow"):
@@ -104,8 +98,11 @@ class DMFTProblem:
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "X_test", Xt)
-        object.__setattr__(self, "depth", int(self.depth))
-        object.__setattr__(self, "steps", int(self.steps))
+        object.__setattr__(self, "depth", depth)
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "gamma0", gamma0)
+        object.__setattr__(self, "eta", eta)
+        object.__setattr__(self, "beta0", beta0)
 
     @property
     def n_train(self) -> int:
@@ -166,6 +163,9 @@ class TwoLayerParticles(AbstractDMFTSolver):
 
     n_sites: int = 4000
 
+    def __post_init__(self) -> None:
+        valid.positive_int("n_sites", self.n_sites, minimum=2)
+
 
 @dataclass(frozen=True)
 class DeepLinear(AbstractDMFTSolver):
@@ -193,16 +193,16 @@ class MonteCarlo(AbstractDMFTSolver):
     response_every: int = 1
 
     def __post_init__(self) -> None:
-        if not 0 < self.mixing <= 1:
+        valid.positive_int("n_sites", self.n_sites, minimum=2)
+        valid.positive_int("n_response_sites", self.n_response_sites)
+        valid.positive_int("batch", self.batch)
+        valid.positive_int("response_every", self.response_every)
+        if not 0 < valid.finite("mixing", self.mixing) <= 1:
             raise InfwidthError(f"mixing must be in (0, 1], got {self.mixing}")
         if self.response_dtype not in ("float64", "float32"):
             raise InfwidthError(
                 f"response_dtype must be float64 or float32, got {self.response_dtype!r}"
             )
-        if self.response_every < 1:
-            raise InfwidthError(f"response_every must be >= 1, got {self.response_every}")
-        if self.n_sites < 2 or self.n_response_sites < 1:
-            raise InfwidthError("n_sites must be >= 2 and n_response_sites >= 1")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 from ._layers import input_state, output_kernels, serial
 
@@ -41,19 +42,14 @@ def check_inputs(x1, x2=None, ndim: int = 2) -> tuple[np.ndarray, np.ndarray | N
     """Validate inputs: ``ndim``-D (``(n, d)`` dense, ``(n, *S, C)`` conv), non-empty, finite,
     matching trailing shapes. Returns float64 arrays."""
     out = []
+    want = "(n, d)" if ndim == 2 else f"{ndim}-D (n, *spatial, channels)"
     for name, x in (("x1", x1), ("x2", x2)):
         if x is None:
             out.append(None)
             continue
-        a = np.asarray(x, dtype=np.float64)
-        if a.ndim == 1 and ndim == 2:
-            a = a[None, :]
-        if a.ndim != ndim or 0 in a.shape:
-            want = "(n, d)" if ndim == 2 else f"{ndim}-D (n, *spatial, channels)"
-            raise InfwidthError(f"{name} must be a non-empty {want} array, got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise InfwidthError(f"{name} contains non-finite values (nan or inf)")
-        out.append(a)
+        if np.ndim(x) == 1 and ndim == 2:
+            x = np.asarray(x)[None, :]
+        out.append(valid.data_array(name, x, ndim=ndim, shape=want))
     if out[1] is not None and out[1].shape[1:] != out[0].shape[1:]:
         raise InfwidthError(
             f"x1 and x2 have different feature dimensions: {out[0].shape[1:]} vs {out[1].shape[1:]}"
@@ -127,6 +123,7 @@ def kernels_in_blocks(
     in blocks of ``block_size x block_size`` pairs (memory bound in the module docstring).
     ``input_state`` maps raw inputs to the first kernels (dense by default; spatial for convs).
     """
+    block_size = valid.positive_int("block_size", block_size)
     x1, x2 = check_inputs(x1, x2, np.ndim(x1) if input_state is not _dense_input else 2)
     validate_stack(layers, x1.ndim - 2)
     same = x2 is None

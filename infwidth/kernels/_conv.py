@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 from ._blocks import Kernels, kernels_in_blocks
 from ._layers import Activation, Dense, KernelState
@@ -144,8 +145,9 @@ def conv_layers(
     """``[Conv, Act] * depth + [GlobalAvgPool | Flatten, Dense(1)]`` as kernel-map layers."""
     if readout not in ("gap", "flatten"):
         raise InfwidthError(f"readout must be 'gap' or 'flatten', got {readout!r}")
-    if depth < 0 or any(f < 1 for f in filter_shape):
-        raise InfwidthError("depth must be >= 0 and filter sizes >= 1")
+    depth = valid.nonnegative_int("depth", depth)
+    filter_shape = tuple(valid.positive_int("filter_shape", f) for f in filter_shape)
+    W_std, b_std = valid.positive("W_std", W_std), valid.nonnegative("b_std", b_std)
     body = [Conv(tuple(filter_shape), float(W_std), float(b_std)), Activation(activation.lower())]
     head = [GlobalAvgPool() if readout == "gap" else Flatten(), Dense(float(W_std), float(b_std))]
     return tuple(body * depth + head)
@@ -185,7 +187,7 @@ def conv_kernels(
     if parameterization != "ntk":
         raise InfwidthError("conv_kernels supports parameterization='ntk' only")
     activation_maps(activation)
-    a = np.asarray(x1, dtype=np.float64)
+    a = valid.data_array("x1", x1, ndim=(3, 4), shape="(n, *S, C)")
     if a.ndim not in (3, 4) or len(filter_shape) != a.ndim - 2:
         raise InfwidthError(
             f"conv inputs must be (n, *S, C) with {len(filter_shape)} spatial axes matching "

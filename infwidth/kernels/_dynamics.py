@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 
 __all__ = [
@@ -88,13 +89,16 @@ def lazy_predict(
     Returns:
         :class:`LazyPrediction`.
     """
-    theta = np.asarray(ntk_train, dtype=np.float64)
-    y = _as_2d(y_train)
+    theta = valid.data_array("ntk_train", ntk_train, inputs=False)
+    y = _as_2d(valid.data_array("y_train", y_train, ndim=(1, 2), inputs=False))
     n = theta.shape[0]
     if theta.shape != (n, n) or y.shape[0] != n:
         raise InfwidthError(f"ntk_train must be (n, n) with n = len(y_train); got {theta.shape}")
+    learning_rate = valid.positive("learning_rate", learning_rate)
     f0 = np.zeros_like(y) if f_train_0 is None else _as_2d(f_train_0)
-    t = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    t = valid.data_array("times", np.atleast_1d(times), ndim=1, inputs=False)
+    if np.any(t < 0):
+        raise InfwidthError(f"times must be >= 0, got min {t.min():g}")
     lam, v = np.linalg.eigh((theta + theta.T) / 2)
     lam = np.clip(lam, 0.0, None)
     rate = learning_rate / n
@@ -116,8 +120,8 @@ def lazy_predict(
     train = y[None] + np.einsum("ij,tj,jk->tik", v, resid, proj)
     test = None
     if ntk_test_train is not None:
-        ts = np.asarray(ntk_test_train, dtype=np.float64)
-        if ts.ndim != 2 or ts.shape[1] != n:
+        ts = valid.data_array("ntk_test_train", ntk_test_train, inputs=False)
+        if ts.shape[1] != n:
             raise InfwidthError(f"ntk_test_train must be (m, {n}), got {ts.shape}")
         ft0 = np.zeros((ts.shape[0], y.shape[1])) if f_test_0 is None else _as_2d(f_test_0)
         test = ft0[None] - np.einsum("ij,tj,jk->tik", ts @ v, gain, proj)

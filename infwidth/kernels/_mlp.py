@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 from ._activations import activation_maps
 from ._blocks import DEFAULT_BLOCK, Kernels, check_inputs, kernels_in_blocks
@@ -32,12 +33,10 @@ def mlp_layers(
         raise InfwidthError(
             f"unknown parameterization {parameterization!r}; choose 'ntk', 'standard' or 'mup'"
         )
-    if depth < 0:
-        raise InfwidthError(f"depth counts hidden layers and must be >= 0, got {depth}")
-    if not (np.isfinite(W_std) and np.isfinite(b_std)) or W_std <= 0 or b_std < 0:
-        raise InfwidthError(f"need W_std > 0 and b_std >= 0, got W_std={W_std}, b_std={b_std}")
-    if width is not None and width < 1:
-        raise InfwidthError(f"width must be a positive integer, got {width}")
+    depth = valid.nonnegative_int("depth", depth)
+    W_std, b_std = valid.positive("W_std", W_std), valid.nonnegative("b_std", b_std)
+    if width is not None:
+        width = valid.positive_int("width", width)
     activation_maps(activation)  # validates the name
     has_bias = b_std > 0
     layers = []

@@ -21,6 +21,7 @@ import jax.random as jr
 import numpy as np
 import optax
 
+from .. import _validate as valid
 from .._divergence import first_divergence
 from .._store import Store, note, settings_key
 from ._lowrank import (
@@ -68,6 +69,24 @@ class CoordCheckConfig:
     spectral_iters: int = 3
     seed: int = 0
     factor_sgd: bool = True
+
+    def __post_init__(self) -> None:
+        # One width is a valid config (a model at that width, see model_at); the check itself
+        # needs two (coord_check refuses fewer).
+        s = object.__setattr__
+        s(self, "widths", valid.widths("widths", self.widths))
+        for name in ("steps", "seeds", "depth", "batch_size", "spectral_iters"):
+            s(self, name, valid.positive_int(name, getattr(self, name)))
+        for name in ("base_width", "base_depth"):
+            if getattr(self, name) is not None:
+                s(self, name, valid.positive_int(name, getattr(self, name)))
+        s(self, "lr", valid.positive("lr", self.lr))
+        s(self, "eps", valid.nonnegative("eps", self.eps))
+        s(self, "weight_decay", valid.nonnegative("weight_decay", self.weight_decay))
+        s(self, "dtype", valid.dtype("dtype", self.dtype))
+        s(self, "seed", valid.seed("seed", self.seed))
+        for k, n in dict(self.dims).items():
+            valid.positive_int(f"dims[{k!r}]", n)
 
     @property
     def resolved_base_width(self) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _validate as valid
 from .._divergence import GROWTH_BOUND, SIZE_FLOOR
 from ._coord import CoordCheckConfig, RawRecords, run_widths
 from ._fit import (
@@ -235,6 +236,8 @@ def coord_check(
     cache_dir: Any = None,
 ) -> CoordCheckResult:
     """Run the coordinate check of ``table`` with ``cfg`` and analyse it (see module docs)."""
+    valid.widths("widths", cfg.widths, min_count=2)  # a slope in the width needs two
+    tol = valid.positive("tol", tol)
     table = table if isinstance(table, Table) else Table.from_json(table)
     raw = run_widths(table, cfg, progress=progress, cache_dir=cache_dir)
     return analyse(table, cfg, raw, tol=tol)

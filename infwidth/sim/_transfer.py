@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .. import _validate as valid
 from ..errors import InfwidthError
 from ._optim import table_optimizer
 from ._scaling import Scaling
@@ -236,6 +237,9 @@ def mup_transfer(
     from .. import derive
     from ..spec import NetworkSpec, make_tensor
 
+    lr = valid.positive("lr", lr)
+    eps = valid.nonnegative("eps", eps)
+    weight_decay = valid.nonnegative("weight_decay", weight_decay)
     infos = infer_leaves(params, base_params, delta_params, layout=layout, frozen=frozen)
     _check_widths_differ(infos, delta_params)
     tensors = [make_tensor(i.name, i.fan_in, i.fan_out) for i in infos if i.kind != "frozen"]
