@@ -86,7 +86,7 @@ def _march(Kx, y, eta, gamma0, *, depth: int, steps: int, gia: bool):
     Per layer (stacked on axis 0): G (T, T); AT[b, s, x] = A[(s, x), b]; B = M' D~, D~ and
     E = D~ H^{l-1} as (T, T, P); M' and F = D~ H^{l-1} D~^T as (T, T). Rows and columns not
     yet reached are zero, which keeps every product causal without masks on the operands.
-    Returns H (L, T, P, T, P), G (L, T, T), A (L, T, P, T), B (L, T, T, P), Delta (T, P).
+    Returns ``(LinearState, ntk)``; outputs and errors from the NTK/Euler update of the NTK.
     """
     L, T = depth, steps
     P, Ptr, dt = Kx.shape[0], y.shape[0], Kx.dtype
@@ -177,7 +177,21 @@ def _march(Kx, y, eta, gamma0, *, depth: int, steps: int, gia: bool):
     # rows[t, l] = H^l[(t, .), (s, .)] for s <= t: mirror into the symmetric kernel.
     R = rows.transpose(1, 0, 2, 3, 4)
     H = R + R.transpose(0, 3, 4, 1, 2) * (1 - jnp.eye(T, dtype=dt))[:, None, :, None]
-    return H, carry[0], carry[1].transpose(0, 2, 3, 1), carry[2], carry[7]
+    H = tuple(H[layer].reshape(TP, TP) for layer in range(L))
+    G, AT, B = carry[0], carry[1], carry[2]
+    if gia:
+        AT, B = jnp.zeros_like(AT), jnp.zeros_like(B)
+    ntk = linear_ntk(H, tuple(G), Kx, T)
+    f, delta = euler_outputs(ntk, y, eta)
+    state = LinearState(
+        H=H,
+        G=tuple(G),
+        A=tuple(AT[layer].transpose(1, 2, 0).reshape(TP, T) for layer in range(L - 1)),
+        B=tuple(B[layer].reshape(T, TP) for layer in range(1, L)),
+        f=f,
+        delta=delta,
+    )
+    return state, ntk
 
 
 def solve_linear(
@@ -193,26 +207,8 @@ def solve_linear(
     """Solve the closed-form equations exactly by one causal pass in time (module docstring).
 
     ``gia=True`` is the gradient-independence ansatz: A and B are not fed to the next layer
-    (and returned as zeros). Returns ``(state, ntk)``; non-finite entries mean gradient
-    descent blew up (the caller flags it).
+    (and returned as zeros). Returns ``(state, ntk)`` with the NTK K(t, t) (T, P, P);
+    non-finite entries mean gradient descent blew up (the caller flags it).
     """
-    P, T, L = Kx.shape[0], steps, depth
-    Kx = jnp.asarray(Kx)
-    y = jnp.asarray(y)
-    H, G, A, B, _ = _march(Kx, y, eta, gamma0, depth=L, steps=T, gia=gia)
-    TP = T * P
-    if gia:
-        A, B = jnp.zeros_like(A), jnp.zeros_like(B)
-    H = tuple(H[layer].reshape(TP, TP) for layer in range(L))
-    G = tuple(G[layer] for layer in range(L))
-    ntk = linear_ntk(H, G, Kx, T)
-    f, delta = euler_outputs(ntk, y, eta)
-    state = LinearState(
-        H=H,
-        G=G,
-        A=tuple(A[layer].reshape(TP, T) for layer in range(L - 1)),
-        B=tuple(B[layer].reshape(T, TP) for layer in range(1, L)),
-        f=f,
-        delta=delta,
-    )
-    return state, ntk
+    Kx, y = jnp.asarray(Kx), jnp.asarray(y)
+    return _march(Kx, y, eta, gamma0, depth=depth, steps=steps, gia=gia)
