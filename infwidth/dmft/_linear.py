@@ -83,65 +83,69 @@ def _put(X: jnp.ndarray, v: jnp.ndarray, t, axis: int) -> jnp.ndarray:
 def _march(Kx, y, eta, gamma0, *, depth: int, steps: int, gia: bool):
     """Rows t = 0..T-1 of every kernel, in causal order (module docstring).
 
-    Per layer (stacked on axis 0): G (T, T); AT[b, s, x] = A[(s, x), b]; B = M' D~, D~ and
-    E = D~ H^{l-1} as (T, T, P); M' and F = D~ H^{l-1} D~^T as (T, T). Rows and columns not
-    yet reached are zero, which keeps every product causal without masks on the operands.
-    Returns ``(LinearState, ntk)``; outputs and errors from the NTK/Euler update of the NTK.
+    Per layer (stacked on axis 0): G (T, T); EA (2T, T, P) holds E = D~ H^{l-1} on its first
+    T rows and A^T on the last T (EA[T + b, s, x] = A[(s, x), b]), so that the products with
+    [E; A^T] read one array; B = M' D~ and D~ as (T, T, P); M' and F = D~ H^{l-1} D~^T as
+    (T, T). Rows and columns not yet reached are zero, which keeps every product causal
+    without masks on the operands.
+    Returns ``(LinearState, ntk)``, the outputs and errors from the NTK/Euler update.
     """
     L, T = depth, steps
     P, Ptr, dt = Kx.shape[0], y.shape[0], Kx.dtype
     TP = T * P
     eg = eta * gamma0
     ts = jnp.arange(T)
-    zeros = lambda *s: jnp.zeros(s, dt)  # noqa: E731
+
+    def zeros(*shape):
+        return jnp.zeros(shape, dt)
+
     ones = jnp.ones((1, T, T), dt)  # G^{L+1}
 
     def step(carry, t):
-        G, AT, B, D, Mp, E, F, delta, f = carry
+        G, EA, B, D, Mp, F, delta, f = carry
         before = (ts < t).astype(dt)
         upto = (ts <= t).astype(dt)
         Q = F + jnp.concatenate([G[1:], ones])  # D~ H^{l-1} D~^T + G^{l+1}, final at times < t
 
         def forward(c, xs):  # layer l: rows t of A^l and H^l from row t of layer l-1
             Hp_row, Ap_row = c  # H^{l-1}[(t, .), (s, x)] as (P, T, P); A^{l-1}[(t, .), s]
-            AT_l, E_l, D_l, Mp_l, Q_l = xs
+            EA_l, D_l, Mp_l, Q_l = xs
             C_t = Ap_row + eg * jnp.einsum("msa,sa->ms", Hp_row, delta) * before
             A_t = C_t @ Mp_l
-            AT_l = _put(AT_l, A_t.T, t, 1)
             E_col = D_l.reshape(T, TP) @ Hp_row.reshape(P, TP).T  # E[:, (t, .)]
-            E_l = _put(E_l, E_col, t, 1)
+            EA_col = jnp.concatenate([E_col, A_t.T])
+            EA_l = _put(EA_l, EA_col, t, 1)
             # H row t = H^{l-1} row t + A_t E + (E[:, t]^T + A_t Q) A^T
             lhs = jnp.concatenate([A_t, E_col.T + A_t @ Q_l], 1)
-            row = Hp_row + (lhs @ jnp.concatenate([E_l, AT_l]).reshape(2 * T, TP)).reshape(P, T, P)
+            row = Hp_row + (lhs @ EA_l.reshape(2 * T, TP)).reshape(P, T, P)
             row = row * upto[None, :, None]
             blk = lax.dynamic_index_in_dim(row, t, 1, keepdims=False)
             row = _put(row, 0.5 * (blk + blk.T), t, 1)
-            return (row, jnp.zeros_like(A_t) if gia else A_t), (A_t, E_col, row)
+            return (row, jnp.zeros_like(A_t) if gia else A_t), (EA_col, row)
 
         H0_row = jnp.broadcast_to(Kx[:, None, :], (P, T, P)) * upto[None, :, None]
-        _, (A_t, E_col, rows) = lax.scan(forward, (H0_row, zeros(P, T)), (AT, E, D, Mp, Q))
-        AT = _put(AT, A_t.transpose(0, 2, 1), t, 2)
-        E = _put(E, E_col, t, 2)
+        _, (EA_col, rows) = lax.scan(forward, (H0_row, zeros(P, T)), (EA, D, Mp, Q))
+        EA = _put(EA, EA_col, t, 2)
 
         def e_row(layer, D_t):
             """D_t H^{l-1}: H^k = H^{k-1} + A E + E^T A^T + A Q A^T from H^0 = K^x, k < l."""
             v = D_t.reshape(TP)
 
             def level(k, w):
-                AT_k, E_k = AT[k].reshape(T, TP), E[k].reshape(T, TP)
-                vA = AT_k @ v
-                return w + jnp.concatenate([vA, E_k @ v + vA @ Q[k]]) @ jnp.concatenate([E_k, AT_k])
+                EA_k = EA[k].reshape(2 * T, TP)
+                vE, vA = jnp.split(EA_k @ v, 2)
+                return w + jnp.concatenate([vA, vE + vA @ Q[k]]) @ EA_k
 
             w0 = jnp.broadcast_to((D_t.sum(0) @ Kx)[None, :], (T, P)).reshape(TP)
             return lax.fori_loop(0, layer, level, w0).reshape(T, P) * upto[:, None]
 
         def backward(c, xs):  # layer l: rows t of D~^l, M'^l, B^{l-1}, E^l, F^l, G^l
             Gn, Bn_row = c  # G^{l+1} (row t done), B^l[t, :]
-            layer, AT_l, D_l, Mp_l, F_l, G_l = xs
+            layer, EA_l, D_l, Mp_l, F_l, G_l = xs
             Gn_row = lax.dynamic_index_in_dim(Gn, t, 0, keepdims=False)
             D_t = Bn_row + eg * (Gn_row * before)[:, None] * delta
             D_l = _put(D_l, D_t, t, 0)
-            Mp_t = (ts == t).astype(dt) + AT_l.reshape(T, TP) @ D_t.reshape(TP)
+            Mp_t = (ts == t).astype(dt) + (EA_l.reshape(2 * T, TP) @ D_t.reshape(TP))[T:]
             Mp_l = _put(Mp_l, Mp_t, t, 0)
             B_t = (Mp_t @ D_l.reshape(T, TP)).reshape(T, P)
             E_t = e_row(layer, D_t)
@@ -151,14 +155,14 @@ def _march(Kx, y, eta, gamma0, *, depth: int, steps: int, gia: bool):
             G_l = _put(_put(G_l, G_t, t, 0), G_t, t, 1)
             return (G_l, jnp.zeros_like(B_t) if gia else B_t), (D_t, Mp_t, B_t, E_t, F_t, G_t)
 
-        xs = (jnp.arange(L), AT, D, Mp, F, G)
+        xs = (jnp.arange(L), EA, D, Mp, F, G)
         _, out = lax.scan(backward, (ones[0], zeros(T, P)), xs, reverse=True)
         D_t, Mp_t, B_t, E_t, F_t, G_t = out
-        D, Mp, B, E = (
+        D, Mp, B, EA = (
             _put(D, D_t, t, 1),
             _put(Mp, Mp_t, t, 1),
             _put(B, B_t, t, 1),
-            _put(E, E_t, t, 1),
+            _put(EA, E_t, t, 1),
         )
         F = _put(_put(F, F_t, t, 1), F_t, t, 2)
         G = _put(_put(G, G_t, t, 1), G_t, t, 2)
@@ -169,16 +173,16 @@ def _march(Kx, y, eta, gamma0, *, depth: int, steps: int, gia: bool):
         d_t = y - f[:Ptr]
         delta = _put(delta, jnp.zeros(P, dt).at[:Ptr].set(d_t), t, 0)
         f = f + eta * K[:, :Ptr] @ d_t
-        return (G, AT, B, D, Mp, E, F, delta, f), rows
+        return (G, EA, B, D, Mp, F, delta, f), rows
 
     z3, z4 = zeros(L, T, T), zeros(L, T, T, P)
-    init = (z3, z4, z4, z4, z3, z4, z3, zeros(T, P), zeros(P))
+    init = (z3, zeros(L, 2 * T, T, P), z4, z4, z3, z3, zeros(T, P), zeros(P))
     carry, rows = lax.scan(step, init, ts)
     # rows[t, l] = H^l[(t, .), (s, .)] for s <= t: mirror into the symmetric kernel.
     R = rows.transpose(1, 0, 2, 3, 4)
     H = R + R.transpose(0, 3, 4, 1, 2) * (1 - jnp.eye(T, dtype=dt))[:, None, :, None]
     H = tuple(H[layer].reshape(TP, TP) for layer in range(L))
-    G, AT, B = carry[0], carry[1], carry[2]
+    G, AT, B = carry[0], carry[1][:, T:], carry[2]
     if gia:
         AT, B = jnp.zeros_like(AT), jnp.zeros_like(B)
     ntk = linear_ntk(H, tuple(G), Kx, T)
