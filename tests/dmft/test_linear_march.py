@@ -135,3 +135,15 @@ def test_gia_and_solve_linear_interface():
     assert all(float(jnp.abs(a).max()) == 0 for a in (*state.A, *state.B))
     full, ntk_full = solve_linear(prob.Kx, prob.y, depth=3, eta=prob.eta, gamma0=1.0, steps=12)
     assert float(jnp.abs(ntk - ntk_full).max()) > 1e-6  # responses matter at gamma0 = 1
+
+
+def test_late_blow_up_is_flagged_diverged():
+    # Below the t = 0 threshold, feature learning grows the NTK until GD blows up (DMFT.md
+    # 4.2): the direct solve reports it as diverged with NaN arrays, never as numbers.
+    from infwidth.dmft import RESULTS, lazy_ntk
+
+    prob = _problem(4, 3, 1.5, 1.0, 60)
+    eta = 0.9 * 2 / np.linalg.eigvalsh(lazy_ntk(prob.Kx, 3, "linear"))[-1]
+    prob = _problem(4, 3, 1.5, eta, 60)
+    sol = solve_dmft(prob, DeepLinear(), throw=False)
+    assert sol.result is RESULTS.diverged and np.all(np.isnan(sol.Phi))
