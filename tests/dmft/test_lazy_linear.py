@@ -157,18 +157,7 @@ def _perturbative_c(L, gia):
     g0, eta, T = 0.02, 0.02, 40
     Kx = X @ X.T / 5
     d0 = lazy_error_trajectory((L + 1) * Kx, y, eta, T)
-    state, ntk, _ = solve_linear(
-        Kx,
-        y,
-        depth=L,
-        eta=eta,
-        gamma0=g0,
-        steps=T,
-        delta0=d0,
-        tol=1e-12,
-        max_sweeps=200,
-        gia=gia,
-    )
+    _, ntk = solve_linear(Kx, y, depth=L, eta=eta, gamma0=g0, steps=T, gia=gia)
     ntk = np.asarray(ntk)
     v = eta * d0[:-1].sum(0)
     basis = (v @ Kx @ v) * Kx + np.outer(Kx @ v, Kx @ v)
