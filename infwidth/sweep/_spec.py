@@ -43,21 +43,18 @@ def parse_grid(text: str) -> tuple[float, ...]:
     """
     text = str(text).strip()
     try:
-        if ":" in text:
-            parts = [float(p) for p in text.split(":")]
-            if len(parts) != 3:
-                raise ValueError
-            lo, hi, step = parts
-            if not step > 0 or hi < lo or not all(map(math.isfinite, parts)):
-                raise InfwidthError(
-                    f"a log2-LR range lo:hi:step needs lo <= hi and step > 0, got {text!r}"
-                )
-            n = int(math.floor((hi - lo) / step + 1e-9)) + 1
-            return tuple(round(lo + i * step, 10) for i in range(n))
-        values = tuple(float(p) for p in text.split(",") if p.strip())
+        parts = [float(p) for p in text.split(":" if ":" in text else ",") if p.strip()]
     except ValueError:
         raise InfwidthError(f"a log2-LR grid is 'lo:hi:step' or 'a,b,c', got {text!r}") from None
-    return values
+    if ":" not in text:
+        return tuple(parts)
+    if len(parts) != 3:
+        raise InfwidthError(f"a log2-LR grid is 'lo:hi:step' or 'a,b,c', got {text!r}")
+    lo, hi, step = parts
+    if not step > 0 or hi < lo or not all(map(math.isfinite, parts)):
+        raise InfwidthError(f"a log2-LR range lo:hi:step needs lo <= hi and step > 0, got {text!r}")
+    n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+    return tuple(round(lo + i * step, 10) for i in range(n))
 
 
 def _ints(value: Any, what: str) -> tuple[int, ...]:
@@ -128,6 +125,8 @@ class SweepSpec:
         grid = parse_grid(grid) if isinstance(grid, str) else tuple(float(v) for v in grid)
         set_(self, "log2_lrs", grid)
         self.validate()
+        if self.base_width is None:
+            set_(self, "base_width", min(self.widths))
 
     def validate(self) -> None:
         """Raise :class:`InfwidthError` (one line) for empty or contradictory axes."""
@@ -171,7 +170,7 @@ class SweepSpec:
 
     @property
     def resolved_base_width(self) -> int:
-        return self.base_width or min(self.widths)
+        return int(self.base_width or min(self.widths))
 
     def points(self) -> list[Point]:
         """Every point, ordered by width, target, learning rate, seed."""
