@@ -7,6 +7,7 @@ computes only the points not stored. JAX is imported inside :func:`run` only.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ FIELDS += ("log2_lrs", "seeds", "steps", "batch_size", "base_width", "max_chunk"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    # let "--log2-lrs -9:-2:1" read as a value, not an option (argparse only knows "-9", "-.5")
+    p._negative_number_matcher = re.compile(r"^-\d*\.?\d+([:,]-?\d*\.?\d+)*$")
     p.add_argument("--config", metavar="FILE", help="TOML/JSON sweep config (flags override it)")
     p.add_argument("--arch", help="built-in network (mlp)")
     p.add_argument("--depth", type=int, help="hidden layers (2)")

@@ -64,9 +64,16 @@ def _records(curves, seeds=2, diverged=()):
             for s in range(seeds):
                 bad = (t, w, i, s) in diverged
                 out.append(
-                    dict(target=t, width=w, depth=2, log2_lr=float(GRID[i]), seed=s,
-                         loss=None if bad else float(y) + (0.01 if s else -0.01),
-                         diverged=bad, loss0=10.0)  # fmt: skip
+                    dict(
+                        target=t,
+                        width=w,
+                        depth=2,
+                        log2_lr=float(GRID[i]),
+                        seed=s,
+                        loss=None if bad else float(y) + (0.01 if s else -0.01),
+                        diverged=bad,
+                        loss0=10.0,
+                    )  # fmt: skip
                 )
     return out
 
@@ -111,7 +118,9 @@ def test_shift_spread_and_verdict_on_synthetic_tables():
         for w, c in zip((64, 128, 256), cs, strict=True):
             assert opt[(t, w)] == pytest.approx(c, abs=1e-9)
     mup, sp = res["transfer"]["mup"], res["transfer"]["sp"]
-    assert mup["shift_octaves"] == pytest.approx(0.5) and mup["spread_octaves"] == pytest.approx(0.5)
+    assert mup["shift_octaves"] == pytest.approx(0.5) and mup["spread_octaves"] == pytest.approx(
+        0.5
+    )
     assert mup["verdict"] == "transfers" and mup["steps"] == 50
     assert sp["shift_octaves"] == pytest.approx(-3.0) and sp["verdict"] == "does not transfer"
     # one diverged seed makes the grid point's mean +inf: the optimum moves off it
