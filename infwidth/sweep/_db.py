@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS points (
     config TEXT NOT NULL
 )
 """
+_META = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 COLUMNS = ("target", "width", "depth", "log2_lr", "seed", "loss", "diverged", "loss0", "final")
 
 
@@ -37,9 +38,13 @@ def point_key(version: str, data_fingerprint: str, config: Mapping[str, Any]) ->
 
 
 class SweepStore:
-    """A SQLite file of finished points (``None``: an in-memory store)."""
+    """A SQLite file of finished points (``None``: an in-memory store).
 
-    def __init__(self, path: str | Path | None) -> None:
+    The file records the package version that created it; opening it with another version
+    raises :class:`InfwidthError` (its keys could never match: start another store).
+    """
+
+    def __init__(self, path: str | Path | None, version: str | None = None) -> None:
         self.path = None if path is None else Path(path)
         try:
             if self.path is not None:
@@ -47,10 +52,20 @@ class SweepStore:
             self._db = sqlite3.connect(":memory:" if path is None else str(self.path))
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-            self._db.commit()
+            with self._db:
+                self._db.execute(_SCHEMA)
+                self._db.execute(_META)
+                if version is not None:
+                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (version,))
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'version'").fetchone()
         except (OSError, sqlite3.Error) as e:
             raise InfwidthError(f"cannot open the sweep store {path}: {e}") from None
+        if version is not None and row is not None and row[0] != version:
+            self._db.close()
+            raise InfwidthError(
+                f"the sweep store {path} was written by infwidth {row[0]}, this is {version}; "
+                "use another --store"
+            )
 
     def close(self) -> None:
         self._db.close()

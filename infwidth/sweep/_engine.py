@@ -277,7 +277,7 @@ def run_sweep(
     _check_tables(spec)
     parts = chunks(spec)
     computed = 0
-    with SweepStore(store) as db:
+    with SweepStore(store, __version__) as db:
         keys: dict[Point, str] = {}
         for p in spec.points():
             keys[p] = point_key(__version__, data.fingerprint, point_config(spec, p))

@@ -61,10 +61,29 @@ def test_rerun_and_extended_grid_reuse_the_store(tmp_path):
     for k, r in _by_point(ext).items():
         if k in old:
             assert r == old[k]
-    with sqlite3.connect(store) as db:
-        n, keys = db.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM points").fetchone()
-        assert n == keys == len(wider.points())
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db = sqlite3.connect(store)
+    n, keys = db.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM points").fetchone()
+    assert n == keys == len(wider.points())
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # same seed, same numbers: a fresh in-memory run equals what the store holds
+    assert run_sweep(spec).records == first.records
+    # a store written by another version is refused in one line
+    with db:
+        db.execute("UPDATE meta SET value = '0.0.1' WHERE name = 'version'")
+    db.close()
+    with pytest.raises(InfwidthError, match="written by infwidth 0.0.1"):
+        run_sweep(spec, store=store)
+
+
+def test_adam_sweep_trains_and_base_width_coincides():
+    spec = SweepSpec(targets="sp,mup", widths=(16, 64), log2_lrs="-9:-5:4", seeds=1, steps=8,
+                     batch_size=32, n_train=64, optimizer="adam", loss="xent")  # fmt: skip
+    pts = _by_point(run_sweep(spec))
+    assert pts[("sp", 16, -9.0, 0)]["loss"] == pts[("mup", 16, -9.0, 0)]["loss"]
+    for k, r in pts.items():
+        assert not r["diverged"] and r["final"] < r["loss0"], k
+    # muP-Adam scales hidden learning rates by 1/n: at 4x the base width the runs differ
+    assert pts[("sp", 64, -5.0, 0)]["loss"] != pts[("mup", 64, -5.0, 0)]["loss"]
 
 
 def test_user_arrays_and_bad_inputs():
