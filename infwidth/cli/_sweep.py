@@ -22,6 +22,7 @@ QUICK = {"widths": "32,128", "log2_lrs": "-6:1:1", "seeds": 1, "steps": 20, "n_t
 #: flag -> SweepSpec field, for flags that override a --config file
 FIELDS = ("arch", "depth", "data", "n_train", "loss", "optimizer", "targets", "widths")
 FIELDS += ("log2_lrs", "seeds", "steps", "batch_size", "base_width", "max_chunk")
+FIELDS += ("max_memory_gb",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="minibatch size (128)")
     p.add_argument("--base-width", type=int, help="width where constants are fixed (smallest)")
     p.add_argument("--max-chunk", type=int, help="most points per compiled program (32)")
+    p.add_argument("--max-memory-gb", type=float, help="memory budget per chunk (half the RAM)")
     p.add_argument("--tolerance", type=float, default=1.0, help="verdict tolerance, octaves (1)")
     p.add_argument("--store", help="SQLite results store (OUT/sweep.sqlite)")
     p.add_argument("--out", default="sweep_out", help="output folder (sweep_out)")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -178,19 +179,48 @@ def _batch_orders(n: int, batch: int, steps: int, seeds: list[int]) -> np.ndarra
 def point_config(spec: SweepSpec, p: Point) -> dict[str, Any]:
     """Everything a point's numbers depend on (the spec without its axes, plus the point)."""
     cfg = spec.to_json()
-    for axis in ("targets", "widths", "log2_lrs", "seeds", "max_chunk"):
+    for axis in ("targets", "widths", "log2_lrs", "seeds", "max_chunk", "max_memory_gb"):
         cfg.pop(axis)
     cfg.update(target=p.target, width=p.width, depth=p.depth, log2_lr=p.log2_lr, seed=p.seed)
     return cfg
 
 
-def chunks(spec: SweepSpec) -> list[list[Point]]:
-    """The points split into chunks of one width, each at most ``max_chunk`` points and all
-    chunks of a width of equal size (the last one padded when run)."""
+def point_bytes(spec: SweepSpec, width: int, d_in: int, d_out: int) -> int:
+    """Estimated bytes one point of a chunk holds at once (float32): its weights, gradients
+    and optimiser state (SGD 3 copies of the weights, Adam 5) and one step's activations
+    kept for the backward pass (4 numbers per unit and example)."""
+    weights = d_in * width + (spec.depth - 1) * width**2 + width * d_out
+    copies = 5 if spec.optimizer == "adam" else 3
+    acts = 4 * spec.batch_size * (width * spec.depth + d_out)
+    return 4 * (copies * weights + acts)
+
+
+def memory_budget(spec: SweepSpec) -> float:
+    """Bytes a chunk may use: ``max_memory_gb``, else half the machine's memory."""
+    if spec.max_memory_gb is not None:
+        return spec.max_memory_gb * 1e9
+    try:
+        return 0.5 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 4e9
+
+
+def chunks(spec: SweepSpec, d_in: int, d_out: int) -> list[list[Point]]:
+    """The points split into chunks of one width, each at most ``max_chunk`` points and
+    within the memory budget, all chunks of a width of equal size (the last one padded when
+    run). Raises :class:`InfwidthError` when one point alone exceeds the budget."""
+    budget = memory_budget(spec)
     out = []
     for w in sorted(spec.widths):
+        need = point_bytes(spec, w, d_in, d_out)
+        cap = min(spec.max_chunk, int(budget // need))
+        if cap < 1:
+            raise InfwidthError(
+                f"a point at width {w} needs about {need / 1e9:.3g} GB, above the memory "
+                f"budget of {budget / 1e9:.3g} GB (max_memory_gb)"
+            )
         pts = [p for p in spec.points() if p.width == w]
-        n = math.ceil(len(pts) / spec.max_chunk)
+        n = math.ceil(len(pts) / cap)
         size = math.ceil(len(pts) / n)
         out += [pts[i : i + size] for i in range(0, len(pts), size)]
     return out
@@ -275,7 +305,7 @@ def run_sweep(
             f"batch_size {spec.batch_size} exceeds the {len(data.x)} training points"
         )
     _check_tables(spec)
-    parts = chunks(spec)
+    parts = chunks(spec, data.x.shape[1], data.classes)
     computed = 0
     with SweepStore(store, __version__) as db:
         keys: dict[Point, str] = {}

@@ -98,6 +98,8 @@ class SweepSpec:
         metric_fraction: the metric is the mean training loss over this last fraction of steps.
         activation: hidden nonlinearity.
         max_chunk: most points vmapped into one program.
+        max_memory_gb: memory budget of one chunk (default: half the machine's memory); a
+            point whose estimate exceeds it is refused before anything runs.
     """
 
     targets: tuple[str, ...] = ("sp", "mup")
@@ -116,6 +118,7 @@ class SweepSpec:
     metric_fraction: float = 0.25
     activation: str = "relu"
     max_chunk: int = 32
+    max_memory_gb: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -165,6 +168,8 @@ class SweepSpec:
             bad(f"n_train must be a positive integer, got {self.n_train!r}")
         if self.base_width is not None and self.base_width < 1:
             bad(f"base_width must be positive, got {self.base_width}")
+        if self.max_memory_gb is not None and not self.max_memory_gb > 0:
+            bad(f"max_memory_gb must be positive, got {self.max_memory_gb}")
         if not 0 < self.metric_fraction <= 1:
             bad(f"metric_fraction must be in (0, 1], got {self.metric_fraction}")
 

@@ -8,7 +8,7 @@ import pytest
 
 from infwidth.errors import InfwidthError
 from infwidth.sweep import SweepSpec, run_sweep
-from infwidth.sweep._engine import _chunk_program
+from infwidth.sweep._engine import _chunk_program, chunks, point_bytes
 
 SMALL = dict(targets="sp,mup", widths=(16, 64), log2_lrs="-3:6:3", seeds=2, steps=6,
              batch_size=32, n_train=64, loss="mse")  # fmt: skip
@@ -99,3 +99,16 @@ def test_user_arrays_and_bad_inputs():
         run_sweep(spec.replace(batch_size=41), x=x, labels=labels)
     with pytest.raises(InfwidthError, match="cannot open the sweep store"):
         run_sweep(spec, store="/proc/no/such/dir/s.sqlite", x=x, labels=labels)
+
+
+def test_chunks_are_sized_by_the_memory_estimate():
+    spec = SweepSpec(**SMALL)  # 2 targets x 4 LRs x 2 seeds = 16 points per width
+    assert [len(c) for c in chunks(spec, 64, 10)] == [16, 16]
+    need = point_bytes(spec, 64, 64, 10)
+    # 64 * 64 hidden weights, 3 copies under SGD, float32
+    assert need == 4 * (3 * (64 * 64 + 64 * 64 + 64 * 10) + 4 * 32 * (64 * 2 + 10))
+    tight = spec.replace(max_memory_gb=5 * need / 1e9)  # 5 points of width 64 fit
+    sizes = {w: [len(c) for c in chunks(tight, 64, 10) if c[0].width == w] for w in (16, 64)}
+    assert sizes == {16: [16], 64: [4, 4, 4, 4]}  # the narrow width still fits in one
+    with pytest.raises(InfwidthError, match="width 64 needs about .* GB, above the memory"):
+        chunks(spec.replace(max_memory_gb=need / 2e9), 64, 10)
