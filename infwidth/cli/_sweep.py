@@ -28,6 +28,11 @@ FIELDS += ("max_memory_gb",)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     # let "--log2-lrs -9:-2:1" read as a value, not an option (argparse only knows "-9", "-.5")
     p._negative_number_matcher = re.compile(r"^-\d*\.?\d+([:,]-?\d*\.?\d+)*$")
+    p.add_argument(
+        "action", nargs="?", choices=("run", "export"), default="run",
+        help="run the sweep (default), or export a store (--store, --format, --out FILE)",
+    )  # fmt: skip
+    p.add_argument("--format", default="csv", help="export: csv | json | parquet (csv)")
     p.add_argument("--config", metavar="FILE", help="TOML/JSON sweep config (flags override it)")
     p.add_argument("--arch", help="built-in network (mlp)")
     p.add_argument("--depth", type=int, help="hidden layers (2)")
@@ -68,6 +73,8 @@ def build_spec(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "export":
+        return _export(args)
     if args.tolerance is not None and not args.tolerance > 0:
         raise InfwidthError(f"--tolerance must be positive, got {args.tolerance}")
     spec = build_spec(args)
@@ -101,4 +108,17 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(f"{result.computed} points computed, {result.cached} from the store\n")
     for path in paths:
         sys.stdout.write(f"wrote {path}\n")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..sweep._export import export
+
+    if not args.store:
+        raise InfwidthError("sweep export needs --store FILE")
+    out = Path(args.out)
+    if out.is_dir():
+        raise InfwidthError(f"--out must name the file to write, {out} is a folder")
+    n = export(args.store, args.format, out)
+    sys.stdout.write(f"wrote {out} ({n} points)\n")
     return 0

@@ -38,6 +38,20 @@ def test_sweep_writes_the_contract_and_reruns_from_the_store(tmp_path, capsys):
     # a flag overrides the file: one more seed computes only the new points
     assert main(["sweep", "--config", str(cfg), "--seeds", "3", "--out", str(out)]) == 0
     assert "12 points computed, 24 from the store" in capsys.readouterr().out
+    # export: every stored point, diverged ones with an empty loss
+    store = str(out / "sweep.sqlite")
+    assert main(["sweep", "export", "--store", store, "--out", str(tmp_path / "p.csv")]) == 0
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[0].startswith("key,target,width,depth,log2_lr,seed,loss,diverged")
+    assert len(lines) == 1 + 36 and any(",,True," in line for line in lines)
+    js = tmp_path / "p.json"
+    assert main(["sweep", "export", "--store", store, "--format", "json", "--out", str(js)]) == 0
+    rows = json.loads(js.read_text())
+    assert len(rows) == 36 and len({r["key"] for r in rows}) == 36
+    assert (
+        main(["sweep", "export", "--store", str(tmp_path / "none.sqlite"), "--out", str(js)]) == 2
+    )
+    assert "no sweep store" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
