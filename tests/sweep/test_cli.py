@@ -68,3 +68,19 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, extra, message):
     assert main([*ARGS, "--out", str(tmp_path), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("infwidth sweep: error:")
+
+
+def test_parquet_without_pyarrow_is_one_line(tmp_path, capsys):
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("pyarrow is installed")
+    from infwidth.sweep import SweepStore
+
+    SweepStore(tmp_path / "s.sqlite").close()
+    argv = ["sweep", "export", "--store", str(tmp_path / "s.sqlite"), "--format", "parquet"]
+    assert main([*argv, "--out", str(tmp_path / "p.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "needs pyarrow" in err and err.count("\n") == 1
