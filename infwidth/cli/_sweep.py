@@ -18,7 +18,9 @@ HELP = "learning-rate x width x seed sweeps of derived parametrizations, with a 
 ORDER = 35
 USES_JAX = True
 
-QUICK = {"widths": "32,128", "log2_lrs": "-6:1:1", "seeds": 1, "steps": 20, "n_train": 256}
+# --quick: the digits study of tests/sweep/test_transfer_science.py with one seed (~5 s)
+QUICK = {"widths": "64,256", "log2_lrs": "-7:1:1", "seeds": 1, "steps": 40, "n_train": 256}
+QUICK |= {"batch_size": 256, "loss": "mse"}
 #: flag -> SweepSpec field, for flags that override a --config file
 FIELDS = ("arch", "depth", "data", "n_train", "loss", "optimizer", "targets", "widths")
 FIELDS += ("log2_lrs", "seeds", "steps", "batch_size", "base_width", "max_chunk")

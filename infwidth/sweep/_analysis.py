@@ -10,7 +10,9 @@ Per target and width, over the log2 learning-rate grid :math:`x_i`:
                                         {(x_1-x_0)(\\ell_1-\\ell_2) - (x_1-x_2)(\\ell_1-\\ell_0)}
 
   is clamped to half a grid step either side of :math:`x_{i^*}` (no refinement when a
-  neighbour diverged or the three points are not convex). An argmin on the first or last
+  neighbour diverged or the three points are not convex). Through an argmin and its two
+  neighbours the vertex never lies beyond the midpoints, so the clamp only guards
+  round-off. An argmin on the first or last
   grid point is reported ``on_edge``: the grid does not bracket the optimum;
 * the edge of trainability :math:`\\eta_{\\rm fail}`: the smallest grid point that fails (a
   seed diverged, or the metric above half the initial loss) above the smallest one that

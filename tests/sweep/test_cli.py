@@ -84,3 +84,14 @@ def test_parquet_without_pyarrow_is_one_line(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "p.parquet")]) == 2
     err = capsys.readouterr().err
     assert "needs pyarrow" in err and err.count("\n") == 1
+
+
+def test_quick_is_the_tested_digits_study_and_flags_override_it():
+    from infwidth.cli import build_parser
+    from infwidth.cli._sweep import build_spec
+
+    spec = build_spec(build_parser().parse_args(["sweep", "--quick"]))
+    assert (spec.widths, spec.log2_lrs[0], spec.log2_lrs[-1], spec.steps) == ((64, 256), -7, 1, 40)
+    assert (spec.loss, spec.batch_size, spec.n_train, spec.seeds) == ("mse", 256, 256, 1)
+    spec = build_spec(build_parser().parse_args(["sweep", "--quick", "--loss", "xent"]))
+    assert spec.loss == "xent"
