@@ -1,0 +1,27 @@
+"""Transfer sweeps: learning rate x width x seed studies of derived parametrizations.
+
+* :class:`SweepSpec`: a sweep as data (Python, TOML or JSON);
+* :func:`run_sweep`: runs it in chunks of equal shape, one compiled program per width, into
+  a crash-safe SQLite store (:class:`SweepStore`);
+* :func:`analyse`: optimum per target and width, edge of trainability, shift across widths,
+  and the transfer verdict.
+"""
+
+from ._analysis import analyse
+from ._db import SweepStore
+from ._engine import ChunkReport, SweepRun, run_sweep
+from ._report import sweep_json, write
+from ._spec import Point, SweepSpec, parse_grid
+
+__all__ = [
+    "ChunkReport",
+    "Point",
+    "SweepRun",
+    "SweepSpec",
+    "SweepStore",
+    "analyse",
+    "parse_grid",
+    "run_sweep",
+    "sweep_json",
+    "write",
+]

@@ -1,0 +1,150 @@
+"""From a sweep's points to its answer: optima, edges of trainability, shift, verdict.
+
+Per target and width, over the log2 learning-rate grid :math:`x_i`:
+
+* the seed-mean metric :math:`\\bar\\ell_i` (:math:`+\\infty` where any seed diverged);
+* the optimum: :math:`i^* = \\arg\\min_i \\bar\\ell_i`, refined by the parabola through
+  :math:`(x_{i^*-1}, x_{i^*}, x_{i^*+1})`, whose vertex
+
+  .. math:: x^* = x_1 - \\tfrac12\\,\\frac{(x_1-x_0)^2(\\ell_1-\\ell_2) - (x_1-x_2)^2(\\ell_1-\\ell_0)}
+                                        {(x_1-x_0)(\\ell_1-\\ell_2) - (x_1-x_2)(\\ell_1-\\ell_0)}
+
+  is clamped to half a grid step either side of :math:`x_{i^*}` (no refinement when a
+  neighbour diverged or the three points are not convex). Through an argmin and its two
+  neighbours the vertex never lies beyond the midpoints, so the clamp only guards
+  round-off. An argmin on the first or last
+  grid point is reported ``on_edge``: the grid does not bracket the optimum;
+* the edge of trainability :math:`\\eta_{\\rm fail}`: the smallest grid point that fails (a
+  seed diverged, or the metric above half the initial loss) above the smallest one that
+  succeeds.
+
+Across widths: the optimum's ``shift_octaves`` (widest minus narrowest width) and
+``spread_octaves`` (largest minus smallest). The verdict is ``transfers`` when the spread is
+within ``tolerance`` octaves, ``does not transfer`` when it is beyond, and ``inconclusive``
+when an optimum is on the grid's edge or missing (every point diverged). It holds at the
+sweep's training horizon only: the optimum moves with the number of steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Default tolerance of the verdict, in octaves of the learning rate.
+TOLERANCE = 1.0
+
+
+def seed_mean(records: Sequence[Mapping[str, Any]], grid: Sequence[float], key: str = "loss"):
+    """``{(target, width, depth): (metric, loss0)}``, arrays over ``grid``; a grid point with
+    a diverged seed has metric ``+inf``, one without records ``nan``."""
+    index = {float(g): i for i, g in enumerate(grid)}
+    acc: dict[tuple, list] = {}
+    for r in records:
+        group = (r["target"], int(r["width"]), int(r["depth"]))
+        sums = acc.setdefault(
+            group, [np.zeros(len(grid)), np.zeros(len(grid)), np.zeros(len(grid))]
+        )
+        i = index[float(r["log2_lr"])]
+        value = np.inf if r["diverged"] or r[key] is None else float(r[key])
+        sums[0][i] += value
+        sums[1][i] += np.nan if r.get("loss0") is None else float(r["loss0"])
+        sums[2][i] += 1
+    out = {}
+    for group, (s, s0, n) in acc.items():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[group] = (s / n, s0 / n)
+    return out
+
+
+def refine(grid: Sequence[float], mean: Sequence[float]) -> tuple[float | None, bool]:
+    """``(optimum log2 LR, on_edge)`` from a seed-mean curve (module docstring)."""
+    x, y = np.asarray(grid, float), np.asarray(mean, float)
+    finite = np.isfinite(y)
+    if not finite.any():
+        return None, False
+    i = int(np.argmin(np.where(finite, y, np.inf)))
+    if i == 0 or i == len(x) - 1:
+        return float(x[i]), len(x) > 1
+    (x0, x1, x2), (y0, y1, y2) = x[i - 1 : i + 2], y[i - 1 : i + 2]
+    if not (np.isfinite(y0) and np.isfinite(y2)):
+        return float(x1), False
+    num = (x1 - x0) ** 2 * (y1 - y2) - (x1 - x2) ** 2 * (y1 - y0)
+    den = (x1 - x0) * (y1 - y2) - (x1 - x2) * (y1 - y0)
+    if not den < 0:  # den < 0 exactly when the parabola opens upwards
+        return float(x1), False
+    v = x1 - 0.5 * num / den
+    return float(np.clip(v, x1 - (x1 - x0) / 2, x1 + (x2 - x1) / 2)), False
+
+
+def eta_fail(grid: Sequence[float], mean: Sequence[float], loss0: Sequence[float]) -> float | None:
+    """Smallest failing grid log2 LR above the smallest succeeding one (module docstring)."""
+    mean, loss0 = np.asarray(mean, float), np.asarray(loss0, float)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(mean) & (mean <= 0.5 * loss0)
+    if not ok.any():
+        return None
+    first = int(np.argmax(ok))
+    fails = [i for i in range(first + 1, len(grid)) if not ok[i]]
+    return float(grid[fails[0]]) if fails else None
+
+
+def analyse(
+    records: Sequence[Mapping[str, Any]],
+    grid: Sequence[float],
+    *,
+    tolerance: float = TOLERANCE,
+    steps: int | None = None,
+) -> dict[str, Any]:
+    """``{"optima": [...], "transfer": {target: {...}}}`` of a sweep (module docstring)."""
+    curves = seed_mean(records, grid)
+    optima = []
+    order = {t: i for i, t in enumerate(dict.fromkeys(g[0] for g in curves))}
+    for (target, width, depth), (mean, loss0) in sorted(
+        curves.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])
+    ):
+        best, edge = refine(grid, mean)
+        optima.append(
+            {
+                "target": target,
+                "width": width,
+                "depth": depth,
+                "log2_lr": best,
+                "on_edge": edge,
+                "eta_fail": eta_fail(grid, mean, loss0),
+                "loss": None if best is None else float(np.nanmin(mean)),
+            }
+        )
+    transfer = {}
+    for target in dict.fromkeys(o["target"] for o in optima):
+        rows = sorted((o for o in optima if o["target"] == target), key=lambda o: o["width"])
+        found = [o["log2_lr"] for o in rows if o["log2_lr"] is not None]
+        complete = len(found) == len(rows) and len(rows) > 1
+        shift = rows[-1]["log2_lr"] - rows[0]["log2_lr"] if complete else None
+        spread = max(found) - min(found) if complete else None
+        if not complete or any(o["on_edge"] for o in rows):
+            verdict = "inconclusive"
+        else:
+            verdict = "transfers" if spread <= tolerance else "does not transfer"
+        transfer[target] = {
+            "shift_octaves": shift,
+            "spread_octaves": spread,
+            "verdict": verdict,
+            "tolerance_octaves": tolerance,
+            "widths": [o["width"] for o in rows],
+            "on_edge_widths": [o["width"] for o in rows if o["on_edge"]],
+            "wider_is_better": _wider_is_better(curves, target, rows, grid),
+            "steps": steps,
+        }
+    return {"optima": optima, "transfer": transfer}
+
+
+def _wider_is_better(curves: Mapping, target: str, rows: list, grid: Sequence[float]):
+    """At the narrowest width's best grid LR, does the metric fall (weakly) with width?"""
+    base = curves[(target, rows[0]["width"], rows[0]["depth"])][0]
+    if not np.isfinite(base).any():
+        return None
+    i = int(np.argmin(np.where(np.isfinite(base), base, np.inf)))
+    vals = [curves[(target, o["width"], o["depth"])][0][i] for o in rows]
+    return bool(np.all(np.isfinite(vals)) and np.all(np.diff(vals) <= 0))

@@ -1,0 +1,80 @@
+"""``sweep.json`` (every number plotted) and ``sweep.png`` (the field's figure)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._store import write_atomic
+from ._analysis import TOLERANCE, analyse, seed_mean
+from ._engine import SweepRun
+
+
+def sweep_json(run: SweepRun, *, tolerance: float = TOLERANCE) -> dict[str, Any]:
+    """The contract of ``sweep.json``: config, points, optima, transfer."""
+    spec = run.spec
+    result = analyse(run.records, spec.log2_lrs, tolerance=tolerance, steps=spec.steps)
+    keys = ("target", "width", "depth", "log2_lr", "seed", "loss", "diverged")
+    points = [{k: r[k] for k in keys} for r in run.records]
+    return {"config": spec.to_json(), "points": points, **result}
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    """Loss vs log2 LR: a panel per target, a curve per width, seed spread shaded, optimum
+    marked (hollow marker: on the grid's edge), diverged grid points marked with x."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg = doc["config"]
+    grid = np.asarray(cfg["log2_lrs"], float)
+    targets, widths = cfg["targets"], sorted(cfg["widths"])
+    curves = seed_mean(doc["points"], grid)
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
+    for ax, target in zip(axes[0], targets, strict=True):
+        for c, width in enumerate(widths):
+            color = f"C{c % 10}"
+            mean = curves[(target, width, cfg["depth"])][0]
+            runs = np.full((cfg["seeds"], len(grid)), np.nan)
+            for p in doc["points"]:
+                if p["target"] == target and p["width"] == width and p["loss"] is not None:
+                    runs[p["seed"], list(grid).index(p["log2_lr"])] = p["loss"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lo, hi = np.nanmin(runs, 0), np.nanmax(runs, 0)
+            shown = np.where(np.isfinite(mean), mean, np.nan)
+            ax.plot(grid, shown, "o-", ms=3, color=color, label=f"n={width}")
+            ax.fill_between(grid, lo, hi, color=color, alpha=0.15, lw=0)
+            bad = ~np.isfinite(mean)
+            if bad.any():
+                top = np.nanmax(np.where(np.isfinite(mean), mean, np.nan)) if (~bad).any() else 1
+                ax.plot(grid[bad], np.full(bad.sum(), top), "x", color=color, ms=6)
+            opt = next(o for o in doc["optima"] if o["target"] == target and o["width"] == width)
+            if opt["log2_lr"] is not None:
+                face = "none" if opt["on_edge"] else color
+                ax.plot([opt["log2_lr"]], [opt["loss"]], "*", ms=12, mfc=face, mec=color)
+        t = doc["transfer"].get(target, {})
+        shift = t.get("shift_octaves")
+        extra = f"shift {shift:+.2f} oct, {t['verdict']}" if shift is not None else t.get("verdict")
+        ax.set(title=f"{target}: {extra}", xlabel="log2 base learning rate", yscale="log")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
+    fig.tight_layout()
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
+    plt.close(fig)
+
+
+def write(doc: dict[str, Any], out: str | Path, *, plot_png: bool = True) -> list[Path]:
+    """Write ``doc`` (:func:`sweep_json`) as ``out/sweep.json`` and its figure as
+    ``out/sweep.png``; returns the paths written."""
+    out = Path(out)
+    paths = [write_atomic(out / "sweep.json", json.dumps(doc, indent=1) + "\n")]
+    if plot_png:
+        plot(doc, out / "sweep.png")
+        paths.append(out / "sweep.png")
+    return paths

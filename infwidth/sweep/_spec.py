@@ -1,0 +1,246 @@
+"""A sweep is data: :class:`SweepSpec`, from Python, a TOML or a JSON file.
+
+A spec fixes the network (the built-in ``mlp`` of a given depth), the data set, the loss,
+the optimiser and the training horizon, and the axes of the grid: targets (derived
+parametrizations or presets), widths, a log2 learning-rate grid and seeds. Its points are the
+product of the axes; :meth:`SweepSpec.points` lists them in a fixed order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import InfwidthError
+
+ARCHS = ("mlp",)
+LOSSES = ("xent", "mse")
+OPTIMIZERS = ("sgd", "adam")
+DATASETS = ("digits", "mnist", "fashion-mnist")
+
+
+class Point(NamedTuple):
+    """One training run of a sweep."""
+
+    target: str
+    width: int
+    depth: int
+    log2_lr: float
+    seed: int
+
+
+def parse_grid(text: str) -> tuple[float, ...]:
+    """``"lo:hi:step"`` (inclusive of ``hi`` when it lies on the grid) or ``"a,b,c"``.
+
+    ``"-9:-2:1"`` is ``(-9, -8, ..., -2)``; ``"-6:0:0.5"`` has 13 points.
+    """
+    text = str(text).strip()
+    try:
+        parts = [float(p) for p in text.split(":" if ":" in text else ",") if p.strip()]
+    except ValueError:
+        raise InfwidthError(f"a log2-LR grid is 'lo:hi:step' or 'a,b,c', got {text!r}") from None
+    if ":" not in text:
+        return tuple(parts)
+    if len(parts) != 3:
+        raise InfwidthError(f"a log2-LR grid is 'lo:hi:step' or 'a,b,c', got {text!r}")
+    lo, hi, step = parts
+    if not step > 0 or hi < lo or not all(map(math.isfinite, parts)):
+        raise InfwidthError(f"a log2-LR range lo:hi:step needs lo <= hi and step > 0, got {text!r}")
+    n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+    return tuple(round(lo + i * step, 10) for i in range(n))
+
+
+def _ints(value: Any, what: str) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if isinstance(value, int | np.integer):
+        value = [value]
+    try:
+        out = tuple(int(v) for v in value)
+        if any(int(v) != float(v) for v in value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InfwidthError(f"{what} must be integers, got {value!r}") from None
+    return out
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A learning-rate x width x seed study of one or more parametrizations.
+
+    Attributes:
+        targets: derived targets or presets (``sp``, ``mup``, ``ntp``, ...).
+        widths: hidden widths (distinct, positive).
+        log2_lrs: the base learning-rate grid in octaves (uniformly spaced for the analysis).
+        seeds: number of seeds (initialisation and batch order), ``0..seeds-1``.
+        arch, depth: the built-in network (``mlp``: ``depth`` hidden layers, no biases).
+        data: ``digits`` (shipped), ``mnist`` / ``fashion-mnist`` (if installed), or
+            ``arrays`` (pass ``x`` and ``labels`` to :func:`~infwidth.sweep.run_sweep`).
+        n_train: training-set size (a seeded subset; ``None``: all).
+        loss: ``xent`` (softmax cross-entropy) or ``mse`` (half the squared error to one-hot).
+        optimizer: ``sgd`` or ``adam``, with per-tensor learning rates from each target's table.
+        steps, batch_size: horizon; minibatches drawn without replacement per epoch.
+        base_width: width where every parametrization is the same network (default: the
+            smallest width).
+        metric_fraction: the metric is the mean training loss over this last fraction of steps.
+        activation: hidden nonlinearity.
+        max_chunk: most points vmapped into one program.
+        max_memory_gb: memory budget of one chunk (default: half the machine's memory); a
+            point whose estimate exceeds it is refused before anything runs.
+    """
+
+    targets: tuple[str, ...] = ("sp", "mup")
+    widths: tuple[int, ...] = (64, 128, 256)
+    log2_lrs: tuple[float, ...] = parse_grid("-6:0:1")
+    seeds: int = 2
+    arch: str = "mlp"
+    depth: int = 2
+    data: str = "digits"
+    n_train: int | None = None
+    loss: str = "xent"
+    optimizer: str = "sgd"
+    steps: int = 100
+    batch_size: int = 128
+    base_width: int | None = None
+    metric_fraction: float = 0.25
+    activation: str = "relu"
+    max_chunk: int = 32
+    max_memory_gb: float | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "targets", _names(self.targets))
+        set_(self, "widths", _ints(self.widths, "widths"))
+        grid = self.log2_lrs
+        grid = parse_grid(grid) if isinstance(grid, str) else tuple(float(v) for v in grid)
+        set_(self, "log2_lrs", grid)
+        self.validate()
+        if self.base_width is None:
+            set_(self, "base_width", min(self.widths))
+
+    def validate(self) -> None:
+        """Raise :class:`InfwidthError` (one line) for empty or contradictory axes."""
+
+        def bad(msg: str) -> None:
+            raise InfwidthError(msg)
+
+        for name, axis in (("targets", self.targets), ("widths", self.widths)):
+            if not axis:
+                bad(f"the sweep's {name} axis is empty")
+            if len(set(axis)) != len(axis):
+                bad(f"the sweep's {name} axis repeats a value: {list(axis)}")
+        if not self.log2_lrs:
+            bad("the sweep's log2-LR axis is empty")
+        if len(set(self.log2_lrs)) != len(self.log2_lrs) or list(self.log2_lrs) != sorted(
+            self.log2_lrs
+        ):
+            bad(f"log2 learning rates must be increasing and distinct, got {list(self.log2_lrs)}")
+        if not all(math.isfinite(v) for v in self.log2_lrs):
+            bad("log2 learning rates must be finite")
+        if min(self.widths) < 1:
+            bad(f"widths must be positive, got {list(self.widths)}")
+        for name in ("seeds", "depth", "steps", "batch_size", "max_chunk"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                bad(f"{name} must be a positive integer, got {v!r}")
+        if self.arch not in ARCHS:
+            bad(f"unknown arch {self.arch!r}; the sweep supports {', '.join(ARCHS)}")
+        if self.loss not in LOSSES:
+            bad(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            bad(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.data not in (*DATASETS, "arrays"):
+            bad(f"unknown data set {self.data!r}; choose one of {', '.join(DATASETS)} or arrays")
+        if self.n_train is not None and (isinstance(self.n_train, bool) or self.n_train < 1):
+            bad(f"n_train must be a positive integer, got {self.n_train!r}")
+        if self.base_width is not None and self.base_width < 1:
+            bad(f"base_width must be positive, got {self.base_width}")
+        if self.max_memory_gb is not None and not self.max_memory_gb > 0:
+            bad(f"max_memory_gb must be positive, got {self.max_memory_gb}")
+        if not 0 < self.metric_fraction <= 1:
+            bad(f"metric_fraction must be in (0, 1], got {self.metric_fraction}")
+
+    @property
+    def resolved_base_width(self) -> int:
+        return int(self.base_width or min(self.widths))
+
+    def points(self) -> list[Point]:
+        """Every point, ordered by width, target, learning rate, seed."""
+        return [
+            Point(t, w, self.depth, lr, s)
+            for w in sorted(self.widths)
+            for t in self.targets
+            for lr in self.log2_lrs
+            for s in range(self.seeds)
+        ]
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        out.update(targets=list(self.targets), widths=list(self.widths))
+        out.update(log2_lrs=list(self.log2_lrs), base_width=self.resolved_base_width)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepSpec:
+        """From a mapping of field names (``-`` may stand for ``_``); unknown keys refused."""
+        if not isinstance(data, Mapping):
+            raise InfwidthError("a sweep config must be a table/object of settings")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kw = {str(k).replace("-", "_"): v for k, v in data.items()}
+        unknown = sorted(set(kw) - fields)
+        if unknown:
+            raise InfwidthError(f"unknown sweep setting(s): {', '.join(unknown)}")
+        try:
+            return cls(**kw)
+        except TypeError as e:
+            raise InfwidthError(f"bad sweep config: {e}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SweepSpec:
+        """From a ``.toml`` or ``.json`` file (:func:`read_config`)."""
+        return cls.from_dict(read_config(path))
+
+    def replace(self, **changes: Any) -> SweepSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The settings of a ``.toml`` or ``.json`` sweep config (top level or under ``sweep``)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise InfwidthError(f"cannot read sweep config {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise InfwidthError(
+            f"sweep config {path} is malformed: {' '.join(str(e).split())}"
+        ) from None
+    if isinstance(data, Mapping) and isinstance(data.get("sweep"), Mapping):
+        data = data["sweep"]
+    if not isinstance(data, Mapping):
+        raise InfwidthError(f"sweep config {path} must hold a table/object of settings")
+    return dict(data)
+
+
+def as_spec(spec: SweepSpec | Mapping[str, Any] | str | Path | Sequence) -> SweepSpec:
+    """A :class:`SweepSpec` from itself, a mapping, or a config file path."""
+    if isinstance(spec, SweepSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return SweepSpec.from_dict(spec)
+    return SweepSpec.from_file(spec)
