@@ -49,7 +49,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", default="relu", help="relu | tanh | gelu | linear")
     p.add_argument("--float64", action="store_true", help="run in double precision")
     p.add_argument("--tolerance", type=float, default=0.2, help="slope tolerance (0.2)")
-    p.add_argument("--no-spectral", action="store_true", help="skip ||dW||/||W||")
+    p.add_argument(
+        "--spectral",
+        action="store_true",
+        help="also record ||dW||/||W|| (a power iteration on every seed's W_0: slow and "
+        "memory-hungry at large widths)",
+    )
+    p.add_argument(
+        "--no-spectral",
+        action="store_true",
+        help="deprecated: ||dW||/||W|| is now off unless --spectral is given",
+    )
     p.add_argument(
         "--no-factor-sgd",
         action="store_true",
@@ -87,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     _positive(args, "steps", "seeds", "lr", "depth", "batch_size", "input_dim", "output_dim")
     _positive(args, "base_width", "base_depth", "tolerance", "max_memory_gb")
     widths = _widths(args.widths or "64,128,256,512")
+    if args.no_spectral:
+        sys.stderr.write("infwidth coord-check: --no-spectral is deprecated (now the default)\n")
     if args.float64:
         import jax
 
