@@ -48,6 +48,6 @@ def refuse_if_over(need_bytes: float, limit_gb: float | None, what: str, hint: s
     if limit is not None and need > limit:
         source = "--max-memory-gb" if limit_gb is not None else "80% of physical memory"
         raise InfwidthError(
-            f"{what} needs about {need:.1f} GiB, more than the {limit:.1f} GiB allowed "
+            f"{what} needs about {need:.3g} GiB, more than the {limit:.3g} GiB allowed "
             f"({source}); {hint}"
         )

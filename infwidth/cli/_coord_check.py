@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._memory import add_memory_argument
 from ..errors import InfwidthError
 
 NAME = "coord-check"
@@ -67,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-plot", action="store_true", help="write the JSON only")
     p.add_argument("--seed", type=int, default=0, help="master seed (0)")
-    p.add_argument("--max-memory-gb", type=float, default=None, help="refuse above this")
+    add_memory_argument(p)
     p.add_argument("--quick", action="store_true", help="small widths/steps/seeds (CI)")
     p.add_argument("--strict", action="store_true", help="exit 1 when the verdict fails")
     p.add_argument("--out", default="coord_check_out", help="output folder")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._memory import add_memory_argument, refuse_if_over
 from ..errors import InfwidthError
 
 NAME = "kernel"
@@ -48,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-size", type=int, default=256, help="pairs per block side")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--no-figures", action="store_true")
+    add_memory_argument(parser)
 
 
 def load_inputs(data: str, n_points: int | None, seed: int) -> np.ndarray:
@@ -73,6 +75,15 @@ def load_inputs(data: str, n_points: int | None, seed: int) -> np.ndarray:
             raise InfwidthError(f"--n-points must be in 1..{len(x)}, got {n_points}")
         x = x[:n_points]
     return x.astype(np.float64)
+
+
+def estimate_bytes(n_points: int, n_features: int, block_size: int, figures: bool) -> int:
+    """Peak memory of the command for ``P = n_points`` inputs: the two ``P x P`` float64
+    outputs, the copy ``eigvalsh`` makes and the stored inputs (4 ``P^2`` numbers, measured
+    3.3 at P = 3000), six more for the heatmaps (measured), and one block's working set
+    (about 150 ``block^2`` numbers with quadrature, :mod:`infwidth.kernels._blocks`)."""
+    p2 = n_points**2
+    return 8 * ((4 + (6 if figures else 0)) * p2 + n_points * n_features + 150 * block_size**2)
 
 
 def _heatmap(m: np.ndarray, title: str, path: Path) -> None:
@@ -123,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     if args.block_size < 1:
         raise InfwidthError(f"--block-size must be positive, got {args.block_size}")
     x = load_inputs(args.data, args.n_points, args.seed)
+    need = estimate_bytes(len(x), int(np.prod(x.shape[1:])), args.block_size, not args.no_figures)
+    refuse_if_over(need, args.max_memory_gb, f"{len(x)} x {len(x)} kernels", "use fewer --n-points")
     x, k = _kernels(args, x)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
