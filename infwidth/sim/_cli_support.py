@@ -89,10 +89,14 @@ def estimate_bytes(table: Table, cfg: CoordCheckConfig, width: int) -> int:
     from ._measure import matrix_tensors
 
     model = model_at(table, cfg, width)
-    key = jr.PRNGKey(0)
-    params = jax.eval_shape(model.init, key)
-    x, _ = model.batch(key, cfg.batch_size)
-    f, feats = jax.eval_shape(model.apply, params, x)
+
+    def shapes():  # traced only: nothing is compiled or allocated
+        key = jr.PRNGKey(0)
+        params = model.init(key)
+        x, _ = model.batch(key, cfg.batch_size)
+        return params, x, model.apply(params, x)
+
+    params, x, (f, feats) = jax.eval_shape(shapes)
     n_acts = f.size + sum(h.size for h in feats.values())
     itemsize = 8 if cfg.dtype == "float64" else 4
     rows, steps = x.shape[0], cfg.steps
