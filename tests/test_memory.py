@@ -113,7 +113,7 @@ def test_coord_check_estimate_counts_steps(tmp_path):
     from infwidth.sim._cli_support import build_config, estimate_bytes, load_table
 
     base = ["--widths", "16,32", "--seeds", "2", "--batch-size", "8", "--no-plot"]
-    small, large = [*base, "--steps", "2"], [*base, "--steps", "1000"]
+    small, large = [*base, "--steps", "2"], [*base, "--steps", "600"]
 
     def estimate(argv):
         p = argparse.ArgumentParser()
