@@ -16,7 +16,13 @@ of 2), 5 SGD steps at lr 0.1 under muP, 5 seeds.
 3. PyTorch ``mup``'s ``get_coord_data`` on the same configuration (torch CPU, same process),
    skipped cleanly when torch or mup is not importable.
 
-Prints both ratios. Run: ``.venv/bin/python benchmarks/bench_coord_check.py [--max-width N]``.
+4. The command line as a user runs it, ``infwidth coord-check`` with its defaults on the same
+   configuration, each in a fresh process with an empty XLA cache (cold: compiling every
+   width) and again with the cache it filled (repeat): wall time and peak RSS of the child.
+   ``--with-spectral`` also times ``--spectral`` (the default before issue 10).
+
+Prints both ratios. Run: ``.venv/bin/python benchmarks/bench_coord_check.py [--max-width N]
+[--cli-only] [--with-spectral]``; ``mup`` needs torch and mup importable by the same Python.
 Not a timed test.
 """
 
@@ -161,15 +167,75 @@ def time_mup(widths: tuple[int, ...]) -> float | None:  # pragma: no cover - nee
     return time.perf_counter() - t
 
 
+def time_cli(widths: tuple[int, ...], cache: str, *extra: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (GiB) of ``infwidth coord-check`` with its defaults on the
+    benchmark's configuration, in a fresh process whose XLA cache is ``cache``."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    cmd = [sys.executable, "-m", "infwidth", "coord-check", "--widths", ",".join(map(str, widths))]
+    cmd += ["--steps", str(STEPS), "--seeds", str(SEEDS), "--batch-size", str(BATCH)]
+    cmd += ["--input-dim", str(D_IN), "--output-dim", str(D_OUT), "--lr", str(LR), *extra]
+    # peak RSS of the child alone: a wrapper process whose only child is the command
+    wrap = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    with tempfile.TemporaryDirectory() as out:
+        env = os.environ | {"INFWIDTH_XLA_CACHE": cache}
+        res = subprocess.run(
+            [sys.executable, "-c", wrap, *cmd, "--no-plot", "--out", out],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    seconds, rss_kb = res.stdout.split()
+    return float(seconds), int(rss_kb) / 2**20
+
+
+def cli_report(widths: tuple[int, ...], with_spectral: bool) -> list[tuple[str, float]]:
+    """Cold and repeat CLI runs (see the module docstring); returns (label, seconds)."""
+    import tempfile
+
+    runs = [("default", ())] + ([("--spectral", ("--spectral",))] if with_spectral else [])
+    times = []
+    for label, extra in runs:
+        with tempfile.TemporaryDirectory() as cache:
+            cold, cold_rss = time_cli(widths, cache, *extra)
+            rep, rep_rss = time_cli(widths, cache, *extra)
+        print(
+            f"CLI coord-check {label}: cold process {cold:.2f} s, peak RSS {cold_rss:.2f} GiB; "
+            f"repeat (XLA cache filled) {rep:.2f} s, peak RSS {rep_rss:.2f} GiB"
+        )
+        times += [(f"{label} cold", cold), (f"{label} repeat", rep)]
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-width", type=int, default=8192)
+    parser.add_argument("--cli-only", action="store_true", help="only the CLI runs and mup")
+    parser.add_argument("--with-spectral", action="store_true", help="also time --spectral")
     args = parser.parse_args()
     widths = tuple(2**k for k in range(8, 14) if 2**k <= args.max_width)
     print(
         f"coord check: MLP {D_IN}->n->n->{D_OUT}, widths {widths}, batch {BATCH}, "
         f"{STEPS} SGD steps lr {LR}, {SEEDS} seeds, muP; devices {jax.devices()}"
     )
+    if args.cli_only:
+        cli = cli_report(widths, args.with_spectral)
+        t_mup = time_mup(widths)
+        if t_mup is None:
+            print("PyTorch mup comparison skipped: torch and/or mup not importable")
+            return
+        print(f"PyTorch mup get_coord_data (this process): {t_mup:.2f} s")
+        for label, seconds in cli:
+            print(f"  CLI {label}: {seconds / t_mup:.2f}x mup's time")
+        return
     flops = check_flops(widths)
     cold, warm, rate = time_infwidth(widths, spectral=False)
     bound = flops / rate

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import _validate as valid
+from .._memory import add_memory_argument
 
 NAME = "coord-check"
 HELP = "measure width exponents of features/outputs in finite JAX networks vs the derivation"
@@ -49,7 +50,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", default="relu", help="relu | tanh | gelu | linear")
     p.add_argument("--float64", action="store_true", help="run in double precision")
     p.add_argument("--tolerance", type=float, default=0.2, help="slope tolerance (0.2)")
-    p.add_argument("--no-spectral", action="store_true", help="skip ||dW||/||W||")
+    p.add_argument(
+        "--spectral",
+        action="store_true",
+        help="also record ||dW||/||W|| (a power iteration on every seed's W_0: slow and "
+        "memory-hungry at large widths)",
+    )
+    p.add_argument(
+        "--no-spectral",
+        action="store_true",
+        help="deprecated: ||dW||/||W|| is now off unless --spectral is given",
+    )
     p.add_argument(
         "--no-factor-sgd",
         action="store_true",
@@ -57,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-plot", action="store_true", help="write the JSON only")
     p.add_argument("--seed", type=int, default=0, help="master seed (0)")
-    p.add_argument("--max-memory-gb", type=float, default=None, help="refuse above this")
+    add_memory_argument(p)
     p.add_argument("--quick", action="store_true", help="small widths/steps/seeds (CI)")
     p.add_argument(
         "--strict",
@@ -82,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     text = "64,128,256,512" if args.widths is None else args.widths
     widths = valid.widths("--widths", text, min_count=2)
+    if args.no_spectral:
+        sys.stderr.write("infwidth coord-check: --no-spectral is deprecated (now the default)\n")
     if args.float64:
         import jax
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _validate as valid
+from .._memory import add_memory_argument, refuse_if_over
 from ..errors import InfwidthError
 
 NAME = "kernel"
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-size", type=int, default=256, help="pairs per block side")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--no-figures", action="store_true")
+    add_memory_argument(parser)
 
 
 def load_inputs(data: str, n_points: int | None, seed: int) -> np.ndarray:
@@ -69,6 +71,15 @@ def load_inputs(data: str, n_points: int | None, seed: int) -> np.ndarray:
             raise InfwidthError(f"--n-points must be in 1..{len(x)}, got {n_points}")
         x = x[:n_points]
     return x
+
+
+def estimate_bytes(n_points: int, n_features: int, block_size: int, figures: bool) -> int:
+    """Peak memory of the command for ``P = n_points`` inputs: the two ``P x P`` float64
+    outputs, the copy ``eigvalsh`` makes and the stored inputs (4 ``P^2`` numbers, measured
+    3.3 at P = 3000), six more for the heatmaps (measured), and one block's working set
+    (about 150 ``block^2`` numbers with quadrature, :mod:`infwidth.kernels._blocks`)."""
+    p2 = n_points**2
+    return 8 * ((4 + (6 if figures else 0)) * p2 + n_points * n_features + 150 * block_size**2)
 
 
 def _heatmap(m: np.ndarray, title: str, path: Path) -> None:
@@ -127,11 +138,13 @@ def run(args: argparse.Namespace) -> int:
         args,
         nonnegative_int=("depth",),
         positive_int=("width", "n_points", "block_size"),
-        positive=("weight_std",),
+        positive=("weight_std", "max_memory_gb"),
         nonnegative=("bias_std",),
         seed=("seed",),
     )
     x, filt = _prepare(args, load_inputs(args.data, args.n_points, args.seed))
+    need = estimate_bytes(len(x), int(np.prod(x.shape[1:])), args.block_size, not args.no_figures)
+    refuse_if_over(need, args.max_memory_gb, f"{len(x)} x {len(x)} kernels", "use fewer --n-points")
     out = valid.out_dir(args.out, ("kernels.npz", "kernel.json", "nngp.png", "ntk.png"))
     k = _kernels(args, x, filt)
     np.savez(out / "kernels.npz", nngp=k.nngp, ntk=k.ntk, x=x)

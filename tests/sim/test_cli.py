@@ -32,6 +32,7 @@ def test_json_contract_and_determinism(tmp_path, capsys):
         "output_rms",
         "output_movement_rms",
     }
+    assert "spectral_ratio" not in quantities  # opt-in (--spectral): it reads every W_0 60x
     slope = data["slopes"][0]
     assert set(slope) == {
         "tensor",
@@ -54,7 +55,7 @@ def test_json_contract_and_determinism(tmp_path, capsys):
 
 def test_png_and_spectral_ratio(tmp_path):
     out = tmp_path / "png"
-    assert main(["coord-check", *SMALL, "--out", str(out)]) == 0  # compiled already
+    assert main(["coord-check", *SMALL, "--out", str(out), "--spectral"]) == 0
     assert (out / "coord_check.png").stat().st_size > 1000
     data = json.loads((out / "coord_check.json").read_text())
     ratios = [r["value"] for r in data["records"] if r["quantity"] == "spectral_ratio"]

@@ -29,6 +29,7 @@ _BASE = dict(  # 2 T R = 48 = width: the hidden matrices are factored, d_in and 
     depth=2,
     dims={"d_in": 5, "d_out": 3},
     dtype="float64",
+    spectral=True,
 )
 
 
