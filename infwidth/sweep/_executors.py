@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
@@ -136,6 +137,18 @@ def host_device_env(n: int, env: dict[str, str] | None = None) -> dict[str, str]
     return env
 
 
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Raise :class:`InfwidthError` unless something accepts TCP at ``HOST:PORT`` (Ray's own
+    connect retries for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise InfwidthError(f"--ray-address must be HOST:PORT or auto, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise InfwidthError(f"no Ray cluster answers at {address}: {exc}") from None
+
+
 def _ray_chunk(
     spec: SweepSpec, data: TrainData, chunk: Chunk
 ) -> tuple[list[dict[str, Any]], float, str]:
@@ -158,10 +171,14 @@ class RayExecutor:
     def __init__(
         self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = 3
     ) -> None:
+        if address is None:  # a local cluster: loopback only (read when Ray is imported)
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         try:
             import ray
         except ImportError:
             raise InfwidthError(RAY_HINT) from None
+        if address not in (None, "auto"):
+            _probe(address)
         self._ray = ray
         self._own = not ray.is_initialized()
         if self._own:

@@ -16,7 +16,7 @@ import pytest
 from infwidth.cli import main
 from infwidth.errors import InfwidthError
 from infwidth.sweep import SweepSpec, run_sweep
-from infwidth.sweep._executors import DEVICE_FLAG, ShardedExecutor, host_device_env
+from infwidth.sweep._executors import DEVICE_FLAG, ShardedExecutor, _probe, host_device_env
 
 ROOT = Path(__file__).resolve().parents[2]
 # 2 targets x 3 LRs x 2 seeds = 12 points per width: padded to 16 on 8 devices
@@ -83,6 +83,24 @@ def test_cli_executor_ray_without_ray_is_one_line(tmp_path, capsys, monkeypatch)
     assert not (tmp_path / "o" / "sweep.sqlite").exists()
 
 
+def test_ray_address_is_probed_before_ray_connects():
+    with pytest.raises(InfwidthError, match="HOST:PORT"):
+        _probe("nonsense")
+    with pytest.raises(InfwidthError, match="no Ray cluster answers at 127.0.0.1:1"):
+        _probe("127.0.0.1:1")  # nothing listens on port 1: refused at once
+
+
+def test_the_default_path_never_imports_ray():
+    code = (
+        "import sys\nfrom infwidth.cli import main\nfrom infwidth.sweep import SweepSpec, run_sweep\n"
+        "run_sweep(SweepSpec(targets=('mup',), widths=(8,), log2_lrs=(0.0,), seeds=1, steps=2,"
+        " batch_size=8, n_train=16))\nassert 'ray' not in sys.modules, 'ray imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_cli_executor_flags_are_checked(tmp_path, capsys):
     assert main(["sweep", *ARGS, "--ray-address", "127.0.0.1:1", "--out", str(tmp_path)]) == 2
     assert "--ray-address needs --executor ray" in capsys.readouterr().err
@@ -118,10 +136,11 @@ try:
     reports = []
     with RayExecutor(cluster.address) as ex:
         run = run_sweep(spec, store=store, executor=ex, progress=reports.append)
+        hosts = sorted({n["NodeManagerAddress"] for n in ray.nodes()})
     one = spec.replace(widths=(spec.widths[0],))
     with DyingOnce(cluster.address) as ex:
         retried = run_sweep(one, executor=ex)
-    print(json.dumps({"records": run.records, "nodes": [r.node for r in reports],
+    print(json.dumps({"records": run.records, "nodes": [r.node for r in reports], "hosts": hosts,
                       "retried": retried.records, "died": os.path.exists(marker)}))
 finally:
     if ray.is_initialized():
@@ -151,6 +170,7 @@ def test_ray_two_node_cluster_equals_local(tmp_path):
     assert proc.returncode == 0, err[-3000:]
     doc = json.loads(out.strip().splitlines()[-1])
     assert len(doc["nodes"]) == 4 and len(set(doc["nodes"])) == 2  # records from both nodes
+    assert doc["hosts"] == ["127.0.0.1"]  # loopback only
     local = run_sweep(spec).records
     _assert_same_numbers(doc["records"], local)
     assert doc["died"]  # one worker died, its chunk was retried
