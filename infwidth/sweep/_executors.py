@@ -156,6 +156,9 @@ def _ray_chunk(
     seconds spent and the id of the node it ran on."""
     import ray
 
+    from .._xla_cache import enable_compilation_cache
+
+    enable_compilation_cache()  # the worker's persistent cache: a rerun skips compiling
     records, dt = _timed(spec, data, chunk, chunk.size)
     return records, dt, ray.get_runtime_context().get_node_id()
 
