@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``infwidth`` console script. Returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # to re-run in a subprocess
     if args._uses_jax:
         from .._xla_cache import enable_compilation_cache
 

@@ -7,7 +7,9 @@ computes only the points not stored. JAX is imported inside :func:`run` only.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,6 +59,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plot", action="store_true", help="write the JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--quick", action="store_true", help="a small grid (CI)")
+    p.add_argument(
+        "--executor", choices=("local", "ray"), default="local",
+        help="where chunks run: this process (local), or Ray tasks (ray; pip install "
+        "'infwidth[ray]')",
+    )  # fmt: skip
+    p.add_argument(
+        "--ray-address", metavar="ADDR",
+        help="Ray cluster to use (HOST:PORT, auto); default: start a local one and stop it",
+    )  # fmt: skip
+    p.add_argument(
+        "--devices", type=int, metavar="N",
+        help="shard each chunk over N local devices (on CPU: N forced host devices, in a "
+        "subprocess)",
+    )  # fmt: skip
 
 
 def build_spec(args: argparse.Namespace):
@@ -79,8 +95,18 @@ def run(args: argparse.Namespace) -> int:
         return _export(args)
     if args.tolerance is not None and not args.tolerance > 0:
         raise InfwidthError(f"--tolerance must be positive, got {args.tolerance}")
+    if args.ray_address and args.executor != "ray":
+        raise InfwidthError("--ray-address needs --executor ray")
+    if args.devices is not None and args.devices < 1:
+        raise InfwidthError(f"--devices must be a positive integer, got {args.devices}")
+    if args.devices is not None and args.executor == "ray":
+        raise InfwidthError("--devices shards over this host; Ray workers use their own devices")
     spec = build_spec(args)
-    from ..sweep import run_sweep, write
+    if args.devices is not None:
+        code = _on_host_devices(args)
+        if code is not None:
+            return code
+    from ..sweep import write
     from ..sweep._report import sweep_json
 
     out = Path(args.out)
@@ -92,11 +118,15 @@ def run(args: argparse.Namespace) -> int:
         tag = " (cached)" if c.computed == 0 else f" {c.seconds:.1f} s"
         if 0 < c.computed < c.points:
             tag += f" ({c.points - c.computed} cached)"
+        if c.devices > 1:
+            tag += f" on {c.devices} devices"
+        if c.node is not None:
+            tag += f" on node {c.node[:8]}"
         sys.stderr.write(
             f"  chunk {c.index + 1}/{c.total}: width {c.width}, {c.points} points{tag}\n"
         )
 
-    result = run_sweep(spec, store=str(store), progress=progress)
+    result = _run(spec, store, progress, args)
     doc = sweep_json(result, tolerance=args.tolerance)
     paths = write(doc, out, plot_png=not args.no_plot)
     for target, t in doc["transfer"].items():
@@ -111,6 +141,44 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         sys.stdout.write(f"wrote {path}\n")
     return 0
+
+
+def _run(spec, store: Path, progress, args: argparse.Namespace):
+    """Run the sweep on the executor the flags name (a Ray one is closed afterwards)."""
+    from ..sweep import run_sweep
+    from ..sweep._executors import RayExecutor, ShardedExecutor
+
+    if args.executor == "ray":
+        with RayExecutor(args.ray_address) as ex:
+            return run_sweep(spec, store=str(store), progress=progress, executor=ex)
+    ex = ShardedExecutor(args.devices) if args.devices is not None else None
+    return run_sweep(spec, store=str(store), progress=progress, executor=ex)
+
+
+#: set in the subprocess that --devices starts, so it never starts another
+CHILD = "INFWIDTH_SWEEP_DEVICES_CHILD"
+
+
+def _on_host_devices(args: argparse.Namespace) -> int | None:
+    """``None`` when JAX already sees ``--devices`` devices; else, on CPU, re-run this
+    command in a subprocess whose JAX starts with that many host devices (XLA reads the
+    device count once, at start-up) and return its exit code."""
+    import jax
+
+    from ..sweep._executors import host_device_env
+
+    n, have, backend = args.devices, len(jax.devices()), jax.default_backend()
+    if n <= have:
+        return None
+    if backend != "cpu" or os.environ.get(CHILD):
+        raise InfwidthError(f"--devices {n}: JAX sees {have} {backend} device(s)")
+    env = host_device_env(n)
+    root = str(Path(__file__).resolve().parents[2])  # this infwidth, in the child too
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    env[CHILD] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return subprocess.run([sys.executable, "-m", "infwidth", *args._argv], env=env).returncode
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -43,6 +42,7 @@ from ..sim import Scaling, Table, build_model, scale_table, table_optimizer
 from ..sim._model import mse
 from ._data import TrainData, load_train_data
 from ._db import SweepStore, point_key
+from ._executors import Chunk, Executor, LocalExecutor
 from ._spec import Point, SweepSpec
 
 _NUMBERS = ("init_std", "multiplier", "learning_rate", "epsilon")
@@ -65,7 +65,8 @@ class _Static(NamedTuple):
 
 
 class ChunkReport(NamedTuple):
-    """Progress of one chunk: its width, how many points, how many computed, seconds."""
+    """Progress of one chunk: its width, how many points, how many computed, seconds, and
+    where it ran (the executor's node id, ``None`` in this process; the device count)."""
 
     index: int
     total: int
@@ -73,6 +74,8 @@ class ChunkReport(NamedTuple):
     points: int
     computed: int
     seconds: float
+    node: str | None = None
+    devices: int = 1
 
 
 class SweepRun(NamedTuple):
@@ -142,13 +145,15 @@ def _point_program(st: _Static):
     return one
 
 
+#: the chunk program's arguments: per point (0) or shared (None)
+IN_AXES = (None, 0, 0, 0, None, None, None)
+
+
 @functools.partial(jax.jit, static_argnames=("st",))
 def _chunk_program(units, seed_idx, numbers, lr, x, y, batches, *, st: _Static):
     """All points of a chunk at once: every per-point argument vmapped, shapes shared."""
     one = _point_program(st)
-    return jax.vmap(one, in_axes=(None, 0, 0, 0, None, None, None))(
-        units, seed_idx, numbers, lr, x, y, batches
-    )
+    return jax.vmap(one, in_axes=IN_AXES)(units, seed_idx, numbers, lr, x, y, batches)
 
 
 def _unit_weights(shapes: Mapping[str, tuple[int, ...]], seeds: list[int]) -> dict:
@@ -235,9 +240,16 @@ def _check_tables(spec: SweepSpec) -> tuple[str, ...]:
 
 
 def run_chunk(
-    spec: SweepSpec, data: TrainData, points: list[Point], size: int
+    spec: SweepSpec,
+    data: TrainData,
+    points: list[Point],
+    size: int,
+    *,
+    place: Callable[[tuple, tuple], tuple] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train ``points`` (one width) as one vmapped program padded to ``size`` points."""
+    """Train ``points`` (one width) as one vmapped program padded to ``size`` points.
+
+    ``place(args, IN_AXES)``: puts the program's arguments on devices (sharding)."""
     width = points[0].width
     names = _check_tables(spec)
     dims = {"d_in": data.x.shape[1], "d_out": data.classes}
@@ -261,7 +273,8 @@ def run_chunk(
     }
     seed_idx = np.asarray([seeds.index(p.seed) for p in padded], np.int32)
     lr = np.asarray([2.0**p.log2_lr for p in padded], np.float32)
-    out = _chunk_program(units, seed_idx, numbers, lr, data.x, data.labels, batches, st=st)
+    args = (units, seed_idx, numbers, lr, data.x, data.labels, batches)
+    out = _chunk_program(*(args if place is None else place(args, IN_AXES)), st=st)
     out = {k: np.asarray(v, np.float64) for k, v in jax.device_get(out).items()}
     diverged = ~out["finite"].astype(bool) | grown_beyond(out["size_max"], out["size0"])
     diverged |= ~np.isfinite(out["loss"])
@@ -291,11 +304,14 @@ def run_sweep(
     x: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     progress: Callable[[ChunkReport], None] | None = None,
+    executor: Executor | None = None,
 ) -> SweepRun:
     """Run every point of ``spec`` not already in ``store`` (a SQLite path; ``None``: keep
     results in memory), one transaction per chunk, and return all records.
 
     ``x``, ``labels``: the user's arrays when ``spec.data == "arrays"``.
+    ``executor``: where chunks run (:mod:`._executors`; default this process, one device);
+    whichever it is, this process alone writes the store, each chunk as it arrives.
     """
     from .. import __version__
 
@@ -311,21 +327,28 @@ def run_sweep(
         keys: dict[Point, str] = {}
         for p in spec.points():
             keys[p] = point_key(__version__, data.fingerprint, point_config(spec, p))
+        tasks = []
         for i, chunk in enumerate(parts):
-            t0 = time.perf_counter()
             stored = db.present(keys[p] for p in chunk)
-            todo = [p for p in chunk if keys[p] not in stored]
+            todo = tuple(p for p in chunk if keys[p] not in stored)
             if todo:
                 size = max(len(c) for c in parts if c[0].width == chunk[0].width)
-                recs = run_chunk(spec, data, todo, size)
-                db.write(
-                    {**r, "key": keys[p], "config": point_config(spec, p)}
-                    for p, r in zip(todo, recs, strict=True)
-                )
-                computed += len(todo)
+                tasks.append(Chunk(i, todo, size))
+            elif progress is not None:
+                progress(ChunkReport(i, len(parts), chunk[0].width, len(chunk), 0, 0.0))
+        for done in (executor or LocalExecutor()).run(spec, data, tasks):
+            todo = done.chunk.points
+            db.write(
+                {**r, "key": keys[p], "config": point_config(spec, p)}
+                for p, r in zip(todo, done.records, strict=True)
+            )
+            computed += len(todo)
             if progress is not None:
-                dt = time.perf_counter() - t0
-                progress(ChunkReport(i, len(parts), chunk[0].width, len(chunk), len(todo), dt))
+                i = done.chunk.index
+                progress(
+                    ChunkReport(i, len(parts), todo[0].width, len(parts[i]), len(todo),
+                                done.seconds, done.node, done.devices)
+                )  # fmt: skip
         rows = db.rows(keys.values())
     records = []
     for p in spec.points():
