@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -98,20 +98,20 @@ class SweepRun(NamedTuple):
 
 
 def _spec_text(spec: SweepSpec) -> str | None:
+    """The spec file's network, canonical JSON (what a point's key holds of it)."""
     if spec.spec_file is None:
         return None
-    try:
-        return Path(spec.spec_file).read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InfwidthError(f"cannot read spec file {spec.spec_file}: {e}") from None
+    from .. import load_spec
+
+    return json.dumps(load_spec(spec.spec_file).to_json(), sort_keys=True)
 
 
 @functools.cache
 def _cached_table(arch: str, optimizer: str, target: str, depth: int, spec_file, text) -> Table:
     if arch == "chain":
-        from .. import derive, load_spec
+        from .. import derive, spec_from_dict
 
-        return Table.from_json(derive(load_spec(spec_file), optimizer, target=target))
+        return Table.from_json(derive(spec_from_dict(json.loads(text)), optimizer, target=target))
     kw = {"depth": depth} if arch == "mlp" else {}
     return Table.derive(arch, optimizer, target=target, **kw)
 
