@@ -289,8 +289,9 @@ def memory_budget(spec: SweepSpec) -> float:
 def _shapes(spec: SweepSpec, width: int, depth: int, dims: Mapping[str, int], model=None):
     """Parameter shapes of the network at ``width`` and ``depth`` (no arrays made)."""
     if model is not None:
-        tree = jax.eval_shape(lambda k: model.init(width, k), jax.random.PRNGKey(0))
-        return {str(i): leaf.shape for i, leaf in enumerate(jax.tree.leaves(tree))}
+        # called, not traced: a user's init may draw with NumPy
+        tree = model.init(width, jax.random.PRNGKey(0))
+        return {str(i): np.shape(leaf) for i, leaf in enumerate(jax.tree.leaves(tree))}
     probe = _build(spec, spec.targets[0], width, depth, dims)
     return {k: v.shape for k, v in jax.eval_shape(probe.init, jax.random.PRNGKey(0)).items()}
 

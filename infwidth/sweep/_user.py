@@ -68,8 +68,10 @@ def leaf_factors(model: Any, optimizer: str, target: str, width: int, base_width
     from ..spec import make_tensor
 
     key = seed_key(0)
+    # the delta (twice the base width) tells the infinite axes, also at the base width
     t = mup_transfer(
-        model.init(width, key), model.init(base_width, key), optimizer=optimizer,
+        model.init(width, key), model.init(base_width, key),
+        model.init(2 * base_width, key), optimizer=optimizer,
         target=target, lr=1.0, eps=1.0, weight_decay=1.0,
         layout=getattr(model, "layout", "auto"),
     )  # fmt: skip

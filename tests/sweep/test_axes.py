@@ -137,3 +137,116 @@ def test_spec_file_network_is_the_builtin_mlp(tmp_path):
     assert run_sweep(spec, store=store).computed == 0
     _mlp_file(net, hidden="2*n")
     assert run_sweep(spec, store=store).computed == len(spec.points())
+
+
+class UserMLP:
+    """A user's MLP 64 -> n -> n -> 10 (ReLU, no biases), standard init: the built-in mlp's
+    unit normals (its NumPy stream, seed read back from the key) over sqrt(fan_in)."""
+
+    name = "test-user-mlp"
+
+    @staticmethod
+    def init(width, key):
+        seed = int(np.asarray(key)[-1])
+        sizes = {"W1": (64, width), "W2": (width, width), "W3": (width, 10)}
+        return {
+            k: np.random.default_rng([seed, i, 0x5EED]).standard_normal(s, np.float32)
+            / np.float32(math.sqrt(s[0]))
+            for i, (k, s) in enumerate(sorted(sizes.items()))
+        }
+
+    @staticmethod
+    def loss(params, batch):
+        import jax
+        import jax.numpy as jnp
+
+        x, y = batch
+        h = jax.nn.relu(x @ params["W1"])
+        f = jax.nn.relu(h @ params["W2"]) @ params["W3"]
+        return 0.5 * jnp.mean(jnp.sum((f - jax.nn.one_hot(y, 10)) ** 2, axis=-1))
+
+
+def test_user_model_through_mup_transfer_matches_the_builtin_mlp(tmp_path):
+    spec = SweepSpec(**BASE, targets="sp,mup", log2_lrs=(-3.0, -1.0, 1.0, 5.0), steps=6,
+                     init_mults=(1.0, 0.5))  # fmt: skip
+    builtin = _by(run_sweep(spec), "target", "width", "log2_lr", "init_mult")
+    before = _chunk_program._cache_size()
+    store = str(tmp_path / "s.sqlite")
+    user = run_sweep(spec, model=UserMLP(), store=store)
+    assert _chunk_program._cache_size() - before == 2  # one program per width
+    mine = _by(user, "target", "width", "log2_lr", "init_mult")
+    assert mine.keys() == builtin.keys()
+    for k, r in mine.items():
+        b = builtin[k]
+        assert r["diverged"] == b["diverged"], k
+        if not r["diverged"]:
+            assert r["loss"] == pytest.approx(b["loss"], rel=1e-6), k
+    assert any(r["diverged"] for r in mine.values())  # 2^5 blows up, in both
+    # muP and SP differ at 4x the base width (the user's model was rescaled)
+    assert mine[("sp", 64, -1.0, 1.0)]["loss"] != mine[("mup", 64, -1.0, 1.0)]["loss"]
+    # stored under the model's name, apart from the built-in network
+    assert run_sweep(spec, model=UserMLP(), store=store).computed == 0
+    assert run_sweep(spec, store=store).computed == len(spec.points())
+    with pytest.raises(InfwidthError, match="no output multiplier"):
+        run_sweep(spec.replace(output_mults=(1.0, 2.0)), model=UserMLP())
+    with pytest.raises(InfwidthError, match="init.*loss"):
+        run_sweep(spec, model=object())
+
+
+def test_auto_extend_brackets_an_edge_optimum(tmp_path):
+    store = str(tmp_path / "s.sqlite")
+    spec = SweepSpec(**BASE, targets="mup", log2_lrs="-7:-5:1", steps=20)
+    first = run_sweep(spec, store=store)
+    doc = sweep_json(first)
+    assert all(o["on_edge"] and o["log2_lr"] == -5.0 for o in doc["optima"])  # too slow
+    run = run_sweep(spec.replace(auto_extend=4), store=store)
+    grid = run.spec.log2_lrs
+    assert (
+        run.extended == 3
+        and grid[0] == -7.0
+        and grid == tuple(np.arange(-7.0, grid[-1] + 0.5, 1.0))
+    )
+    assert run.cached == len(spec.points())  # the first grid came from the store
+    doc = sweep_json(run)
+    assert not any(o["on_edge"] for o in doc["optima"])
+    assert doc["config"]["log2_lrs"] == list(grid)
+    # bounded: one extension allowed leaves it on the edge, said so
+    short = run_sweep(spec.replace(auto_extend=1))
+    assert short.extended == 1 and short.spec.log2_lrs[-1] == -3.0
+
+
+def test_cli_flags_and_config_give_the_same_spec(tmp_path, capsys):
+    from infwidth.cli import build_parser, main
+    from infwidth.cli._sweep import build_spec
+
+    net = _mlp_file(tmp_path / "net.json")
+    argv = ["sweep", "--depths", "2,3", "--base-depth", "2", "--init-mults", "1,0.5",
+            "--output-mults", "1,2", "--weight-decays", "0,1e-3", "--adam-eps", "1e-8,1e-6",
+            "--warmup-steps", "3", "--schedule", "cosine", "--auto-extend"]  # fmt: skip
+    spec = build_spec(build_parser().parse_args(argv))
+    assert (spec.all_depths, spec.base_depth, spec.init_mults) == ((2, 3), 2, (1.0, 0.5))
+    assert (spec.output_mults, spec.weight_decays, spec.adam_eps) == (
+        (1.0, 2.0), (0.0, 1e-3), (1e-8, 1e-6))  # fmt: skip
+    assert (spec.warmup_steps, spec.schedule, spec.auto_extend) == (3, "cosine", 4)
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('depths = [2, 3]\nbase_depth = 2\ninit_mults = [1, 0.5]\n'
+                   'output_mults = [1, 2]\nweight_decays = [0, 1e-3]\nadam_eps = [1e-8, 1e-6]\n'
+                   'warmup_steps = 3\nschedule = "cosine"\nauto_extend = 4\n')  # fmt: skip
+    assert build_spec(build_parser().parse_args(["sweep", "--config", str(cfg)])) == spec
+    assert SweepSpec.from_dict(spec.to_json()) == spec
+    # a spec-file network from the command line, quiet: nothing on stderr
+    out = tmp_path / "o"
+    run = ["sweep", "--spec", str(net), "--targets", "mup", "--widths", "16,32",
+           "--log2-lrs", "-7:-6:1", "--seeds", "1", "--steps", "20", "--batch-size", "32",
+           "--n-train", "64", "--loss", "mse", "--out", str(out), "--no-plot"]  # fmt: skip
+    assert main([*run, "--quiet", "--auto-extend", "2"]) == 0
+    io = capsys.readouterr()
+    assert io.err == "" and "grid extended 2 time(s) to -7..-2" in io.out
+    doc = json.loads((out / "sweep.json").read_text())
+    assert doc["config"]["arch"] == "chain" and doc["config"]["spec_file"] == str(net)
+    assert len(doc["points"]) == 2 * 6  # -7..-2
+    # the bar counts stored chunks; an unknown schedule is one line
+    assert main([*run]) == 0
+    assert "4/4" in capsys.readouterr().err
+    assert main([*run, "--schedule", "step"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
