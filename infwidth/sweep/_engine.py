@@ -5,7 +5,12 @@ the compiled program the learning rate, the seed (as an index into initial weigh
 batch orders drawn outside) and every per-tensor number of the target's table (init
 standard deviation, forward multiplier, learning-rate and epsilon scaling, from
 :func:`infwidth.sim.scale_table`) are traced, vmapped arguments: one compilation serves every
-target, learning rate and seed of a width.
+target, learning rate and seed of a width. The scalar axes fold into the same numbers
+(init std times the init-std multiplier, the readout's multiplier times the output
+multiplier, per-tensor epsilon and weight decay times the point's base values), and the
+schedule's per-step learning-rate factors are an argument too: none of them recompiles.
+A chunk is one width and one depth; a user's model (:mod:`infwidth.sweep._user`) gets
+its per-leaf factors from :func:`infwidth.mup_transfer` the same way.
 
 Each point trains the table's network (:func:`infwidth.sim.build_model`) with the table's
 optimiser (:func:`infwidth.sim.table_optimizer`, per-tensor learning rates scaled by the base
@@ -252,6 +257,13 @@ def point_config(spec: SweepSpec, p: Point, model: Any = None) -> dict[str, Any]
     for axis in ("depths", "auto_extend", *SCALAR_AXES):
         cfg.pop(axis)
     cfg.update(p._asdict())
+    # settings at their defaults are left out: a sweep without the newer axes and options
+    # keeps the keys (and the stores) it had before they existed
+    defaults = {"spec_file": None, "warmup_steps": 0, "schedule": "constant", "base_depth": p.depth}
+    defaults.update({field: value for field, value in SCALAR_AXES.values()})
+    for name, value in defaults.items():
+        if cfg.get(name) == value:
+            cfg.pop(name)
     if spec.spec_file is not None:
         cfg["spec_file"] = hashlib.sha256(_spec_text(spec).encode()).hexdigest()
     if model is not None:

@@ -211,7 +211,7 @@ def test_auto_extend_brackets_an_edge_optimum(tmp_path):
     assert not any(o["on_edge"] for o in doc["optima"])
     assert doc["config"]["log2_lrs"] == list(grid)
     # bounded: one extension allowed leaves it on the edge, said so
-    short = run_sweep(spec.replace(auto_extend=1))
+    short = run_sweep(spec.replace(auto_extend=1), store=store)
     assert short.extended == 1 and short.spec.log2_lrs[-1] == -3.0
 
 
