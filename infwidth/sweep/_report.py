@@ -37,8 +37,12 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     curves = seed_mean(doc["points"], grid)
     panels = list(dict.fromkeys((g[0], g[2], *g[3:]) for g in curves))
     several = len({p[1] for p in panels}) > 1
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, panel in zip(axes[0], panels, strict=True):
+    cols = min(len(panels), 4)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, panel in zip(axes.flat[: len(panels)], panels, strict=True):
         target, depth, extras = panel[0], panel[1], panel[2:]
         name = label(target, depth if several else None, extras)
         for c, width in enumerate(widths):
@@ -68,9 +72,11 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         t = doc["transfer"].get(name, {})
         shift = t.get("shift_octaves")
         extra = f"shift {shift:+.2f} oct, {t['verdict']}" if shift is not None else t.get("verdict")
-        ax.set(title=f"{name}: {extra}", xlabel="log2 base learning rate", yscale="log")
+        ax.set(xlabel="log2 base learning rate", yscale="log")
+        ax.set_title(f"{name}: {extra}", fontsize=9)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
     fig.tight_layout()
     write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)
