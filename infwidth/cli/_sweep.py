@@ -139,13 +139,17 @@ class ProgressBar:
     def __init__(self, *, disable: bool = False, depths: bool = False) -> None:
         self._bar, self._cached, self._disable, self._depths = None, 0, disable, depths
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, stored: int = 0) -> None:
+        """A pass over ``total`` points of which ``stored`` are done: they count from the
+        start, so the rate (and ETA) is that of computed points only."""
         if self._bar is None:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, unit="pt", disable=self._disable, file=sys.stderr)
-        else:  # another pass: auto_extend grew the grid
-            self._bar.reset(total=total)
+        self._bar.reset(total=total)  # also another pass: auto_extend grew the grid
+        # stored points done from the start, outside the rate's moving average
+        self._bar.n = self._bar.last_print_n = self._bar.initial = stored
+        self._bar.refresh()
         self._cached = 0
 
     def __call__(self, c) -> None:
@@ -155,7 +159,7 @@ class ProgressBar:
             f"chunk {c.index + 1}/{c.total} width {c.width}{depth}, {self._cached} cached",
             refresh=False,
         )
-        self._bar.update(c.points)
+        self._bar.update(c.computed)
 
     def __enter__(self) -> ProgressBar:
         return self

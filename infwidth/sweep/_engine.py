@@ -93,13 +93,14 @@ class ChunkReport(NamedTuple):
 class SweepRun(NamedTuple):
     """A finished sweep: the spec, one record per point (grid order), and what was computed;
     ``extended``: how many times ``auto_extend`` widened the log2-LR grid (``spec`` holds
-    the final grid)."""
+    the final grid); ``model``: a user model's name."""
 
     spec: SweepSpec
     records: list[dict[str, Any]]
     computed: int
     cached: int
     extended: int = 0
+    model: str | None = None
 
 
 def _spec_text(spec: SweepSpec) -> str | None:
@@ -489,7 +490,7 @@ def run_sweep(
     own model (``init(width, key)``, ``loss(params, batch)``; :mod:`infwidth.sweep._user`),
     scaled per target by :func:`infwidth.mup_transfer`, instead of the spec's network.
     ``progress`` is called with a :class:`ChunkReport` after each chunk (and, where it has
-    one, its ``start(points)`` before each pass over the grid). With ``spec.auto_extend``, a grid whose optimum lies on its edge is extended (two grid
+    one, its ``start(points, stored)`` before each pass over the grid). With ``spec.auto_extend``, a grid whose optimum lies on its edge is extended (two grid
     steps that way, at most ``auto_extend`` times; :func:`extend_grid`).
     """
     from .. import __version__
@@ -514,7 +515,8 @@ def run_sweep(
             if wider is None:
                 break
             spec, extended = wider, extended + 1
-    return SweepRun(spec, records, computed, len(records) - computed, extended)
+    name = None if model is None else model_name(model)
+    return SweepRun(spec, records, computed, len(records) - computed, extended, name)
 
 
 def _run_grid(spec, data, db, version, progress, model) -> tuple[list[dict], int]:
@@ -524,7 +526,7 @@ def _run_grid(spec, data, db, version, progress, model) -> tuple[list[dict], int
     for p in spec.points():
         keys[p] = point_key(version, data.fingerprint, point_config(spec, p, model))
     if hasattr(progress, "start"):
-        progress.start(len(keys))
+        progress.start(len(keys), len(db.present(keys.values())))
     for i, chunk in enumerate(parts):
         t0 = time.perf_counter()
         stored = db.present(keys[p] for p in chunk)

@@ -20,7 +20,10 @@ def sweep_json(run: SweepRun, *, tolerance: float = TOLERANCE) -> dict[str, Any]
     result = analyse(run.records, spec.log2_lrs, tolerance=tolerance, steps=spec.steps)
     keys = ("target", "width", "depth", *spec.varying(), "log2_lr", "seed", "loss", "diverged")
     points = [{k: r[k] for k in dict.fromkeys(keys)} for r in run.records]
-    return {"config": spec.to_json(), "points": points, **result}
+    config = spec.to_json()
+    if run.model is not None:
+        config["arch"] = f"user:{run.model}"
+    return {"config": config, "points": points, **result}
 
 
 def plot(doc: dict[str, Any], path: Path) -> None:

@@ -185,7 +185,8 @@ def test_user_model_through_mup_transfer_matches_the_builtin_mlp(tmp_path):
     # muP and SP differ at 4x the base width (the user's model was rescaled)
     assert mine[("sp", 64, -1.0, 1.0)]["loss"] != mine[("mup", 64, -1.0, 1.0)]["loss"]
     # stored under the model's name, apart from the built-in network
-    assert run_sweep(spec, model=UserMLP(), store=store).computed == 0
+    again = run_sweep(spec, model=UserMLP(), store=store)
+    assert again.computed == 0 and sweep_json(again)["config"]["arch"] == "user:test-user-mlp"
     assert run_sweep(spec, store=store).computed == len(spec.points())
     with pytest.raises(InfwidthError, match="no output multiplier"):
         run_sweep(spec.replace(output_mults=(1.0, 2.0)), model=UserMLP())
