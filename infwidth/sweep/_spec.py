@@ -235,7 +235,8 @@ class SweepSpec:
             bad("log2 learning rates must be finite")
         if min(self.widths) < 1:
             bad(f"widths must be positive, got {list(self.widths)}")
-        for name in ("seeds", "depth", "steps", "batch_size", "max_chunk"):
+        ints = ("seeds", "depth", "steps", "batch_size", "max_chunk")
+        for name in ints if self.depths is None else ints[:1] + ints[2:]:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(f"{name} must be a positive integer, got {v!r}")
@@ -247,8 +248,10 @@ class SweepSpec:
                 bad(f"the sweep's {name} axis is empty")
             if len(set(axis)) != len(axis):
                 bad(f"the sweep's {name} axis repeats a value: {list(axis)}")
-        if min(self.all_depths) < 1:
-            bad(f"depths must be positive, got {list(self.all_depths)}")
+        if self.depths and (
+            min(self.depths) < 1 or not all(isinstance(d, int) for d in self.depths)
+        ):
+            bad(f"depths must be positive integers, got {list(self.depths)}")
         if self.base_depth is not None and (isinstance(self.base_depth, bool) or
                                             not isinstance(self.base_depth, int) or
                                             self.base_depth < 1):  # fmt: skip

@@ -251,3 +251,27 @@ def test_cli_flags_and_config_give_the_same_spec(tmp_path, capsys):
     assert "4/4" in capsys.readouterr().err
     assert main([*run, "--schedule", "step"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--init-mults", "1,x"], "init_mults must be numbers"),
+        (["--output-mults", "1,1"], "output_mults axis repeats"),
+        (["--weight-decays", "-1"], "weight_decays must be non-negative"),
+        (["--depths", "0,2"], "depths must be positive"),
+        (["--spec", "/no/such.json"], "does not exist"),
+        (["--spec", "/no/such.json", "--arch", "resmlp"], "run as a chain"),
+        (["--arch", "transformer"], "unknown arch"),
+        (["--auto-extend", "-1"], "auto_extend must be a non-negative"),
+    ],
+)
+def test_bad_axes_are_one_line_exit_2(tmp_path, capsys, extra, message):
+    from infwidth.cli import main
+
+    argv = ["sweep", "--targets", "mup", "--widths", "16,32", "--log2-lrs", "-2:0:2",
+            "--seeds", "1", "--steps", "3", "--batch-size", "16", "--n-train", "32",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("infwidth sweep: error:")
