@@ -196,7 +196,7 @@ def test_user_model_through_mup_transfer_matches_the_builtin_mlp(tmp_path):
 
 def test_auto_extend_brackets_an_edge_optimum(tmp_path):
     store = str(tmp_path / "s.sqlite")
-    spec = SweepSpec(**BASE, targets="mup", log2_lrs="-7:-5:1", steps=20)
+    spec = SweepSpec(**{**BASE, "widths": (16,)}, targets="mup", log2_lrs="-7:-5:1", steps=20)
     first = run_sweep(spec, store=store)
     doc = sweep_json(first)
     assert all(o["on_edge"] and o["log2_lr"] == -5.0 for o in doc["optima"])  # too slow
