@@ -26,7 +26,8 @@ QUICK |= {"batch_size": 256, "loss": "mse"}
 #: flag -> SweepSpec field, for flags that override a --config file
 FIELDS = ("arch", "depth", "data", "n_train", "loss", "optimizer", "targets", "widths")
 FIELDS += ("log2_lrs", "seeds", "steps", "batch_size", "base_width", "max_chunk")
-FIELDS += ("max_memory_gb",)
+FIELDS += ("max_memory_gb", "depths", "base_depth", "spec_file", "init_mults", "output_mults")
+FIELDS += ("weight_decays", "adam_eps", "warmup_steps", "schedule", "auto_extend")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,8 +39,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--format", default="csv", help="export: csv | json | parquet (csv)")
     p.add_argument("--config", metavar="FILE", help="TOML/JSON sweep config (flags override it)")
-    p.add_argument("--arch", help="built-in network (mlp)")
-    p.add_argument("--depth", type=int, help="hidden layers (2)")
+    p.add_argument("--arch", help="built-in network: mlp | resmlp (mlp)")
+    p.add_argument("--depth", type=int, help="hidden layers / residual blocks (2)")
+    p.add_argument("--depths", help="comma-separated depth axis (--depth)")
+    p.add_argument("--base-depth", type=int, help="depth where constants are fixed (smallest)")
+    p.add_argument(
+        "--spec",
+        dest="spec_file",
+        metavar="FILE",
+        help="a network spec file (JSON/TOML), run as a sequential chain",
+    )
+    p.add_argument("--init-mults", help="init-std multiplier axis, comma-separated (1)")
+    p.add_argument("--output-mults", help="output multiplier axis, comma-separated (1)")
+    p.add_argument("--weight-decays", help="weight-decay axis, comma-separated (0)")
+    p.add_argument("--adam-eps", help="Adam epsilon axis, comma-separated (1e-8)")
+    p.add_argument("--warmup-steps", type=int, help="linear warmup steps (0)")
+    p.add_argument("--schedule", help="constant | linear | cosine decay after warmup (constant)")
+    p.add_argument(
+        "--auto-extend",
+        type=int,
+        nargs="?",
+        const=4,
+        metavar="N",
+        help="extend the LR grid while an optimum is on its edge, at most N times (4)",
+    )
     p.add_argument("--data", help="digits | mnist | fashion-mnist (digits)")
     p.add_argument("--n-train", type=int, help="training points, a seeded subset (all)")
     p.add_argument("--loss", help="xent | mse (xent)")
@@ -57,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="SQLite results store (OUT/sweep.sqlite)")
     p.add_argument("--out", default="sweep_out", help="output folder (sweep_out)")
     p.add_argument("--no-plot", action="store_true", help="write the JSON only")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--quick", action="store_true", help="a small grid (CI)")
     p.add_argument(
         "--executor", choices=("local", "ray"), default="local",
@@ -112,21 +135,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     store = Path(args.store) if args.store else out / "sweep.sqlite"
 
-    def progress(c) -> None:
-        if args.quiet:
-            return
-        tag = " (cached)" if c.computed == 0 else f" {c.seconds:.1f} s"
-        if 0 < c.computed < c.points:
-            tag += f" ({c.points - c.computed} cached)"
-        if c.devices > 1:
-            tag += f" on {c.devices} devices"
-        if c.node is not None:
-            tag += f" on node {c.node[:8]}"
-        sys.stderr.write(
-            f"  chunk {c.index + 1}/{c.total}: width {c.width}, {c.points} points{tag}\n"
-        )
-
-    result = _run(spec, store, progress, args)
+    with ProgressBar(disable=args.quiet, depths=len(spec.all_depths) > 1) as bar:
+        result = _run(spec, store, bar, args)
+    if result.extended:
+        lo, hi = result.spec.log2_lrs[0], result.spec.log2_lrs[-1]
+        sys.stdout.write(f"grid extended {result.extended} time(s) to {lo:g}..{hi:g}\n")
     doc = sweep_json(result, tolerance=args.tolerance)
     paths = write(doc, out, plot_png=not args.no_plot)
     for target, t in doc["transfer"].items():
@@ -179,6 +192,47 @@ def _on_host_devices(args: argparse.Namespace) -> int | None:
     sys.stdout.flush()
     sys.stderr.flush()
     return subprocess.run([sys.executable, "-m", "infwidth", *args._argv], env=env).returncode
+
+
+class ProgressBar:
+    """One tqdm bar on stderr: points done / total (stored ones count as done), the chunk,
+    how many chunks came from the store, ETA. :func:`~infwidth.sweep.run_sweep` calls
+    :meth:`start` before a pass over the grid's chunks (after every up-front check, so an
+    error prints one line) and the bar with each finished chunk."""
+
+    def __init__(self, *, disable: bool = False, depths: bool = False) -> None:
+        self._bar, self._cached, self._disable, self._depths = None, 0, disable, depths
+
+    def start(self, total: int, stored: int = 0) -> None:
+        """A pass over ``total`` points of which ``stored`` are done: they count from the
+        start, so the rate (and ETA) is that of computed points only."""
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="pt", disable=self._disable, file=sys.stderr)
+        self._bar.reset(total=total)  # also another pass: auto_extend grew the grid
+        # stored points done from the start, outside the rate's moving average
+        self._bar.n = self._bar.last_print_n = self._bar.initial = stored
+        self._bar.refresh()
+        self._cached = 0
+
+    def __call__(self, c) -> None:
+        self._cached += c.computed == 0
+        depth = f" depth {c.depth}" if self._depths else ""
+        where = f" on {c.devices} devices" if c.devices > 1 else ""
+        where += f" on node {c.node[:8]}" if c.node is not None else ""
+        self._bar.set_postfix_str(
+            f"chunk {c.index + 1}/{c.total} width {c.width}{depth}{where}, {self._cached} cached",
+            refresh=False,
+        )
+        self._bar.update(c.computed)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -3,15 +3,18 @@
 * :class:`SweepSpec`: a sweep as data (Python, TOML or JSON);
 * :func:`run_sweep`: runs it in chunks of equal shape, one compiled program per width, into
   a crash-safe SQLite store (:class:`SweepStore`);
+* ``run_sweep(spec, model=...)``: a user's own model (:class:`UserModel`), scaled by
+  :func:`infwidth.mup_transfer`;
 * :func:`analyse`: optimum per target and width, edge of trainability, shift across widths,
   and the transfer verdict.
 """
 
 from ._analysis import analyse
 from ._db import SweepStore
-from ._engine import ChunkReport, SweepRun, run_sweep
+from ._engine import ChunkReport, SweepRun, extend_grid, run_sweep
 from ._report import sweep_json, write
-from ._spec import Point, SweepSpec, parse_grid
+from ._spec import Point, SweepSpec, lr_schedule, parse_grid
+from ._user import UserModel
 
 __all__ = [
     "ChunkReport",
@@ -19,7 +22,10 @@ __all__ = [
     "SweepRun",
     "SweepSpec",
     "SweepStore",
+    "UserModel",
     "analyse",
+    "extend_grid",
+    "lr_schedule",
     "parse_grid",
     "run_sweep",
     "sweep_json",

@@ -19,7 +19,11 @@ Per target and width, over the log2 learning-rate grid :math:`x_i`:
   succeeds.
 
 Across widths: the optimum's ``shift_octaves`` (widest minus narrowest width) and
-``spread_octaves`` (largest minus smallest). The verdict is ``transfers`` when the spread is
+``spread_octaves`` (largest minus smallest). Curves are grouped by target, width, depth and
+every scalar axis (init-std and output multiplier, weight decay, Adam epsilon) whose value is
+not its default; ``transfer`` is keyed by the target, followed by ``depth=...`` and the
+non-default axes' ``name=value`` where the sweep has several (:func:`label`). With several
+depths, ``depth_transfer`` gives the same numbers across depths at the narrowest width. The verdict is ``transfers`` when the spread is
 within ``tolerance`` octaves, ``does not transfer`` when it is beyond, and ``inconclusive``
 when an optimum is on the grid's edge or missing (every point diverged). It holds at the
 sweep's training horizon only: the optimum moves with the number of steps.
@@ -34,15 +38,33 @@ import numpy as np
 
 #: Default tolerance of the verdict, in octaves of the learning rate.
 TOLERANCE = 1.0
+#: The scalar axes' point fields and their default values (``_spec.SCALAR_AXES``).
+AXES = {"init_mult": 1.0, "output_mult": 1.0, "weight_decay": 0.0, "eps": 1e-8}
+
+
+def group_of(r: Mapping[str, Any]) -> tuple:
+    """``(target, width, depth, *extras)``: ``extras`` the ``(field, value)`` pairs of the
+    scalar axes whose value is not the default (none for a sweep without them)."""
+    extras = tuple(
+        (k, float(r[k])) for k, d in AXES.items() if r.get(k) is not None and float(r[k]) != d
+    )
+    return (r["target"], int(r["width"]), int(r["depth"]), *extras)
+
+
+def label(target: str, depth: int | None, extras: Sequence[tuple[str, float]]) -> str:
+    """``"mup"``, ``"mup depth=4"``, ``"mup depth=4 output_mult=0.5"`` (module docstring)."""
+    parts = [target] + ([f"depth={depth}"] if depth is not None else [])
+    return " ".join(parts + [f"{k}={v:g}" for k, v in extras])
 
 
 def seed_mean(records: Sequence[Mapping[str, Any]], grid: Sequence[float], key: str = "loss"):
-    """``{(target, width, depth): (metric, loss0)}``, arrays over ``grid``; a grid point with
-    a diverged seed has metric ``+inf``, one without records ``nan``."""
+    """``{group: (metric, loss0)}`` (:func:`group_of`; ``(target, width, depth)`` without
+    scalar axes), arrays over ``grid``; a grid point with a diverged seed has metric
+    ``+inf``, one without records ``nan``."""
     index = {float(g): i for i, g in enumerate(grid)}
     acc: dict[tuple, list] = {}
     for r in records:
-        group = (r["target"], int(r["width"]), int(r["depth"]))
+        group = group_of(r)
         sums = acc.setdefault(
             group, [np.zeros(len(grid)), np.zeros(len(grid)), np.zeros(len(grid))]
         )
@@ -101,50 +123,77 @@ def analyse(
     curves = seed_mean(records, grid)
     optima = []
     order = {t: i for i, t in enumerate(dict.fromkeys(g[0] for g in curves))}
-    for (target, width, depth), (mean, loss0) in sorted(
-        curves.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])
+    for group, (mean, loss0) in sorted(
+        curves.items(), key=lambda kv: (order[kv[0][0]], kv[0][2], kv[0][3:], kv[0][1])
     ):
         best, edge = refine(grid, mean)
         optima.append(
             {
-                "target": target,
-                "width": width,
-                "depth": depth,
+                "target": group[0],
+                "width": group[1],
+                "depth": group[2],
+                **dict(group[3:]),
                 "log2_lr": best,
                 "on_edge": edge,
                 "eta_fail": eta_fail(grid, mean, loss0),
                 "loss": None if best is None else float(np.nanmin(mean)),
+                "group": group,
             }
         )
-    transfer = {}
-    for target in dict.fromkeys(o["target"] for o in optima):
-        rows = sorted((o for o in optima if o["target"] == target), key=lambda o: o["width"])
-        found = [o["log2_lr"] for o in rows if o["log2_lr"] is not None]
-        complete = len(found) == len(rows) and len(rows) > 1
-        shift = rows[-1]["log2_lr"] - rows[0]["log2_lr"] if complete else None
-        spread = max(found) - min(found) if complete else None
-        if not complete or any(o["on_edge"] for o in rows):
-            verdict = "inconclusive"
-        else:
-            verdict = "transfers" if spread <= tolerance else "does not transfer"
-        transfer[target] = {
-            "shift_octaves": shift,
-            "spread_octaves": spread,
-            "verdict": verdict,
-            "tolerance_octaves": tolerance,
-            "widths": [o["width"] for o in rows],
-            "on_edge_widths": [o["width"] for o in rows if o["on_edge"]],
-            "wider_is_better": _wider_is_better(curves, target, rows, grid),
-            "steps": steps,
-        }
-    return {"optima": optima, "transfer": transfer}
+    several = len({o["depth"] for o in optima}) > 1
+    transfer, by_depth = {}, {}
+    for o in optima:
+        name = label(o["group"][0], o["depth"] if several else None, o["group"][3:])
+        transfer.setdefault(name, []).append(o)
+        if several:
+            by_depth.setdefault(label(o["group"][0], None, o["group"][3:]), []).append(o)
+    transfer = {
+        name: {**_across(rows, "width", tolerance, curves, grid), "steps": steps}
+        for name, rows in transfer.items()
+    }
+    depth_transfer = {}
+    for name, rows in by_depth.items():
+        narrow = min(o["width"] for o in rows)
+        at = [o for o in rows if o["width"] == narrow]
+        depth_transfer[name] = {
+            **_across(at, "depth", tolerance, curves, grid), "width": narrow, "steps": steps
+        }  # fmt: skip
+    for o in optima:
+        del o["group"]
+    out = {"optima": optima, "transfer": transfer}
+    if depth_transfer:
+        out["depth_transfer"] = depth_transfer
+    return out
 
 
-def _wider_is_better(curves: Mapping, target: str, rows: list, grid: Sequence[float]):
-    """At the narrowest width's best grid LR, does the metric fall (weakly) with width?"""
-    base = curves[(target, rows[0]["width"], rows[0]["depth"])][0]
+def _across(rows: list, axis: str, tolerance: float, curves: Mapping, grid) -> dict[str, Any]:
+    """Shift (largest minus smallest ``axis`` value), spread and verdict of the optima in
+    ``rows`` (one group each, differing in ``axis``: ``width`` or ``depth``)."""
+    rows = sorted(rows, key=lambda o: o[axis])
+    found = [o["log2_lr"] for o in rows if o["log2_lr"] is not None]
+    complete = len(found) == len(rows) and len(rows) > 1
+    shift = rows[-1]["log2_lr"] - rows[0]["log2_lr"] if complete else None
+    spread = max(found) - min(found) if complete else None
+    if not complete or any(o["on_edge"] for o in rows):
+        verdict = "inconclusive"
+    else:
+        verdict = "transfers" if spread <= tolerance else "does not transfer"
+    return {
+        "shift_octaves": shift,
+        "spread_octaves": spread,
+        "verdict": verdict,
+        "tolerance_octaves": tolerance,
+        f"{axis}s": [o[axis] for o in rows],
+        f"on_edge_{axis}s": [o[axis] for o in rows if o["on_edge"]],
+        "wider_is_better" if axis == "width" else "deeper_is_better": _better(curves, rows, grid),
+    }
+
+
+def _better(curves: Mapping, rows: list, grid: Sequence[float]):
+    """At the first row's best grid LR, does the metric fall (weakly) along the rows?"""
+    base = curves[rows[0]["group"]][0]
     if not np.isfinite(base).any():
         return None
     i = int(np.argmin(np.where(np.isfinite(base), base, np.inf)))
-    vals = [curves[(target, o["width"], o["depth"])][0][i] for o in rows]
+    vals = [curves[o["group"]][0][i] for o in rows]
     return bool(np.all(np.isfinite(vals)) and np.all(np.diff(vals) <= 0))

@@ -5,7 +5,12 @@ the compiled program the learning rate, the seed (as an index into initial weigh
 batch orders drawn outside) and every per-tensor number of the target's table (init
 standard deviation, forward multiplier, learning-rate and epsilon scaling, from
 :func:`infwidth.sim.scale_table`) are traced, vmapped arguments: one compilation serves every
-target, learning rate and seed of a width.
+target, learning rate and seed of a width. The scalar axes fold into the same numbers
+(init std times the init-std multiplier, the readout's multiplier times the output
+multiplier, per-tensor epsilon and weight decay times the point's base values), and the
+schedule's per-step learning-rate factors are an argument too: none of them recompiles.
+A chunk is one width and one depth; a user's model (:mod:`infwidth.sweep._user`) gets
+its per-leaf factors from :func:`infwidth.mup_transfer` the same way.
 
 Each point trains the table's network (:func:`infwidth.sim.build_model`) with the table's
 optimiser (:func:`infwidth.sim.table_optimizer`, per-tensor learning rates scaled by the base
@@ -26,6 +31,8 @@ compile time it would dominate (``SWEEPS.md``).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -40,12 +47,15 @@ from .._divergence import grown_beyond
 from ..errors import InfwidthError
 from ..sim import Scaling, Table, build_model, scale_table, table_optimizer
 from ..sim._model import mse
+from ..sim._scaling import DEFAULT_DIMS, fan_size
+from ._analysis import analyse
 from ._data import TrainData, load_train_data
 from ._db import SweepStore, point_key
 from ._executors import Chunk, Executor, LocalExecutor
-from ._spec import Point, SweepSpec
+from ._spec import SCALAR_AXES, Point, SweepSpec, lr_schedule
+from ._user import check_model, leaf_factors, model_name, unit_params
 
-_NUMBERS = ("init_std", "multiplier", "learning_rate", "epsilon")
+_NUMBERS = ("init_std", "multiplier", "learning_rate", "epsilon", "weight_decay")
 
 
 class _Static(NamedTuple):
@@ -62,11 +72,14 @@ class _Static(NamedTuple):
     activation: str
     steps: int
     tail: int
+    fans: tuple[tuple[str, int, int], ...] = ()
+    user: Any = None  # (model, treedef) of a user's model
 
 
 class ChunkReport(NamedTuple):
     """Progress of one chunk: its width, how many points, how many computed, seconds, and
-    where it ran (the executor's node id, ``None`` in this process; the device count)."""
+    where it ran (the executor's node id, ``None`` in this process; the device count); its
+    depth and the sweep's number of points (which ``auto_extend`` may grow)."""
 
     index: int
     total: int
@@ -76,26 +89,54 @@ class ChunkReport(NamedTuple):
     seconds: float
     node: str | None = None
     devices: int = 1
+    depth: int = 0
+    sweep_points: int = 0
 
 
 class SweepRun(NamedTuple):
-    """A finished sweep: the spec, one record per point (grid order), and what was computed."""
+    """A finished sweep: the spec, one record per point (grid order), and what was computed;
+    ``extended``: how many times ``auto_extend`` widened the log2-LR grid (``spec`` holds
+    the final grid); ``model``: a user model's name."""
 
     spec: SweepSpec
     records: list[dict[str, Any]]
     computed: int
     cached: int
+    extended: int = 0
+    model: str | None = None
+
+
+def _spec_text(spec: SweepSpec) -> str | None:
+    """The spec file's network, canonical JSON (what a point's key holds of it)."""
+    if spec.spec_file is None:
+        return None
+    from .. import load_spec
+
+    return json.dumps(load_spec(spec.spec_file).to_json(), sort_keys=True)
 
 
 @functools.cache
-def _table(arch: str, optimizer: str, target: str, depth: int) -> Table:
-    return Table.derive(arch, optimizer, target=target, depth=depth)
+def _cached_table(arch: str, optimizer: str, target: str, depth: int, spec_file, text) -> Table:
+    if arch == "chain":
+        from .. import derive, spec_from_dict
+
+        return Table.from_json(derive(spec_from_dict(json.loads(text)), optimizer, target=target))
+    kw = {"depth": depth} if arch == "mlp" else {}
+    return Table.derive(arch, optimizer, target=target, **kw)
 
 
-def _scaling(spec: SweepSpec, target: str, width: int, dims: Mapping[str, int]) -> Scaling:
-    table = _table(spec.arch, spec.optimizer, target, spec.depth)
+def _table(spec: SweepSpec, target: str, depth: int) -> Table:
+    return _cached_table(spec.arch, spec.optimizer, target, depth, spec.spec_file, _spec_text(spec))
+
+
+def _scaling(
+    spec: SweepSpec, target: str, width: int, dims: Mapping[str, int], depth: int | None = None
+) -> Scaling:
+    """The target's numbers at ``width`` and ``depth`` with unit base lr, eps and decay."""
+    depth = spec.depth if depth is None else depth
     return scale_table(
-        table, width=width, base_width=spec.resolved_base_width, depth=spec.depth, lr=1.0,
+        _table(spec, target, depth), width=width, base_width=spec.resolved_base_width,
+        depth=depth, base_depth=spec.resolved_base_depth, lr=1.0, eps=1.0, weight_decay=1.0,
         dims=dims,
     )  # fmt: skip
 
@@ -106,54 +147,86 @@ def _loss_fn(kind: str, classes: int) -> Callable[[jax.Array, jax.Array], jax.Ar
     return lambda f, y: mse(f, jax.nn.one_hot(y, classes, dtype=f.dtype))
 
 
+def _train(st: _Static, params, opt, loss, lr, x, y, order, sched):
+    """Scan ``steps`` minibatch steps; the scalars every point returns (module docstring).
+    ``loss(p, xb, yb) -> (value, output size)``."""
+
+    def step(carry, inputs):
+        idx, factor = inputs
+        p, state = carry
+        (value, size), g = jax.value_and_grad(loss, has_aux=True)(p, x[idx], y[idx])
+        upd, state = opt.update(g, state, p)
+        upd = jax.tree.map(lambda u: lr * factor * u, upd)
+        return (optax.apply_updates(p, upd), state), (value, size)
+
+    _, (losses, sizes) = jax.lax.scan(step, (params, opt.init(params)), (order, sched))
+    return {
+        "loss": jnp.mean(losses[-st.tail :]),
+        "loss0": losses[0],
+        "final": losses[-1],
+        "size0": sizes[0],
+        "size_max": jnp.max(sizes),  # NaN propagates: a non-finite run reads non-finite
+        "finite": jnp.all(jnp.isfinite(losses)),
+    }
+
+
 def _point_program(st: _Static):
-    """``(units, seed_idx, numbers, lr, x, y, batches) -> scalars`` for one point."""
+    """``(units, seed_idx, numbers, lr, x, y, batches, sched) -> scalars`` for one point."""
+    if st.user is not None:
+        return _user_program(st)
     loss_of = _loss_fn(st.loss, st.d_out)
     dims = {"d_in": st.d_in, "d_out": st.d_out}
+    fans = {name: (fi, fo) for name, fi, fo in st.fans}
 
-    def one(units, seed_idx, numbers, lr, x, y, batches):
-        s = Scaling(
-            st.width, 0, st.depth, 0, weight_decay=dict.fromkeys(st.names, 0.0),
-            branch_multiplier={}, operation_multiplier={}, **numbers,
-        )  # fmt: skip
-        model = build_model(st.arch, s, names=st.names, dims=dims, activation=st.activation)
+    def one(units, seed_idx, numbers, lr, x, y, batches, sched):
+        s = Scaling(st.width, 0, st.depth, 0, operation_multiplier={}, **numbers)
+        model = build_model(
+            st.arch, s, names=st.names, dims=dims, activation=st.activation, fans=fans
+        )
         params = {k: units[k][seed_idx] * numbers["init_std"][k] for k in units}
         opt = table_optimizer(st.optimizer, s, st.names, stacked=model.stacked)
-        order = batches[seed_idx]
 
         def loss(p, xb, yb):
             f, _ = model.apply(p, xb)
             return loss_of(f, yb), jnp.sqrt(jnp.mean(f**2))
 
-        def step(carry, idx):
-            p, state = carry
-            (value, size), g = jax.value_and_grad(loss, has_aux=True)(p, x[idx], y[idx])
-            upd, state = opt.update(g, state, p)
-            upd = jax.tree.map(lambda u: lr * u, upd)
-            return (optax.apply_updates(p, upd), state), (value, size)
+        return _train(st, params, opt, loss, lr, x, y, batches[seed_idx], sched)
 
-        _, (losses, sizes) = jax.lax.scan(step, (params, opt.init(params)), order)
-        return {
-            "loss": jnp.mean(losses[-st.tail :]),
-            "loss0": losses[0],
-            "final": losses[-1],
-            "size0": sizes[0],
-            "size_max": jnp.max(sizes),  # NaN propagates: a non-finite run reads non-finite
-            "finite": jnp.all(jnp.isfinite(losses)),
-        }
+    return one
+
+
+def _user_program(st: _Static):
+    """A user's model (:mod:`infwidth.sweep._user`): leaves in ``tree_flatten`` order."""
+    model, treedef = st.user
+    names = st.names
+
+    def one(units, seed_idx, numbers, lr, x, y, batches, sched):
+        leaves = [u[seed_idx] * f for u, f in zip(units, numbers["init"], strict=True)]
+        params = jax.tree_util.tree_unflatten(treedef, leaves)
+        per = {k: dict(zip(names, numbers[k], strict=True)) for k in _NUMBERS[2:]}
+        s = Scaling(st.width, 0, 1, 1, {}, {}, **per, branch_multiplier={},
+                    operation_multiplier={})  # fmt: skip
+        labels = jax.tree_util.tree_unflatten(treedef, list(names))
+        opt = table_optimizer(st.optimizer, s, names, labels=labels)
+
+        def loss(p, xb, yb):
+            value = model.loss(p, (xb, yb))
+            return value, jnp.sqrt(jnp.abs(value))  # a squared loss's size (_divergence)
+
+        return _train(st, params, opt, loss, lr, x, y, batches[seed_idx], sched)
 
     return one
 
 
 #: the chunk program's arguments: per point (0) or shared (None)
-IN_AXES = (None, 0, 0, 0, None, None, None)
+IN_AXES = (None, 0, 0, 0, None, None, None, None)
 
 
 @functools.partial(jax.jit, static_argnames=("st",))
-def _chunk_program(units, seed_idx, numbers, lr, x, y, batches, *, st: _Static):
+def _chunk_program(units, seed_idx, numbers, lr, x, y, batches, sched, *, st: _Static):
     """All points of a chunk at once: every per-point argument vmapped, shapes shared."""
     one = _point_program(st)
-    return jax.vmap(one, in_axes=IN_AXES)(units, seed_idx, numbers, lr, x, y, batches)
+    return jax.vmap(one, in_axes=IN_AXES)(units, seed_idx, numbers, lr, x, y, batches, sched)
 
 
 def _unit_weights(shapes: Mapping[str, tuple[int, ...]], seeds: list[int]) -> dict:
@@ -181,22 +254,43 @@ def _batch_orders(n: int, batch: int, steps: int, seeds: list[int]) -> np.ndarra
     return np.stack(out).astype(np.int32)
 
 
-def point_config(spec: SweepSpec, p: Point) -> dict[str, Any]:
-    """Everything a point's numbers depend on (the spec without its axes, plus the point)."""
+def point_config(spec: SweepSpec, p: Point, model: Any = None) -> dict[str, Any]:
+    """Everything a point's numbers depend on (the spec without its axes, plus the point;
+    a spec file's content, a user model's name)."""
     cfg = spec.to_json()
     for axis in ("targets", "widths", "log2_lrs", "seeds", "max_chunk", "max_memory_gb"):
         cfg.pop(axis)
-    cfg.update(target=p.target, width=p.width, depth=p.depth, log2_lr=p.log2_lr, seed=p.seed)
+    for axis in ("depths", "auto_extend", *SCALAR_AXES):
+        cfg.pop(axis)
+    cfg.update(p._asdict())
+    # settings at their defaults are left out: a sweep without the newer axes and options
+    # keeps the keys (and the stores) it had before they existed
+    defaults = {"spec_file": None, "warmup_steps": 0, "schedule": "constant", "base_depth": p.depth}
+    defaults.update({field: value for field, value in SCALAR_AXES.values()})
+    for name, value in defaults.items():
+        if cfg.get(name) == value:
+            cfg.pop(name)
+    if spec.spec_file is not None:
+        cfg["spec_file"] = hashlib.sha256(_spec_text(spec).encode()).hexdigest()
+    if model is not None:
+        cfg["arch"] = "user:" + model_name(model)
     return cfg
 
 
-def point_bytes(spec: SweepSpec, width: int, d_in: int, d_out: int) -> int:
+def point_bytes(
+    spec: SweepSpec, width: int, d_in: int, d_out: int, *, depth: int | None = None,
+    weights: int | None = None, layers: int | None = None,
+) -> int:  # fmt: skip
     """Estimated bytes one point of a chunk holds at once (float32): its weights, gradients
     and optimiser state (SGD 3 copies of the weights, Adam 5) and one step's activations
-    kept for the backward pass (4 numbers per unit and example)."""
-    weights = d_in * width + (spec.depth - 1) * width**2 + width * d_out
+    kept for the backward pass (4 numbers per unit and example). ``weights`` (number of
+    trained numbers) and ``layers`` (width-sized activations per example) default to the
+    MLP's with ``depth`` hidden layers."""
+    depth = spec.depth if depth is None else depth
+    if weights is None:
+        weights = d_in * width + (depth - 1) * width**2 + width * d_out
     copies = 5 if spec.optimizer == "adam" else 3
-    acts = 4 * spec.batch_size * (width * spec.depth + d_out)
+    acts = 4 * spec.batch_size * (width * (depth if layers is None else layers) + d_out)
     return 4 * (copies * weights + acts)
 
 
@@ -210,33 +304,125 @@ def memory_budget(spec: SweepSpec) -> float:
         return 4e9
 
 
-def chunks(spec: SweepSpec, d_in: int, d_out: int) -> list[list[Point]]:
-    """The points split into chunks of one width, each at most ``max_chunk`` points and
-    within the memory budget, all chunks of a width of equal size (the last one padded when
-    run). Raises :class:`InfwidthError` when one point alone exceeds the budget."""
+def _shapes(spec: SweepSpec, width: int, depth: int, dims: Mapping[str, int], model=None):
+    """Parameter shapes of the network at ``width`` and ``depth`` (no arrays made)."""
+    if model is not None:
+        # called, not traced: a user's init may draw with NumPy
+        tree = model.init(width, jax.random.PRNGKey(0))
+        return {str(i): np.shape(leaf) for i, leaf in enumerate(jax.tree.leaves(tree))}
+    probe = _build(spec, spec.targets[0], width, depth, dims)
+    return {k: v.shape for k, v in jax.eval_shape(probe.init, jax.random.PRNGKey(0)).items()}
+
+
+def _fans(spec: SweepSpec, table: Table, width: int, dims: Mapping[str, int]) -> tuple:
+    if spec.arch != "chain":
+        return ()
+    d = {**DEFAULT_DIMS, **dims}
+    return tuple(
+        (t.name, fan_size(t.fan_in, width, d), fan_size(t.fan_out, width, d)) for t in table.tensors
+    )
+
+
+def _build(spec: SweepSpec, target: str, width: int, depth: int, dims: Mapping[str, int]):
+    table = _table(spec, target, depth)
+    fans = dict((n, (a, b)) for n, a, b in _fans(spec, table, width, dims))
+    s = _scaling(spec, target, width, dims, depth)
+    return build_model(spec.arch, s, names=table.names, dims=dims, activation=spec.activation,
+                       fans=fans)  # fmt: skip
+
+
+def _layers(spec: SweepSpec, depth: int, n_tensors: int) -> int:
+    return {"mlp": depth, "resmlp": 2 * depth + 1}.get(spec.arch, n_tensors)
+
+
+def chunks(spec: SweepSpec, d_in: int, d_out: int, model: Any = None) -> list[list[Point]]:
+    """The points split into chunks of one width and depth, each at most ``max_chunk``
+    points and within the memory budget, all chunks of a (width, depth) of equal size (the
+    last one padded when run). Raises :class:`InfwidthError` when one point alone exceeds
+    the budget."""
     budget = memory_budget(spec)
+    dims = {"d_in": d_in, "d_out": d_out}
     out = []
-    for w in sorted(spec.widths):
-        need = point_bytes(spec, w, d_in, d_out)
-        cap = min(spec.max_chunk, int(budget // need))
-        if cap < 1:
-            raise InfwidthError(
-                f"a point at width {w} needs about {need / 1e9:.3g} GB, above the memory "
-                f"budget of {budget / 1e9:.3g} GB (max_memory_gb)"
-            )
-        pts = [p for p in spec.points() if p.width == w]
-        n = math.ceil(len(pts) / cap)
-        size = math.ceil(len(pts) / n)
-        out += [pts[i : i + size] for i in range(0, len(pts), size)]
+    points = spec.points()
+    for depth in sorted(spec.all_depths):
+        for w in sorted(spec.widths):
+            if spec.arch == "mlp" and model is None:
+                need = point_bytes(spec, w, d_in, d_out, depth=depth)
+            else:
+                shapes = _shapes(spec, w, depth, dims, model)
+                weights = sum(math.prod(v) for v in shapes.values())
+                layers = _layers(spec, depth, len(shapes))
+                need = point_bytes(spec, w, d_in, d_out, weights=weights, layers=layers)
+            cap = min(spec.max_chunk, int(budget // need))
+            if cap < 1:
+                raise InfwidthError(
+                    f"a point at width {w} needs about {need / 1e9:.3g} GB, above the memory "
+                    f"budget of {budget / 1e9:.3g} GB (max_memory_gb)"
+                )
+            pts = [p for p in points if p.width == w and p.depth == depth]
+            n = math.ceil(len(pts) / cap)
+            size = math.ceil(len(pts) / n)
+            out += [pts[i : i + size] for i in range(0, len(pts), size)]
     return out
 
 
-def _check_tables(spec: SweepSpec) -> tuple[str, ...]:
-    names = {t: _table(spec.arch, spec.optimizer, t, spec.depth).names for t in spec.targets}
-    first = next(iter(names.values()))
-    if any(n != first for n in names.values()):
-        raise InfwidthError("the targets' tables name different tensors; sweep them separately")
+def _check_tables(spec: SweepSpec, depth: int | None = None) -> tuple[str, ...]:
+    for d in spec.all_depths if depth is None else (depth,):
+        names = {t: _table(spec, t, d).names for t in spec.targets}
+        first = next(iter(names.values()))
+        if any(n != first for n in names.values()):
+            raise InfwidthError("the targets' tables name different tensors; sweep them separately")
     return first
+
+
+def _point_numbers(spec: SweepSpec, points: list[Point], dims, names, outputs) -> dict:
+    """Per point and tensor, the traced numbers: the table's at the point's width and depth
+    times the point's scalar axes (init-std and output multiplier, base eps and decay)."""
+    scalings = {
+        t: _scaling(spec, t, points[0].width, dims, points[0].depth)
+        for t in {p.target for p in points}
+    }
+
+    def value(p: Point, field: str, k: str) -> float:
+        v = getattr(scalings[p.target], field)[k]
+        if field == "init_std":
+            return v * p.init_mult
+        if field == "multiplier" and k in outputs:
+            return v * p.output_mult
+        return v * {"epsilon": p.eps, "weight_decay": p.weight_decay}.get(field, 1.0)
+
+    numbers = {
+        f: {k: np.asarray([value(p, f, k) for p in points], np.float32) for k in names}
+        for f in _NUMBERS
+    }
+    branches = scalings[points[0].target].branch_multiplier
+    numbers["branch_multiplier"] = {
+        b: np.asarray([scalings[p.target].branch_multiplier[b] for p in points], np.float32)
+        for b in branches
+    }
+    return numbers
+
+
+def _user_numbers(spec: SweepSpec, points: list[Point], model: Any) -> tuple[tuple, dict]:
+    if any(p.output_mult != 1.0 for p in points):
+        raise InfwidthError("a user model has no output multiplier: drop output_mults")
+    w = points[0].width
+    factors = {
+        t: leaf_factors(model, spec.optimizer, t, w, spec.resolved_base_width)
+        for t in {p.target for p in points}
+    }
+    names = next(iter(factors.values()))["names"]
+    axis = {"init": "init_mult", "epsilon": "eps", "weight_decay": "weight_decay"}
+
+    def column(k: str, i: int) -> np.ndarray:
+        mult = [getattr(p, axis[k]) if k in axis else 1.0 for p in points]
+        return np.asarray(
+            [factors[p.target][k][i] * m for p, m in zip(points, mult, strict=True)], np.float32
+        )
+
+    keys = ("init", "learning_rate", "epsilon", "weight_decay")
+    numbers = {k: [column(k, i) for i in range(len(names))] for k in keys}
+    return names, numbers
 
 
 def run_chunk(
@@ -246,34 +432,39 @@ def run_chunk(
     size: int,
     *,
     place: Callable[[tuple, tuple], tuple] | None = None,
+    model: Any = None,
 ) -> list[dict[str, Any]]:
-    """Train ``points`` (one width) as one vmapped program padded to ``size`` points.
+    """Train ``points`` (one width and depth) as one vmapped program padded to ``size``
+    points; ``model``: a user's model (:mod:`infwidth.sweep._user`) instead of the spec's.
 
     ``place(args, IN_AXES)``: puts the program's arguments on devices (sharding)."""
-    width = points[0].width
-    names = _check_tables(spec)
+    width, depth = points[0].width, points[0].depth
     dims = {"d_in": data.x.shape[1], "d_out": data.classes}
-    st = _Static(
-        spec.arch, names, dims["d_in"], dims["d_out"], width, spec.depth, spec.optimizer,
-        spec.loss, spec.activation, spec.steps, max(1, round(spec.metric_fraction * spec.steps)),
-    )  # fmt: skip
+    tail = max(1, round(spec.metric_fraction * spec.steps))
     padded = points + [points[-1]] * (size - len(points))
-    scalings = {t: _scaling(spec, t, width, dims) for t in {p.target for p in points}}
-    probe = build_model(spec.arch, next(iter(scalings.values())), names=names, dims=dims)
-    shapes = {k: v.shape for k, v in jax.eval_shape(probe.init, jax.random.PRNGKey(0)).items()}
     seeds = sorted({p.seed for p in points})
-    units = _unit_weights(shapes, seeds)
+    if model is None:
+        names = _check_tables(spec, depth)
+        table = _table(spec, points[0].target, depth)
+        probe = _build(spec, points[0].target, width, depth, dims)
+        shapes = {k: v.shape for k, v in jax.eval_shape(probe.init, jax.random.PRNGKey(0)).items()}
+        units = _unit_weights(shapes, seeds)
+        numbers = _point_numbers(spec, padded, dims, names, probe.output_tensors)
+        user = None
+    else:
+        names, numbers = _user_numbers(spec, padded, model)
+        units, treedef = unit_params(model, width, seeds)
+        user = (model, treedef)
+    st = _Static(
+        spec.arch, names, dims["d_in"], dims["d_out"], width, depth, spec.optimizer,
+        spec.loss, spec.activation, spec.steps, tail,
+        _fans(spec, table, width, dims) if model is None else (), user,
+    )  # fmt: skip
     batches = _batch_orders(len(data.x), spec.batch_size, spec.steps, seeds)
-    numbers = {
-        f: {
-            k: np.asarray([getattr(scalings[p.target], f)[k] for p in padded], np.float32)
-            for k in names
-        }
-        for f in _NUMBERS
-    }
+    sched = lr_schedule(spec.steps, spec.warmup_steps, spec.schedule)
     seed_idx = np.asarray([seeds.index(p.seed) for p in padded], np.int32)
     lr = np.asarray([2.0**p.log2_lr for p in padded], np.float32)
-    args = (units, seed_idx, numbers, lr, data.x, data.labels, batches)
+    args = (units, seed_idx, numbers, lr, data.x, data.labels, batches, sched)
     out = _chunk_program(*(args if place is None else place(args, IN_AXES)), st=st)
     out = {k: np.asarray(v, np.float64) for k, v in jax.device_get(out).items()}
     diverged = ~out["finite"].astype(bool) | grown_beyond(out["size_max"], out["size0"])
@@ -305,6 +496,7 @@ def run_sweep(
     labels: np.ndarray | None = None,
     progress: Callable[[ChunkReport], None] | None = None,
     executor: Executor | None = None,
+    model: Any = None,
 ) -> SweepRun:
     """Run every point of ``spec`` not already in ``store`` (a SQLite path; ``None``: keep
     results in memory), one transaction per chunk, and return all records.
@@ -312,47 +504,90 @@ def run_sweep(
     ``x``, ``labels``: the user's arrays when ``spec.data == "arrays"``.
     ``executor``: where chunks run (:mod:`._executors`; default this process, one device);
     whichever it is, this process alone writes the store, each chunk as it arrives.
+    ``model``: a user's
+    own model (``init(width, key)``, ``loss(params, batch)``; :mod:`infwidth.sweep._user`),
+    scaled per target by :func:`infwidth.mup_transfer`, instead of the spec's network.
+    ``progress`` is called with a :class:`ChunkReport` after each chunk (and, where it has
+    one, its ``start(points, stored)`` before each pass over the grid). With ``spec.auto_extend``, a grid whose optimum lies on its edge is extended (two grid
+    steps that way, at most ``auto_extend`` times; :func:`extend_grid`).
     """
     from .. import __version__
 
+    if model is not None:
+        check_model(model)
+        if len(spec.all_depths) > 1:
+            raise InfwidthError("a user model has no depth axis: drop depths")
     data = load_train_data(spec.data, spec.n_train, x=x, labels=labels)
     if spec.batch_size > len(data.x):
         raise InfwidthError(
             f"batch_size {spec.batch_size} exceeds the {len(data.x)} training points"
         )
-    _check_tables(spec)
-    parts = chunks(spec, data.x.shape[1], data.classes)
-    computed = 0
+    if model is None:
+        _check_tables(spec)
+    computed, extended = 0, 0
     with SweepStore(store, __version__) as db:
-        keys: dict[Point, str] = {}
-        for p in spec.points():
-            keys[p] = point_key(__version__, data.fingerprint, point_config(spec, p))
-        tasks = []
-        for i, chunk in enumerate(parts):
-            stored = db.present(keys[p] for p in chunk)
-            todo = tuple(p for p in chunk if keys[p] not in stored)
-            if todo:
-                size = max(len(c) for c in parts if c[0].width == chunk[0].width)
-                tasks.append(Chunk(i, todo, size))
-            elif progress is not None:
-                progress(ChunkReport(i, len(parts), chunk[0].width, len(chunk), 0, 0.0))
-        for done in (executor or LocalExecutor()).run(spec, data, tasks):
-            todo = done.chunk.points
-            db.write(
-                {**r, "key": keys[p], "config": point_config(spec, p)}
-                for p, r in zip(todo, done.records, strict=True)
-            )
-            computed += len(todo)
-            if progress is not None:
-                i = done.chunk.index
-                progress(
-                    ChunkReport(i, len(parts), todo[0].width, len(parts[i]), len(todo),
-                                done.seconds, done.node, done.devices)
-                )  # fmt: skip
-        rows = db.rows(keys.values())
+        while True:
+            records, n = _run_grid(spec, data, db, __version__, progress, executor, model)
+            computed += n
+            wider = extend_grid(spec, records) if extended < spec.auto_extend else None
+            if wider is None:
+                break
+            spec, extended = wider, extended + 1
+    name = None if model is None else model_name(model)
+    return SweepRun(spec, records, computed, len(records) - computed, extended, name)
+
+
+def _run_grid(spec, data, db, version, progress, executor, model) -> tuple[list[dict], int]:
+    parts = chunks(spec, data.x.shape[1], data.classes, model)
+    computed = 0
+    keys: dict[Point, str] = {}
+    for p in spec.points():
+        keys[p] = point_key(version, data.fingerprint, point_config(spec, p, model))
+    if hasattr(progress, "start"):
+        progress.start(len(keys), len(db.present(keys.values())))
+
+    def report(i: int, computed: int, seconds: float, node=None, devices: int = 1) -> None:
+        if progress is not None:
+            c = parts[i][0]
+            progress(
+                ChunkReport(i, len(parts), c.width, len(parts[i]), computed, seconds, node,
+                            devices, c.depth, len(keys))
+            )  # fmt: skip
+
+    tasks = []
+    for i, chunk in enumerate(parts):
+        stored = db.present(keys[p] for p in chunk)
+        todo = tuple(p for p in chunk if keys[p] not in stored)
+        if todo:
+            size = max(len(c) for c in parts if c[0][1:3] == chunk[0][1:3])
+            tasks.append(Chunk(i, todo, size))
+        else:
+            report(i, 0, 0.0)
+    for done in (executor or LocalExecutor()).run(spec, data, tasks, model=model):
+        todo = done.chunk.points
+        db.write(
+            {**r, "key": keys[p], "config": point_config(spec, p, model)}
+            for p, r in zip(todo, done.records, strict=True)
+        )
+        computed += len(todo)
+        report(done.chunk.index, len(todo), done.seconds, done.node, done.devices)
+    rows = db.rows(keys.values())
     records = []
     for p in spec.points():
         r = rows[keys[p]]
         r["diverged"] = bool(r["diverged"])
         records.append({**p._asdict(), **{k: r[k] for k in ("loss", "diverged", "loss0", "final")}})
-    return SweepRun(spec, records, computed, len(records) - computed)
+    return records, computed
+
+
+def extend_grid(spec: SweepSpec, records: list[dict[str, Any]]) -> SweepSpec | None:
+    """``spec`` with two more grid steps below (above) its log2-LR grid when some optimum
+    lies on the grid's lower (upper) edge; ``None`` when none does."""
+    grid = spec.log2_lrs
+    step = grid[1] - grid[0] if len(grid) > 1 else 1.0
+    edges = {o["log2_lr"] for o in analyse(records, grid)["optima"] if o["on_edge"]}
+    lo = [round(grid[0] - k * step, 10) for k in (2, 1)] if grid[0] in edges else []
+    hi = [round(grid[-1] + k * step, 10) for k in (1, 2)] if grid[-1] in edges else []
+    if not lo and not hi:
+        return None
+    return spec.replace(log2_lrs=(*lo, *grid, *hi))

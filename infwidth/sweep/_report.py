@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._store import write_atomic
-from ._analysis import TOLERANCE, analyse, seed_mean
+from ._analysis import TOLERANCE, analyse, group_of, label, seed_mean
 from ._engine import SweepRun
 
 
@@ -18,9 +18,12 @@ def sweep_json(run: SweepRun, *, tolerance: float = TOLERANCE) -> dict[str, Any]
     """The contract of ``sweep.json``: config, points, optima, transfer."""
     spec = run.spec
     result = analyse(run.records, spec.log2_lrs, tolerance=tolerance, steps=spec.steps)
-    keys = ("target", "width", "depth", "log2_lr", "seed", "loss", "diverged")
-    points = [{k: r[k] for k in keys} for r in run.records]
-    return {"config": spec.to_json(), "points": points, **result}
+    keys = ("target", "width", "depth", *spec.varying(), "log2_lr", "seed", "loss", "diverged")
+    points = [{k: r[k] for k in dict.fromkeys(keys)} for r in run.records]
+    config = spec.to_json()
+    if run.model is not None:
+        config["arch"] = f"user:{run.model}"
+    return {"config": config, "points": points, **result}
 
 
 def plot(doc: dict[str, Any], path: Path) -> None:
@@ -33,16 +36,27 @@ def plot(doc: dict[str, Any], path: Path) -> None:
 
     cfg = doc["config"]
     grid = np.asarray(cfg["log2_lrs"], float)
-    targets, widths = cfg["targets"], sorted(cfg["widths"])
+    widths = sorted(cfg["widths"])
     curves = seed_mean(doc["points"], grid)
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
-    for ax, target in zip(axes[0], targets, strict=True):
+    panels = list(dict.fromkeys((g[0], g[2], *g[3:]) for g in curves))
+    several = len({p[1] for p in panels}) > 1
+    cols = min(len(panels), 4)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, panel in zip(axes.flat[: len(panels)], panels, strict=True):
+        target, depth, extras = panel[0], panel[1], panel[2:]
+        name = label(target, depth if several else None, extras)
         for c, width in enumerate(widths):
+            group = (target, width, depth, *extras)
+            if group not in curves:
+                continue
             color = f"C{c % 10}"
-            mean = curves[(target, width, cfg["depth"])][0]
+            mean = curves[group][0]
             runs = np.full((cfg["seeds"], len(grid)), np.nan)
             for p in doc["points"]:
-                if p["target"] == target and p["width"] == width and p["loss"] is not None:
+                if group_of(p) == group and p["loss"] is not None:
                     runs[p["seed"], list(grid).index(p["log2_lr"])] = p["loss"]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -54,16 +68,18 @@ def plot(doc: dict[str, Any], path: Path) -> None:
             if bad.any():
                 top = np.nanmax(np.where(np.isfinite(mean), mean, np.nan)) if (~bad).any() else 1
                 ax.plot(grid[bad], np.full(bad.sum(), top), "x", color=color, ms=6)
-            opt = next(o for o in doc["optima"] if o["target"] == target and o["width"] == width)
+            opt = next(o for o in doc["optima"] if group_of(o) == group)
             if opt["log2_lr"] is not None:
                 face = "none" if opt["on_edge"] else color
                 ax.plot([opt["log2_lr"]], [opt["loss"]], "*", ms=12, mfc=face, mec=color)
-        t = doc["transfer"].get(target, {})
+        t = doc["transfer"].get(name, {})
         shift = t.get("shift_octaves")
         extra = f"shift {shift:+.2f} oct, {t['verdict']}" if shift is not None else t.get("verdict")
-        ax.set(title=f"{target}: {extra}", xlabel="log2 base learning rate", yscale="log")
+        ax.set(xlabel="log2 base learning rate", yscale="log")
+        ax.set_title(f"{name}: {extra}", fontsize=9)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
     fig.tight_layout()
     write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)

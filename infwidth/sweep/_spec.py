@@ -1,9 +1,19 @@
 """A sweep is data: :class:`SweepSpec`, from Python, a TOML or a JSON file.
 
-A spec fixes the network (the built-in ``mlp`` of a given depth), the data set, the loss,
-the optimiser and the training horizon, and the axes of the grid: targets (derived
-parametrizations or presets), widths, a log2 learning-rate grid and seeds. Its points are the
-product of the axes; :meth:`SweepSpec.points` lists them in a fixed order.
+A spec fixes the network (the built-in ``mlp`` or ``resmlp``, or a sequential network from a
+spec file), the data set, the loss, the optimiser and the training horizon (steps, batch,
+warmup and schedule), and the axes of the grid: targets (derived parametrizations or presets),
+widths, depths, a log2 learning-rate grid, seeds, and the scalar axes (init-std multiplier,
+output multiplier, weight decay, Adam epsilon). Its points are the product of the axes;
+:meth:`SweepSpec.points` lists them in a fixed order.
+
+The learning-rate factor at step :math:`t` (0-based) of ``T`` steps with ``W`` warmup steps:
+
+.. math:: s_t = \\frac{t+1}{W}\\ (t < W), \\qquad
+          s_t = \\begin{cases} 1 & \\text{constant} \\\\
+                1 - u & \\text{linear} \\\\
+                \\tfrac12(1 + \\cos \\pi u) & \\text{cosine} \\end{cases}
+          \\quad u = \\frac{t - W}{T - W}\\ (t \\ge W).
 """
 
 from __future__ import annotations
@@ -20,7 +30,15 @@ import numpy as np
 
 from ..errors import InfwidthError
 
-ARCHS = ("mlp",)
+ARCHS = ("mlp", "resmlp")
+SCHEDULES = ("constant", "linear", "cosine")
+#: The scalar axes: spec field (a list) -> point field, and the single value they default to.
+SCALAR_AXES = {
+    "init_mults": ("init_mult", 1.0),
+    "output_mults": ("output_mult", 1.0),
+    "weight_decays": ("weight_decay", 0.0),
+    "adam_eps": ("eps", 1e-8),
+}
 LOSSES = ("xent", "mse")
 OPTIMIZERS = ("sgd", "adam")
 DATASETS = ("digits", "mnist", "fashion-mnist")
@@ -34,6 +52,10 @@ class Point(NamedTuple):
     depth: int
     log2_lr: float
     seed: int
+    init_mult: float = 1.0
+    output_mult: float = 1.0
+    weight_decay: float = 0.0
+    eps: float = 1e-8
 
 
 def parse_grid(text: str) -> tuple[float, ...]:
@@ -55,6 +77,28 @@ def parse_grid(text: str) -> tuple[float, ...]:
         raise InfwidthError(f"a log2-LR range lo:hi:step needs lo <= hi and step > 0, got {text!r}")
     n = int(math.floor((hi - lo) / step + 1e-9)) + 1
     return tuple(round(lo + i * step, 10) for i in range(n))
+
+
+def lr_schedule(steps: int, warmup: int = 0, kind: str = "constant") -> np.ndarray:
+    """The learning-rate factors :math:`s_t` of ``steps`` steps (module docstring)."""
+    t = np.arange(steps, dtype=np.float64)
+    u = (t - warmup) / max(steps - warmup, 1)
+    decay = {"constant": np.ones_like(u), "linear": 1 - u, "cosine": 0.5 * (1 + np.cos(np.pi * u))}
+    return np.where(t < warmup, (t + 1) / max(warmup, 1), decay[kind]).astype(np.float32)
+
+
+def _floats(value: Any, what: str) -> tuple[float, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+        value = [value]
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InfwidthError(f"{what} must be numbers, got {value!r}") from None
+    if not all(map(math.isfinite, out)):
+        raise InfwidthError(f"{what} must be finite, got {list(out)}")
+    return out
 
 
 def _ints(value: Any, what: str) -> tuple[int, ...]:
@@ -86,7 +130,22 @@ class SweepSpec:
         widths: hidden widths (distinct, positive).
         log2_lrs: the base learning-rate grid in octaves (uniformly spaced for the analysis).
         seeds: number of seeds (initialisation and batch order), ``0..seeds-1``.
-        arch, depth: the built-in network (``mlp``: ``depth`` hidden layers, no biases).
+        arch, depth: the built-in network (``mlp``: ``depth`` hidden layers, no biases;
+            ``resmlp``: ``depth`` residual blocks).
+        depths: the depth axis (default: ``(depth,)``); each depth is its own program.
+        base_depth: depth where every parametrization is the same network (default: the
+            smallest depth); depth exponents (``depth-mup``, ``completep``) act on
+            ``depth / base_depth``.
+        spec_file: a network spec file (:func:`infwidth.load_spec`), run as a sequential
+            chain (``arch`` is then ``chain``); its content is part of every point's key.
+        init_mults: the init-std multiplier axis (every tensor's init std times it).
+        output_mults: the output multiplier axis (the readout's forward multiplier times it).
+        weight_decays: the weight-decay axis (base decoupled decay, scaled per tensor).
+        adam_eps: the Adam epsilon axis (base epsilon, scaled per tensor).
+        warmup_steps, schedule: linear warmup, then ``constant``, ``linear`` or ``cosine``
+            decay of the learning rate (module docstring).
+        auto_extend: at most this many extensions of the log2-LR grid when an optimum lies
+            on its edge (each adds two grid steps on that side; stored points are reused).
         data: ``digits`` (shipped), ``mnist`` / ``fashion-mnist`` (if installed), or
             ``arrays`` (pass ``x`` and ``labels`` to :func:`~infwidth.sweep.run_sweep`).
         n_train: training-set size (a seeded subset; ``None``: all).
@@ -119,6 +178,16 @@ class SweepSpec:
     activation: str = "relu"
     max_chunk: int = 32
     max_memory_gb: float | None = None
+    depths: tuple[int, ...] | None = None
+    base_depth: int | None = None
+    spec_file: str | None = None
+    init_mults: tuple[float, ...] = (1.0,)
+    output_mults: tuple[float, ...] = (1.0,)
+    weight_decays: tuple[float, ...] = (0.0,)
+    adam_eps: tuple[float, ...] = (1e-8,)
+    warmup_steps: int = 0
+    schedule: str = "constant"
+    auto_extend: int = 0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -127,9 +196,23 @@ class SweepSpec:
         grid = self.log2_lrs
         grid = parse_grid(grid) if isinstance(grid, str) else tuple(float(v) for v in grid)
         set_(self, "log2_lrs", grid)
+        if self.depths is not None:
+            set_(self, "depths", _ints(self.depths, "depths"))
+            if self.depths:
+                set_(self, "depth", min(self.depths))
+            if len(self.depths) == 1:  # one depth is ``depth``: one spelling, equal specs
+                set_(self, "depths", None)
+        for name in SCALAR_AXES:
+            set_(self, name, _floats(getattr(self, name), name))
+        if self.spec_file is not None:
+            set_(self, "spec_file", str(self.spec_file))
+            if self.arch == "mlp":
+                set_(self, "arch", "chain")
         self.validate()
         if self.base_width is None:
             set_(self, "base_width", min(self.widths))
+        if self.base_depth is None:
+            set_(self, "base_depth", min(self.all_depths))
 
     def validate(self) -> None:
         """Raise :class:`InfwidthError` (one line) for empty or contradictory axes."""
@@ -152,11 +235,44 @@ class SweepSpec:
             bad("log2 learning rates must be finite")
         if min(self.widths) < 1:
             bad(f"widths must be positive, got {list(self.widths)}")
-        for name in ("seeds", "depth", "steps", "batch_size", "max_chunk"):
+        ints = ("seeds", "depth", "steps", "batch_size", "max_chunk")
+        for name in ints if self.depths is None else ints[:1] + ints[2:]:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(f"{name} must be a positive integer, got {v!r}")
-        if self.arch not in ARCHS:
+        axes = {name: getattr(self, name) for name in SCALAR_AXES}
+        if self.depths is not None:
+            axes["depths"] = self.depths
+        for name, axis in axes.items():
+            if not axis:
+                bad(f"the sweep's {name} axis is empty")
+            if len(set(axis)) != len(axis):
+                bad(f"the sweep's {name} axis repeats a value: {list(axis)}")
+        if self.depths and (
+            min(self.depths) < 1 or not all(isinstance(d, int) for d in self.depths)
+        ):
+            bad(f"depths must be positive integers, got {list(self.depths)}")
+        if self.base_depth is not None and (isinstance(self.base_depth, bool) or
+                                            not isinstance(self.base_depth, int) or
+                                            self.base_depth < 1):  # fmt: skip
+            bad(f"base_depth must be a positive integer, got {self.base_depth!r}")
+        for name in ("init_mults", "weight_decays", "adam_eps"):
+            if min(getattr(self, name)) < 0:
+                bad(f"{name} must be non-negative, got {list(getattr(self, name))}")
+        for name in ("warmup_steps", "auto_extend"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                bad(f"{name} must be a non-negative integer, got {v!r}")
+        if self.warmup_steps >= self.steps:
+            bad(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
+        if self.schedule not in SCHEDULES:
+            bad(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.spec_file is not None:
+            if self.arch != "chain":
+                bad(f"a spec_file network is run as a chain, not as arch {self.arch!r}")
+            if len(self.all_depths) > 1:
+                bad("a spec_file network has one depth: drop the depths axis")
+        elif self.arch not in ARCHS:
             bad(f"unknown arch {self.arch!r}; the sweep supports {', '.join(ARCHS)}")
         if self.loss not in LOSSES:
             bad(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
@@ -177,12 +293,35 @@ class SweepSpec:
     def resolved_base_width(self) -> int:
         return int(self.base_width or min(self.widths))
 
+    @property
+    def all_depths(self) -> tuple[int, ...]:
+        """The depth axis: ``depths``, else ``(depth,)``."""
+        return self.depths if self.depths else (self.depth,)
+
+    @property
+    def resolved_base_depth(self) -> int:
+        return int(self.base_depth or min(self.all_depths))
+
+    def varying(self) -> tuple[str, ...]:
+        """Point fields beyond target/width/log2_lr/seed whose axis is not its default
+        single value (``depth`` when there are several depths)."""
+        out = ["depth"] if len(self.all_depths) > 1 else []
+        for name, (field, default) in SCALAR_AXES.items():
+            if getattr(self, name) != (default,):
+                out.append(field)
+        return tuple(out)
+
     def points(self) -> list[Point]:
-        """Every point, ordered by width, target, learning rate, seed."""
+        """Every point, ordered by depth, width, target, scalar axes, learning rate, seed."""
         return [
-            Point(t, w, self.depth, lr, s)
+            Point(t, w, d, lr, s, im, om, wd, eps)
+            for d in sorted(self.all_depths)
             for w in sorted(self.widths)
             for t in self.targets
+            for im in self.init_mults
+            for om in self.output_mults
+            for wd in self.weight_decays
+            for eps in self.adam_eps
             for lr in self.log2_lrs
             for s in range(self.seeds)
         ]
@@ -191,6 +330,8 @@ class SweepSpec:
         out = dataclasses.asdict(self)
         out.update(targets=list(self.targets), widths=list(self.widths))
         out.update(log2_lrs=list(self.log2_lrs), base_width=self.resolved_base_width)
+        out.update(depths=list(self.all_depths), base_depth=self.resolved_base_depth)
+        out.update({name: list(getattr(self, name)) for name in SCALAR_AXES})
         return out
 
     @classmethod

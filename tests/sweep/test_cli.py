@@ -15,7 +15,8 @@ def test_sweep_writes_the_contract_and_reruns_from_the_store(tmp_path, capsys):
     out = tmp_path / "o"
     assert main([*ARGS, "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert err.count("chunk ") == 2 and "(cached)" not in err
+    # one progress bar: every point, the last chunk, none from the store
+    assert "24/24" in err and "chunk 2/2 width 32, 0 cached" in err and "\n" not in err[:-1]
     doc = json.loads((out / "sweep.json").read_text())
     assert set(doc) == {"config", "points", "optima", "transfer"}
     assert len(doc["points"]) == 2 * 2 * 3 * 2
@@ -33,7 +34,7 @@ def test_sweep_writes_the_contract_and_reruns_from_the_store(tmp_path, capsys):
                    'steps = 5\nbatch_size = 32\nn_train = 64\nloss = "mse"\n')  # fmt: skip
     assert main(["sweep", "--config", str(cfg), "--out", str(out), "--no-plot"]) == 0
     io = capsys.readouterr()
-    assert io.err.count("(cached)") == 2 and "0 points computed" in io.out
+    assert "chunk 2/2 width 32, 2 cached" in io.err and "0 points computed" in io.out
     assert json.loads((out / "sweep.json").read_text())["points"] == doc["points"]
     # a flag overrides the file: one more seed computes only the new points
     assert main(["sweep", "--config", str(cfg), "--seeds", "3", "--out", str(out)]) == 0
