@@ -65,27 +65,31 @@ class Done(NamedTuple):
 class Executor(Protocol):
     """Runs chunks; yields a :class:`Done` per chunk as each finishes (any order)."""
 
-    def run(self, spec: SweepSpec, data: TrainData, chunks: Sequence[Chunk]) -> Iterator[Done]:
-        """Compute every chunk of ``chunks``."""
+    def run(
+        self, spec: SweepSpec, data: TrainData, chunks: Sequence[Chunk], *, model: Any = None
+    ) -> Iterator[Done]:
+        """Compute every chunk of ``chunks`` (of a user's ``model`` where given)."""
         ...
 
 
 def _timed(
-    spec: SweepSpec, data: TrainData, chunk: Chunk, size: int, place=None
+    spec: SweepSpec, data: TrainData, chunk: Chunk, size: int, place=None, model: Any = None
 ) -> tuple[list[dict[str, Any]], float]:
     from ._engine import run_chunk
 
     t0 = time.perf_counter()
-    records = run_chunk(spec, data, list(chunk.points), size, place=place)
+    records = run_chunk(spec, data, list(chunk.points), size, place=place, model=model)
     return records, time.perf_counter() - t0
 
 
 class LocalExecutor:
     """Each chunk in turn, in this process, on JAX's default device."""
 
-    def run(self, spec: SweepSpec, data: TrainData, chunks: Sequence[Chunk]) -> Iterator[Done]:
+    def run(
+        self, spec: SweepSpec, data: TrainData, chunks: Sequence[Chunk], *, model: Any = None
+    ) -> Iterator[Done]:
         for c in chunks:
-            records, dt = _timed(spec, data, c, c.size)
+            records, dt = _timed(spec, data, c, c.size, model=model)
             yield Done(c, records, dt, None, 1)
 
 
@@ -121,10 +125,12 @@ class ShardedExecutor:
             for a, ax in zip(args, in_axes, strict=True)
         )
 
-    def run(self, spec: SweepSpec, data: TrainData, chunks: Sequence[Chunk]) -> Iterator[Done]:
+    def run(
+        self, spec: SweepSpec, data: TrainData, chunks: Sequence[Chunk], *, model: Any = None
+    ) -> Iterator[Done]:
         for c in chunks:
             size = math.ceil(c.size / self.devices) * self.devices
-            records, dt = _timed(spec, data, c, size, place=self.place)
+            records, dt = _timed(spec, data, c, size, place=self.place, model=model)
             yield Done(c, records, dt, None, self.devices)
 
 
@@ -150,7 +156,7 @@ def _probe(address: str, timeout: float = 5.0) -> None:
 
 
 def _ray_chunk(
-    spec: SweepSpec, data: TrainData, chunk: Chunk
+    spec: SweepSpec, data: TrainData, chunk: Chunk, model: Any = None
 ) -> tuple[list[dict[str, Any]], float, str]:
     """A Ray task: one chunk on the worker's default device; returns its records, the
     seconds spent and the id of the node it ran on."""
@@ -159,7 +165,7 @@ def _ray_chunk(
     from .._xla_cache import enable_compilation_cache
 
     enable_compilation_cache()  # the worker's persistent cache: a rerun skips compiling
-    records, dt = _timed(spec, data, chunk, chunk.size)
+    records, dt = _timed(spec, data, chunk, chunk.size, model=model)
     return records, dt, ray.get_runtime_context().get_node_id()
 
 
@@ -176,6 +182,7 @@ class RayExecutor:
     ) -> None:
         if address is None:  # a local cluster: loopback only (read when Ray is imported)
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no traffic off this machine
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no traffic off this machine
         try:
             import ray
@@ -198,13 +205,14 @@ class RayExecutor:
                 raise InfwidthError(f"could not start Ray on {where}: {exc}") from None
         self._remote = ray.remote(num_cpus=1, max_retries=max_retries)(self.task)
 
-    def run(self, spec: SweepSpec, data: TrainData, chunks: Sequence[Chunk]) -> Iterator[Done]:
+    def run(
+        self, spec: SweepSpec, data: TrainData, chunks: Sequence[Chunk], *, model: Any = None
+    ) -> Iterator[Done]:
         ray = self._ray
         spec_ref, data_ref = ray.put(spec), ray.put(data)
-        pending = {
-            self._remote.options(scheduling_strategy="SPREAD").remote(spec_ref, data_ref, c): c
-            for c in chunks
-        }
+        extra = () if model is None else (ray.put(model),)  # a user's model, pickled
+        remote = self._remote.options(scheduling_strategy="SPREAD")
+        pending = {remote.remote(spec_ref, data_ref, c, *extra): c for c in chunks}
         failed: list[str] = []
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)

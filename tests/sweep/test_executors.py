@@ -70,7 +70,7 @@ def test_cli_devices_8_shards_and_equals_one_device(tmp_path):
            "--no-plot"]  # fmt: skip
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.count("on 8 devices") == 2  # both chunks ran sharded
+    assert "chunk 2/2 width 32 on 8 devices" in proc.stderr  # both chunks ran sharded
     doc = json.loads((out / "sweep.json").read_text())
     _assert_same_numbers(doc["points"], run_sweep(SPEC).records)
 
