@@ -68,7 +68,7 @@ def _output(out) -> list[str]:
 
 
 def _text_block(text: str) -> str:
-    return '```text\n' + re.sub(r"\x1b\[[0-9;]*m", "", text).rstrip() + "\n```"
+    return "```text\n" + re.sub(r"\x1b\[[0-9;]*m", "", text).rstrip() + "\n```"
 
 
 def cli_markdown() -> str:
@@ -117,8 +117,10 @@ def gallery(out: Path) -> str:
     for name in FIGURES:
         make(name, out, quick=True)
         row = rows.get(name, [name, "", "", "", ""])
-        parts.append(f"## {name}\n\n**Reproduces:** {row[1]}\n\n**Data:** {row[2]}\n\n"
-                     f"**Checked by:** {row[3]}\n\n![{name}]({name}.png)")
+        parts.append(
+            f"## {name}\n\n**Reproduces:** {row[1]}\n\n**Data:** {row[2]}\n\n"
+            f"**Checked by:** {row[3]}\n\n![{name}]({name}.png)"
+        )
         data = json.loads((out / f"{name}.json").read_text())
         small = {k: v for k, v in data.items() if len(json.dumps(v)) < 300}
         if small:
