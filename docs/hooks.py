@@ -31,9 +31,11 @@ def execute_notebook(path: Path, workdir: Path):
 
     nb = jupytext.read(path)
     t0 = time.perf_counter()
+    # figures inline even when the caller forces a non-interactive backend (tests/conftest.py)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
-    ).execute()
+    ).execute(env=env)
     nb.metadata["infwidth_runtime_s"] = round(time.perf_counter() - t0, 1)
     return nb
 
