@@ -2,7 +2,7 @@
 
 ``.. math::`` blocks become ``$$ ... $$`` (rendered by arithmatex/MathJax), ``:math:`x``` becomes
 ``$x$`` and ``:func:`x``` / ``:class:`x``` / ``:mod:`x``` become code; ``::`` literal blocks
-become fenced code."""
+become fenced code. Packages without ``__all__`` export their ``import x as x`` names."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ def rst_to_markdown(text: str) -> str:
 
 
 class RstToMarkdown(griffe.Extension):
+    def on_module_members(self, *, mod, **kwargs) -> None:
+        """A package without ``__all__`` exports its explicit re-exports (``import x as x``)."""
+        if mod.exports is None:
+            mod.exports = [
+                name
+                for name, member in mod.members.items()
+                if member.is_alias
+                and not name.startswith("_")
+                and member.target_path.rsplit(".", 1)[-1] == name
+            ]
+
     def on_instance(self, *, obj, **kwargs) -> None:
         if obj.docstring is not None:
             obj.docstring.value = rst_to_markdown(obj.docstring.value)

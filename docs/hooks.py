@@ -102,6 +102,28 @@ def getting_started_markdown() -> str:
     )
 
 
+def _abc_verdict(data: dict) -> str:
+    regimes = [p["regime"] for p in data["points"]]
+    mup = [(p["c"], p["a_out"]) for p in data["points"] if p["regime"] == "mup"]
+    counts = ", ".join(f"{r}: {regimes.count(r)}" for r in sorted(set(regimes)))
+    ok = mup == [("0", "1/2")]
+    return f"{'PASS' if ok else 'FAIL'}: muP is the single maximal point {mup} ({counts} points)"
+
+
+def _transfer_verdict(data: dict) -> str:
+    best, (small, large) = data["best_log2_lr"], (data["widths"][0], data["widths"][-1])
+    shift = {t: best[f"{t}/{large}"] - best[f"{t}/{small}"] for t in ("sp", "mup")}
+    ok = shift["sp"] <= -2 and abs(shift["mup"]) <= 1
+    return (
+        f"{'PASS' if ok else 'FAIL'}: best log2 learning rate from n = {small} to {large} moves "
+        f"{shift['sp']:+g} octaves under SP (claim: <= -2) and {shift['mup']:+g} under muP "
+        "(claim: within 1)"
+    )
+
+
+VERDICTS = {"abc_phase_diagram": _abc_verdict, "mu_transfer": _transfer_verdict}
+
+
 def gallery(out: Path) -> str:
     """Make every figure (quick settings) into ``out``; the gallery page that shows them."""
     from infwidth.figures import FIGURES, make
@@ -124,6 +146,8 @@ def gallery(out: Path) -> str:
             f"**Checked by:** {row[3]}\n\n![{name}]({name}.png)"
         )
         data = json.loads((out / f"{name}.json").read_text())
+        if name in VERDICTS:
+            parts.append(f"**Verdict (these quick settings):** {VERDICTS[name](data)}")
         small = {k: v for k, v in data.items() if len(json.dumps(v)) < 300}
         if small:
             parts.append("```json\n" + json.dumps(small, indent=1)[:3000] + "\n```")

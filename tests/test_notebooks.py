@@ -59,5 +59,8 @@ def test_site_builds_strictly(executed, tmp_path):
     assert "infwidth coord-check" in cli and "--widths" in cli
     lecture = (site / "course" / "02_ntk_and_lazy_training" / "index.html").read_text()
     assert "data:image/png;base64," in lecture  # figures rendered inline, outputs kept
+    gallery = (site / "gallery" / "index.html").read_text()
+    assert "PASS:" in gallery and "FAIL:" not in gallery  # the figures' verdicts
     api = (site / "api" / "index.html").read_text()
-    assert "mlp_kernels" in api and 'class="arithmatex"' in api  # docstring math rendered
+    assert 'id="infwidth.kernels.mlp_kernels"' in api  # re-exports documented
+    assert "\\[\nK_{l+1}" in api  # a docstring's .. math:: block as display math
