@@ -46,8 +46,8 @@ def notebook_markdown(nb, source: str) -> str:
     note = f"; executed in {runtime} s when this site was built" if runtime else ""
     parts = [f"<small>Source: `{source}` (jupytext Markdown{note}).</small>\n"]
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            parts.append(cell.source)
+        if cell.cell_type == "markdown":  # md_in_html: the solutions' math renders too
+            parts.append(cell.source.replace("<details>", '<details markdown="1">'))
         elif cell.cell_type == "code":
             parts.append(f"```python\n{cell.source}\n```")
             for out in cell.get("outputs", []):

@@ -59,6 +59,8 @@ def test_site_builds_strictly(executed, tmp_path):
     assert "infwidth coord-check" in cli and "--widths" in cli
     lecture = (site / "course" / "02_ntk_and_lazy_training" / "index.html").read_text()
     assert "data:image/png;base64," in lecture  # figures rendered inline, outputs kept
+    nngp = (site / "course" / "01_nngp" / "index.html").read_text()
+    assert r"\(u \sim \mathcal N(0, K)\)" in nngp  # math inside a collapsed solution renders
     gallery = (site / "gallery" / "index.html").read_text()
     assert "PASS:" in gallery and "FAIL:" not in gallery  # the figures' verdicts
     api = (site / "api" / "index.html").read_text()
