@@ -4,7 +4,9 @@
 * :func:`run_sweep`: runs it in chunks of equal shape, one compiled program per width, into
   a crash-safe SQLite store (:class:`SweepStore`);
 * :func:`analyse`: optimum per target and width, edge of trainability, shift across widths,
-  and the transfer verdict.
+  and the transfer verdict;
+* :func:`run_transfer`: a dense grid at the base width, brackets around the predicted optimum
+  at the target widths, and the verdict with the compute saved.
 """
 
 from ._analysis import analyse
@@ -12,6 +14,7 @@ from ._db import SweepStore
 from ._engine import ChunkReport, SweepRun, run_sweep
 from ._report import sweep_json, write
 from ._spec import Point, SweepSpec, parse_grid
+from ._transfer import run_transfer
 
 __all__ = [
     "ChunkReport",
@@ -22,6 +25,7 @@ __all__ = [
     "analyse",
     "parse_grid",
     "run_sweep",
+    "run_transfer",
     "sweep_json",
     "write",
 ]
