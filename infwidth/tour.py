@@ -69,7 +69,8 @@ def mu_transfer_stage(out: Path, quick: bool) -> str:
         for t, v in data["transfer"].items()
         if v["shift_octaves"] is not None
     )
-    return f"optimum shift {data['widths'][0]} -> {data['widths'][-1]}: {shifts} -> mu_transfer.png/.json"
+    widths = f"{data['widths'][0]} -> {data['widths'][-1]}"
+    return f"optimum shift {widths}: {shifts} -> mu_transfer.png/.json"
 
 
 def _coord_check_settings(quick: bool) -> dict:
