@@ -14,7 +14,7 @@ from ._db import SweepStore
 from ._engine import ChunkReport, SweepRun, run_sweep
 from ._report import sweep_json, write
 from ._spec import Point, SweepSpec, parse_grid
-from ._transfer import run_transfer
+from ._transfer import lr_exponent, run_transfer
 
 __all__ = [
     "ChunkReport",
@@ -23,6 +23,7 @@ __all__ = [
     "SweepSpec",
     "SweepStore",
     "analyse",
+    "lr_exponent",
     "parse_grid",
     "run_sweep",
     "run_transfer",
