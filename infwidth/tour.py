@@ -63,9 +63,14 @@ def mu_transfer_stage(out: Path, quick: bool) -> str:
     from .figures import make
 
     # always the small version here (about 30 s); `python figures/make.py mu_transfer` for more
-    best = make("mu_transfer", out, quick=True)["best_log2_lr"]
-    text = ", ".join(f"{k}: {v:+.1f}" for k, v in best.items())
-    return f"best log2 learning rate per target/width: {text} -> mu_transfer.png/.json"
+    data = make("mu_transfer", out, quick=True)
+    shifts = ", ".join(
+        f"{t}: {v['shift_octaves']:+.2f} octaves ({v['verdict']})"
+        for t, v in data["transfer"].items()
+        if v["shift_octaves"] is not None
+    )
+    widths = f"{data['widths'][0]} -> {data['widths'][-1]}"
+    return f"optimum shift {widths}: {shifts} -> mu_transfer.png/.json"
 
 
 def _coord_check_settings(quick: bool) -> dict:

@@ -31,13 +31,19 @@ FIELDS += ("weight_decays", "adam_eps", "warmup_steps", "schedule", "auto_extend
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    # let "--log2-lrs -9:-2:1" read as a value, not an option (argparse only knows "-9", "-.5")
-    p._negative_number_matcher = re.compile(r"^-\d*\.?\d+([:,]-?\d*\.?\d+)*$")
     p.add_argument(
         "action", nargs="?", choices=("run", "export"), default="run",
         help="run the sweep (default), or export a store (--store, --format, --out FILE)",
     )  # fmt: skip
     p.add_argument("--format", default="csv", help="export: csv | json | parquet (csv)")
+    add_spec_arguments(p)
+
+
+def add_spec_arguments(p: argparse.ArgumentParser, *, widths: bool = True) -> None:
+    """The flags of a :class:`~infwidth.sweep.SweepSpec` and its run (shared with
+    ``infwidth transfer``, which passes ``widths=False``)."""
+    # let "--log2-lrs -9:-2:1" read as a value, not an option (argparse only knows "-9", "-.5")
+    p._negative_number_matcher = re.compile(r"^-\d*\.?\d+([:,]-?\d*\.?\d+)*$")
     p.add_argument("--config", metavar="FILE", help="TOML/JSON sweep config (flags override it)")
     p.add_argument("--arch", help="built-in network: mlp | resmlp (mlp)")
     p.add_argument("--depth", type=int, help="hidden layers / residual blocks (2)")
@@ -68,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", help="xent | mse (xent)")
     p.add_argument("--optimizer", help="sgd | adam (sgd)")
     p.add_argument("--targets", help="comma-separated targets/presets (sp,mup)")
-    p.add_argument("--widths", help="comma-separated widths (64,128,256)")
+    if widths:
+        p.add_argument("--widths", help="comma-separated widths (64,128,256)")
     p.add_argument("--log2-lrs", help="log2 base-LR grid lo:hi:step, inclusive (-6:0:1)")
     p.add_argument("--seeds", type=int, help="seeds per point (2)")
     p.add_argument("--steps", type=int, help="training steps (100)")

@@ -3,16 +3,14 @@
 MLPs ``64 -> n -> n -> 10`` built from the derived SP and muP tables (constants fixed at base
 width 64, where the two coincide), trained by full-batch SGD on the MSE to one-hot digits
 (scikit-learn's digits, shipped with infwidth) for a fixed number of steps, over a grid of
-base learning rates and several seeds. Diverged runs (:mod:`infwidth._divergence`: a non-finite
-loss, or a final loss above ``GROWTH_BOUND**2`` times the initial one, floored at 1) are recorded
-as diverged (``null``).
+base learning rates and several seeds: one :class:`~infwidth.sweep.SweepSpec` run by the sweep
+engine (:func:`~infwidth.sweep.run_sweep`, one compiled program per width) and analysed by
+:func:`~infwidth.sweep.analyse` (optimum refined by a parabola in log2 LR; shift and verdict).
+The loss of a run is the mean training loss over its last quarter of steps; diverged runs
+(:mod:`infwidth._divergence`) are recorded as diverged (``null``).
 
-One compilation per width: seeds are vmapped and learning rates mapped over inside one jitted
-program (SGD's update is linear in the learning rate, so it scales the per-tensor update of
-the table's optimiser); memory stays at ``seeds`` copies of one network.
-
-Writes ``mu_transfer.png`` and ``mu_transfer.json`` (final loss per target, width, learning
-rate and seed; the best learning rate per target and width).
+Writes ``mu_transfer.png`` and ``mu_transfer.json`` (loss per target, width, learning rate and
+seed; the optimum log2 learning rate per target and width; the shift and verdict per target).
 """
 
 from __future__ import annotations
@@ -23,87 +21,42 @@ from pathlib import Path
 
 import numpy as np
 
-from .._divergence import grown_beyond
 from .._store import write_atomic
 
 TARGETS = ("sp", "mup")
 
 
-def _data(n_points: int, seed: int = 0):
-    from ..data import load_digits
+def spec(quick: bool = False):
+    """The figure's sweep."""
+    from ..sweep import SweepSpec
 
-    ds = load_digits()
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(ds.labels))[:n_points]
-    x = ds.x[idx]
-    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
-    y = np.eye(10)[ds.labels[idx]]
-    return x.astype(np.float32), y.astype(np.float32)
-
-
-def final_losses(
-    target: str, width: int, log2_lrs: np.ndarray, *, steps: int, seeds: int, n_points: int
-) -> np.ndarray:
-    """Final training loss, shape ``(len(log2_lrs), seeds)``; ``nan`` where it diverged."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    from ..sim import CoordCheckConfig, Table, model_at, table_optimizer
-
-    table = Table.derive("mlp", "sgd", target=target)
-    cfg = CoordCheckConfig(
-        optimizer="sgd", widths=(width,), base_width=64, lr=1.0, dims={"d_in": 64, "d_out": 10}
-    )
-    model = model_at(table, cfg, width)
-    opt = table_optimizer("sgd", model.scaling, table.names, stacked=model.stacked)
-    x, y = (jnp.asarray(a) for a in _data(n_points))
-
-    def loss_fn(params):
-        f, _ = model.apply(params, x)
-        return 0.5 * jnp.mean(jnp.sum((f - y) ** 2, axis=-1))
-
-    def run(lr, key):
-        params = model.init(key)
-        state = opt.init(params)
-
-        def step(carry, _):
-            params, state = carry
-            grads = jax.grad(loss_fn)(params)
-            updates, state = opt.update(grads, state, params)
-            updates = jax.tree_util.tree_map(lambda u: lr * u, updates)
-            return (optax.apply_updates(params, updates), state), None
-
-        loss0 = loss_fn(params)
-        (params, _), _ = jax.lax.scan(step, (params, state), None, length=steps)
-        return jnp.stack([loss0, loss_fn(params)])
-
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
-    lrs = jnp.asarray(2.0**log2_lrs, dtype=jnp.float32)
-    # seeds vmapped, learning rates mapped one after another: memory ~ seeds x one network
-    out = jax.jit(lambda lrs: jax.lax.map(lambda lr: jax.vmap(run, (None, 0))(lr, keys), lrs))(lrs)
-    out = np.asarray(out, dtype=np.float64)  # (lrs, seeds, [initial, final])
-    with np.errstate(invalid="ignore"):
-        size = np.sqrt(out)  # a loss is a squared size
-    final = out[..., 1].copy()
-    final[grown_beyond(size[..., 1], size[..., 0])] = np.nan  # diverged
-    return final
+    widths = (64, 256, 512) if quick else (64, 256, 1024, 2048)
+    grid = "-8:1:1" if quick else "-9:1:0.5"
+    steps = 40 if quick else 50
+    return SweepSpec(targets=TARGETS, widths=widths, log2_lrs=grid, seeds=2, steps=steps,
+                     batch_size=256, n_train=256, loss="mse", base_width=64)  # fmt: skip
 
 
 def compute(quick: bool = False) -> dict:
-    widths = (64, 256, 1024) if quick else (64, 256, 1024, 2048)
-    log2_lrs = np.arange(-6.0, 3.5, 1.0) if quick else np.arange(-6.0, 1.5, 0.5)
-    steps, seeds, n_points = (40, 2, 256) if quick else (50, 2, 256)
-    data: dict = {"widths": list(widths), "log2_lrs": log2_lrs.tolist(), "steps": steps,
-                  "seeds": seeds, "n_points": n_points, "runs": {}, "best_log2_lr": {}}  # fmt: skip
+    from ..sweep import analyse, run_sweep
+
+    s = spec(quick)
+    run = run_sweep(s)
+    result = analyse(run.records, s.log2_lrs, steps=s.steps)
+    data: dict = {"widths": list(s.widths), "log2_lrs": list(s.log2_lrs), "steps": s.steps,
+                  "seeds": s.seeds, "n_points": s.n_train, "runs": {}, "best_log2_lr": {},
+                  "on_edge": {}, "transfer": result["transfer"]}  # fmt: skip
+    index = {lr: i for i, lr in enumerate(s.log2_lrs)}
     for target in TARGETS:
-        for width in widths:
-            losses = final_losses(target, width, log2_lrs, steps=steps, seeds=seeds,
-                                  n_points=n_points)  # fmt: skip
-            key = f"{target}/{width}"
-            data["runs"][key] = [[None if np.isnan(v) else float(v) for v in row] for row in losses]
-            mean = np.nanmean(np.where(np.isnan(losses), np.inf, losses), axis=1)
-            data["best_log2_lr"][key] = float(log2_lrs[int(np.argmin(mean))])
+        for width in s.widths:
+            runs = [[None] * s.seeds for _ in s.log2_lrs]
+            for r in run.records:
+                if (r["target"], r["width"]) == (target, width):
+                    runs[index[r["log2_lr"]]][r["seed"]] = r["loss"]
+            data["runs"][f"{target}/{width}"] = runs
+    for o in result["optima"]:
+        data["best_log2_lr"][f"{o['target']}/{o['width']}"] = o["log2_lr"]
+        data["on_edge"][f"{o['target']}/{o['width']}"] = o["on_edge"]
     return data
 
 
@@ -122,11 +75,13 @@ def plot(data: dict, path: Path) -> None:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(runs, axis=1)
             ax.plot(lr, mean, "o-", ms=3, color=f"C{i}", label=f"n={width}")
-            ax.axvline(data["best_log2_lr"][f"{target}/{width}"], color=f"C{i}", ls=":", lw=1)
+            best = data["best_log2_lr"][f"{target}/{width}"]
+            if best is not None:
+                ax.axvline(best, color=f"C{i}", ls=":", lw=1)
         ax.set(title={"sp": "standard parametrization", "mup": "muP"}[target],
                xlabel="log2 base learning rate", yscale="log")  # fmt: skip
         ax.legend(fontsize=7)
-    axes[0].set_ylabel(f"training loss after {data['steps']} steps")
+    axes[0].set_ylabel(f"training loss, last quarter of {data['steps']} steps")
     fig.suptitle(
         "muTransfer: the optimal learning rate is stable across width under muP", fontsize=10
     )

@@ -6,7 +6,9 @@
 * ``run_sweep(spec, model=...)``: a user's own model (:class:`UserModel`), scaled by
   :func:`infwidth.mup_transfer`;
 * :func:`analyse`: optimum per target and width, edge of trainability, shift across widths,
-  and the transfer verdict.
+  and the transfer verdict;
+* :func:`run_transfer`: a dense grid at the base width, brackets around the predicted optimum
+  at the target widths, and the verdict with the compute saved.
 """
 
 from ._analysis import analyse
@@ -14,6 +16,7 @@ from ._db import SweepStore
 from ._engine import ChunkReport, SweepRun, extend_grid, run_sweep
 from ._report import sweep_json, write
 from ._spec import Point, SweepSpec, lr_schedule, parse_grid
+from ._transfer import lr_exponent, run_transfer
 from ._user import UserModel
 
 __all__ = [
@@ -26,8 +29,10 @@ __all__ = [
     "analyse",
     "extend_grid",
     "lr_schedule",
+    "lr_exponent",
     "parse_grid",
     "run_sweep",
+    "run_transfer",
     "sweep_json",
     "write",
 ]
