@@ -183,7 +183,6 @@ class RayExecutor:
         if address is None:  # a local cluster: loopback only (read when Ray is imported)
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no traffic off this machine
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no traffic off this machine
         try:
             import ray
         except ImportError:

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import InfwidthError
 from ._analysis import TOLERANCE, analyse
-from ._engine import ChunkReport, _table, run_sweep
+from ._engine import ChunkReport, _cached_table, _table, run_sweep
 from ._spec import SweepSpec
 
 #: learning rates in a target width's first bracket
@@ -55,7 +55,10 @@ def lr_exponent(arch: str, optimizer: str, target: str, depth: int) -> Fraction:
     """:math:`r` such that the target's optimal base learning rate scales like :math:`n^r`:
     the smallest derived training exponent ``r_per_tensor`` of its hidden tensors (of every
     trained tensor when there is no hidden one). muP: 0; SP (SGD): -1; NTP: 1/2."""
-    table = _table(arch, optimizer, target, depth)
+    return _training_exponent(_cached_table(arch, optimizer, target, depth, None, None), target)
+
+
+def _training_exponent(table: Any, target: str) -> Fraction:
     per_tensor = (table.regime or {}).get("r_per_tensor") or {}
     hidden = [t.name for t in table.tensors if t.kind == "hidden" and t.name in per_tensor]
     names = hidden or list(per_tensor)
@@ -135,7 +138,7 @@ def run_transfer(
     base_records, base_computed, base_seconds = _timed_run(base_spec, store, progress, **data)
     records = list(base_records)
     rows: dict[str, list[dict]] = {}
-    exponents = {t: lr_exponent(spec.arch, spec.optimizer, t, spec.depth) for t in spec.targets}
+    exponents = {t: _training_exponent(_table(spec, t, spec.depth), t) for t in spec.targets}
     for t in spec.targets:
         mine = [r for r in base_records if r["target"] == t]
         rows[t] = [
