@@ -78,18 +78,11 @@ def flops(d_in: int, widths=WIDTHS, points_per_width: int = 2 * 8 * SEEDS) -> fl
 
 
 def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
-    import jax
-    import jax.numpy as jnp
+    """Best float32 matmul throughput (FLOP/s): the coordinate-check benchmark's measurement."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_coord_check import matmul_rate as rate
 
-    a = jnp.ones((size, size), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    f(a).block_until_ready()
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(a).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 2 * size**3 / best
+    return rate(size, repeats)
 
 
 def engine_cold(data: str, n_train: int | None) -> float:

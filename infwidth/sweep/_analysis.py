@@ -166,18 +166,24 @@ def analyse(
     return out
 
 
+def judge(rows: Sequence[Mapping], tolerance: float) -> tuple[float | None, float | None, str]:
+    """``(shift, spread, verdict)`` of optima ``rows`` in order: shift = last minus first
+    optimum (octaves), spread = largest minus smallest; "transfers" when the spread is within
+    ``tolerance``, "inconclusive" when an optimum is missing or on the grid's edge."""
+    found = [o["log2_lr"] for o in rows if o["log2_lr"] is not None]
+    if len(found) != len(rows) or len(rows) < 2:
+        return None, None, "inconclusive"
+    shift, spread = rows[-1]["log2_lr"] - rows[0]["log2_lr"], max(found) - min(found)
+    if any(o["on_edge"] for o in rows):
+        return shift, spread, "inconclusive"
+    return shift, spread, "transfers" if spread <= tolerance else "does not transfer"
+
+
 def _across(rows: list, axis: str, tolerance: float, curves: Mapping, grid) -> dict[str, Any]:
     """Shift (largest minus smallest ``axis`` value), spread and verdict of the optima in
     ``rows`` (one group each, differing in ``axis``: ``width`` or ``depth``)."""
     rows = sorted(rows, key=lambda o: o[axis])
-    found = [o["log2_lr"] for o in rows if o["log2_lr"] is not None]
-    complete = len(found) == len(rows) and len(rows) > 1
-    shift = rows[-1]["log2_lr"] - rows[0]["log2_lr"] if complete else None
-    spread = max(found) - min(found) if complete else None
-    if not complete or any(o["on_edge"] for o in rows):
-        verdict = "inconclusive"
-    else:
-        verdict = "transfers" if spread <= tolerance else "does not transfer"
+    shift, spread, verdict = judge(rows, tolerance)
     return {
         "shift_octaves": shift,
         "spread_octaves": spread,

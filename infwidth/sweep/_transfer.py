@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InfwidthError
-from ._analysis import TOLERANCE, analyse
+from ._analysis import TOLERANCE, analyse, judge
 from ._engine import ChunkReport, _cached_table, _table, run_sweep
 from ._spec import SweepSpec
 
@@ -218,14 +218,7 @@ def run_transfer(
 def _verdict(rows: list[dict], tolerance: float, steps: int, r: Fraction, base: int) -> dict:
     """Shift, spread and verdict over ``rows`` (base width first), as in
     :func:`~infwidth.sweep.analyse`; plus the predicted shift and its error."""
-    found = [o["log2_lr"] for o in rows if o["log2_lr"] is not None]
-    complete = len(found) == len(rows)
-    shift = rows[-1]["log2_lr"] - rows[0]["log2_lr"] if complete else None
-    spread = max(found) - min(found) if complete else None
-    if not complete or any(o["on_edge"] for o in rows):
-        verdict = "inconclusive"
-    else:
-        verdict = "transfers" if spread <= tolerance else "does not transfer"
+    shift, spread, verdict = judge(rows, tolerance)
     predicted = float(r) * math.log2(rows[-1]["width"] / base)
     return {
         "shift_octaves": shift,
