@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _validate as valid
 from .._divergence import first_divergence, rms_per_step
+from .._fit import fit_exponent
 from .._store import Store, settings_key
 from ._cache import problem_parts
 from ._finite import FiniteRun, train_finite
@@ -85,14 +86,15 @@ def _row(width: int, rec: dict[str, np.ndarray]) -> dict:
 
 
 def _slopes(rows: list[dict]) -> dict[str, float]:
-    """Fitted exponent in N of each deviation, over the widths where it is finite and > 0."""
+    """Fitted exponent in N of each seed-mean deviation (:func:`infwidth._fit.fit_exponent`),
+    over the widths where it is finite and > 0."""
+    widths = [r["width"] for r in rows]
     slopes = {}
     for k in SLOPES:
-        pts = [(r["width"], r["deviation"][k]) for r in rows]
-        pts = [(w, d) for w, d in pts if d is not None and np.isfinite(d) and d > 0]
-        if len({w for w, _ in pts}) >= 2:
-            w, d = np.array(pts, dtype=np.float64).T
-            slopes[k] = float(np.polyfit(np.log(w), np.log(d), 1)[0])
+        dev = [np.nan if r["deviation"][k] is None else r["deviation"][k] for r in rows]
+        fit = fit_exponent(widths, dev, n_boot=0)
+        if fit is not None and len(set(fit.sizes)) >= 2:
+            slopes[k] = fit.slope
     return slopes
 
 

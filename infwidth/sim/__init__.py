@@ -9,8 +9,8 @@
 * :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
 """
 
+from .._fit import Slope, fit_slope, verdict
 from ._coord import CoordCheckConfig, RawRecords, model_at, run_widths
-from ._fit import Slope, fit_slope, verdict
 from ._model import ACTIVATIONS, Model, build_model
 from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
 from ._report import CoordCheckResult, analyse, coord_check

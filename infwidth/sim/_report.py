@@ -14,7 +14,7 @@ JSON contract::
 name ``"output"``. A run has diverged (``"diverged"``: its first diverged step) when a record is
 non-finite or its output RMS grows beyond ``growth_bound`` times its initial value (floored at
 ``size_floor``; :mod:`infwidth._divergence`); its values from that step on are left out of
-the fits. Slope verdicts are those of :mod:`infwidth.sim._fit`. The overall verdict is FAIL if
+the fits. Slope verdicts are those of :mod:`infwidth._fit`. The overall verdict is FAIL if
 any checked slope (activation, feature movement, output, output movement) FAILs at any step;
 otherwise INCONCLUSIVE if one of these quantities got no PASS/FAIL at any step (reason: its
 last step's), or if runs diverged in a regime the table calls stable; otherwise PASS.
@@ -32,8 +32,7 @@ import numpy as np
 
 from .. import _validate as valid
 from .._divergence import GROWTH_BOUND, SIZE_FLOOR
-from ._coord import CoordCheckConfig, RawRecords, run_widths
-from ._fit import (
+from .._fit import (
     FAIL,
     INCONCLUSIVE,
     NOT_CHECKED,
@@ -42,10 +41,11 @@ from ._fit import (
     Judgement,
     Slope,
     fit_slope,
-    fitted_widths,
+    fitted_points,
     unfittable_reason,
     verdict,
 )
+from ._coord import CoordCheckConfig, RawRecords, run_widths
 from ._measure import OUTPUT
 from ._table import Table
 
@@ -197,7 +197,7 @@ def analyse(
         peak = max((f[0] for f in fits if f[0] is not None), default=None)
         for t, (s, lo, hi) in enumerate(fits, start=1):
             p = p_first if t == 1 else p_later
-            ws = fitted_widths(widths, v[:, :, t])
+            ws = fitted_points(widths, v[:, :, t])
             if s is None:
                 ok = Judgement(UNFITTABLE, unfittable_reason(v[:, :, t], int(gone[:, :, t].sum())))
             elif unstable and p is not None and p > 0:
