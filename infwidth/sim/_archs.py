@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import jax.random as jr
 
 from ..errors import InfwidthError
-from ._model import Model, Params, mse, normal_init
+from ._core import Model, Params, mse, normal_init
 from ._scaling import Scaling
 
 Phi = Callable[[jax.Array], jax.Array]

@@ -11,16 +11,26 @@ scale) comes from :func:`~infwidth.sim._scaling.scale_table`; no scaling rule is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 
-from ._rng import normal
-from ._scaling import Scaling
+from ..errors import InfwidthError
+from ._archs import chain_model, cnn_model, mlp_model, resmlp_model
+from ._core import Model, Params, mse, normal_init
+from ._scaling import Scaling, fan_size
+from ._transformer import transformer_model
 
-Params = dict[str, jax.Array]
+__all__ = [
+    "ACTIVATIONS",
+    "Model",
+    "Params",
+    "build_model",
+    "model_from_table",
+    "mse",
+    "normal_init",
+]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,
@@ -28,47 +38,6 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": jax.nn.gelu,
     "linear": lambda x: x,
 }
-
-
-class Model(NamedTuple):
-    """A finite-width network from a table.
-
-    Attributes:
-        init: ``key -> params``.
-        apply: ``(params, x) -> (f, features)``.
-        loss: ``(f, y) -> scalar``.
-        batch: ``(key, batch_size) -> (x, y)``: synthetic data of the right shape.
-        scaling: the per-tensor numbers the model was built with.
-        stacked: names of tensors stacked over the residual blocks (leading axis ``L``).
-        output_tensors: names of the tensors that produce the output ``f``.
-        arch: the architecture name.
-    """
-
-    init: Callable[[jax.Array], Params]
-    apply: Callable[[Params, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
-    loss: Callable[[jax.Array, jax.Array], jax.Array]
-    batch: Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]
-    scaling: Scaling
-    stacked: frozenset[str]
-    output_tensors: tuple[str, ...]
-    arch: str
-
-
-def normal_init(
-    key: jax.Array, shapes: Mapping[str, tuple[int, ...]], std: Mapping[str, float], dtype: Any
-) -> Params:
-    """Draw ``w ~ N(0, std[name]^2)`` for every tensor, one key per tensor (sorted names),
-    with XLA's native Threefry generator (:func:`infwidth.sim._rng.normal`)."""
-    keys = jr.split(key, len(shapes))
-    return {
-        name: normal(k, shapes[name], dtype, std[name])
-        for k, name in zip(keys, sorted(shapes), strict=True)
-    }
-
-
-def mse(f: jax.Array, y: jax.Array) -> jax.Array:
-    """:math:`\\tfrac12\\,\\mathrm{mean}_{batch}\\lVert f - y\\rVert^2`."""
-    return 0.5 * jnp.mean(jnp.sum((f - y) ** 2, axis=-1))
 
 
 def build_model(
@@ -90,10 +59,6 @@ def build_model(
     sequential dense network and needs ``fans`` (numeric fan_in, fan_out per tensor). The numbers may be JAX arrays (tracers), so
     that one compiled function serves every parametrization of the same shapes.
     """
-    from ..errors import InfwidthError
-    from ._archs import chain_model, cnn_model, mlp_model, resmlp_model
-    from ._transformer import transformer_model
-
     makers = {
         "mlp": mlp_model,
         "resmlp": resmlp_model,
@@ -124,8 +89,6 @@ def model_from_table(
     dtype: Any = jnp.float32,
 ) -> Model:
     """:func:`build_model` with the tensor names and ties read from ``table``."""
-    from ._scaling import fan_size
-
     tied = {t.name: t.tied_to for t in table.tensors if t.tied_to}
     w = scaling.width
     fans = {

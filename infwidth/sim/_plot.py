@@ -8,25 +8,27 @@ line is drawn dashed through its first point.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ._report import CoordCheckResult
+from .._fit import Slope
+from ._coord import RawRecords
 
 ROWS = (("activation_rms", "output_rms"), ("feature_movement_rms", "output_movement_rms"))
 
 
-def plot_coord_check(result: CoordCheckResult, path: str | Path) -> Path:
-    """Draw ``result`` into ``path`` (PNG) and return the path."""
+def plot_coord_check(
+    raw: RawRecords, slopes: Sequence[Slope], config: Mapping, path: str | Path
+) -> Path:
+    """Draw a coordinate check (its records, fitted ``slopes`` and ``config``, as in
+    :class:`~infwidth.sim.CoordCheckResult`) into ``path`` (PNG) and return the path."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    raw = result.raw
     widths = np.asarray(raw.widths, float)
     steps = list(range(1, raw.steps + 1))
     fig, axes = plt.subplots(
@@ -34,7 +36,7 @@ def plot_coord_check(result: CoordCheckResult, path: str | Path) -> Path:
     )
     tensors = sorted({t for t, _ in raw.values})
     colors = {t: plt.cm.viridis(i / max(len(tensors) - 1, 1)) for i, t in enumerate(tensors)}
-    preds = {(s.tensor, s.quantity, s.step): s for s in result.slopes}
+    preds = {(s.tensor, s.quantity, s.step): s for s in slopes}
     for r, quantities in enumerate(ROWS):
         for c, t in enumerate(steps):
             ax = axes[r, c]
@@ -61,7 +63,7 @@ def plot_coord_check(result: CoordCheckResult, path: str | Path) -> Path:
             if r == 1:
                 ax.set_xlabel("width")
     axes[0, 0].legend(fontsize=7)
-    cfg = result.config
+    cfg = config
     fig.suptitle(
         f"coordinate check: {cfg.get('arch')} {cfg.get('target')} {cfg.get('optimizer')} "
         f"lr={cfg.get('lr')} (dashed: predicted slopes)",

@@ -150,7 +150,9 @@ class CoordCheckResult:
         if plot:
             from ._plot import plot_coord_check
 
-            paths.append(plot_coord_check(self, out / "coord_check.png"))
+            paths.append(
+                plot_coord_check(self.raw, self.slopes, self.config, out / "coord_check.png")
+            )
         return paths
 
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import jax.random as jr
 
 from ..errors import InfwidthError
-from ._model import Model, Params, normal_init
+from ._core import Model, Params, normal_init
 from ._scaling import Scaling
 
 _GAINS = ("block.ln1", "block.ln2", "ln_f")

@@ -13,8 +13,8 @@
 
 from ._analysis import analyse
 from ._db import SweepStore
-from ._engine import ChunkReport, SweepRun, extend_grid, run_sweep
 from ._report import sweep_json, write
+from ._run import ChunkReport, SweepRun, extend_grid, run_sweep
 from ._spec import Point, SweepSpec, lr_schedule, parse_grid
 from ._transfer import lr_exponent, run_transfer
 from ._user import UserModel

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._store import write_atomic
 from ._analysis import TOLERANCE, analyse, group_of, label, seed_mean
-from ._engine import SweepRun
+from ._run import SweepRun
 
 
 def sweep_json(run: SweepRun, *, tolerance: float = TOLERANCE) -> dict[str, Any]:

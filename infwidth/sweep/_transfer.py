@@ -42,7 +42,8 @@ import numpy as np
 
 from ..errors import InfwidthError
 from ._analysis import TOLERANCE, analyse, judge
-from ._engine import ChunkReport, _cached_table, _table, run_sweep
+from ._engine import _cached_table, _table
+from ._run import ChunkReport, run_sweep
 from ._spec import SweepSpec
 
 #: learning rates in a target width's first bracket
