@@ -26,11 +26,7 @@ JAX is imported lazily inside :func:`run` (the CLI stays fast for other commands
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
-
-import numpy as np
 
 from .. import _validate as valid
 from .._memory import add_memory_argument, refuse_if_over
@@ -41,7 +37,8 @@ HELP = "solve the infinite-width feature-learning dynamics (DMFT) and compare fi
 ORDER = 50
 USES_JAX = True
 
-_SOLVERS = ("auto", "lazy", "particles", "linear", "mc", "gia")
+#: the solvers (infwidth.dmft.SOLVERS; not imported: that imports JAX)
+SOLVERS = ("auto", "lazy", "particles", "linear", "mc", "gia")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n-points", type=int, default=None, help="use the first P points")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--solver", choices=_SOLVERS, default="auto")
+    parser.add_argument("--solver", choices=SOLVERS, default="auto")
     parser.add_argument("--sites", type=int, default=2000, help="Monte-Carlo sites")
     parser.add_argument("--response-sites", type=int, default=128)
     parser.add_argument(
@@ -76,51 +73,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small configuration (tests, CI)")
     parser.add_argument("--no-figures", action="store_true")
     add_memory_argument(parser)
-
-
-def _load_data(args) -> tuple[np.ndarray, np.ndarray]:
-    spec = args.data
-    P = args.n_points
-    if spec == "synthetic":
-        rng = np.random.default_rng(args.seed)
-        n = P or 8
-        X = rng.standard_normal((n, 10))
-        y = np.tanh(X @ rng.standard_normal(10) / np.sqrt(10))
-        return X, y
-    if spec == "digits":
-        # Binary regression on scikit-learn's digits: y = +1 for digits 0-4, -1 for 5-9; inputs
-        # centred over the chosen subset and scaled to |x|^2 = D (so K^x_{mu mu} = 1).
-        from ..data import DataError, load_dataset
-
-        try:
-            d = load_dataset("digits", n_points=P or 20, seed=args.seed)
-        except DataError as exc:
-            raise InfwidthError(f"--data digits: {exc}") from None
-        X = d.x - d.x.mean(0)
-        X = X * np.sqrt(X.shape[1]) / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-        y = np.where(d.labels < 5, 1.0, -1.0)
-        return X, y
-    if Path(spec).suffix != ".npz":
-        raise InfwidthError(f"--data must be FILE.npz, digits or synthetic, got {spec!r}")
-    z = valid.npz_file("--data", spec, ("X", "y"))
-    X = valid.data_array(f"--data {spec}: X", z["X"])
-    y = valid.data_array(f"--data {spec}: y", z["y"], ndim=(1, 2), inputs=False).reshape(-1)
-    if y.shape[0] != X.shape[0]:
-        raise InfwidthError(f"--data {spec}: X must be P x D and y have P entries")
-    if P is not None:
-        X, y = X[:P], y[:P]
-    return X, y
-
-
-def _solver_name(args) -> str:
-    """``--solver``, with ``auto`` resolved."""
-    if args.solver != "auto":
-        return args.solver
-    if args.arch == "resmlp":
-        return "mc"
-    if args.activation == "linear":
-        return "linear"
-    return "particles" if args.depth == 1 else "mc"
 
 
 def estimate_bytes(
@@ -146,19 +98,9 @@ def estimate_bytes(
     return 8 * (solve + finite)
 
 
-def _solver(args, dmft):
-    name = _solver_name(args)
-    return {
-        "lazy": lambda: dmft.Lazy(),
-        "particles": lambda: dmft.TwoLayerParticles(n_sites=args.sites),
-        "linear": lambda: dmft.DeepLinear(),
-        "mc": lambda: dmft.MonteCarlo(
-            n_sites=args.sites,
-            n_response_sites=min(args.response_sites, args.sites),
-            response_every=args.response_every,
-        ),
-        "gia": lambda: dmft.GradientIndependence(n_sites=args.sites),
-    }[name]()
+def _solved(sol, cached: bool) -> None:
+    how = "(cached)" if cached else f"in {sol.wall_time:.1f} s"
+    sys.stderr.write(f"  dmft ({sol.solver}) done {how}\n")
 
 
 def _progress(row: dict, cached: bool) -> None:
@@ -168,57 +110,6 @@ def _progress(row: dict, cached: bool) -> None:
     if row["n_diverged"]:
         line += f", {row['n_diverged']}/{len(row['seeds'])} seeds diverged"
     sys.stderr.write(line + "\n")
-
-
-def _figures(out: Path, sol, comparison, L: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy(sol.loss, "k-", lw=2, label="DMFT")
-    for row in (comparison or {}).get("rows", []):
-        if row["loss_mean"] is not None:  # None: every seed of this width diverged
-            ax.semilogy(row["loss_mean"], "--", label=f"N = {row['width']}")
-    ax.set_xlabel("GD step t")
-    ax.set_ylabel("train loss")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=120)
-    plt.close(fig)
-
-    traced = np.einsum("tmsm->ts", sol.Phi[L - 1])
-    fig, ax = plt.subplots(figsize=(4.2, 3.5))
-    im = ax.imshow(traced, origin="lower", cmap="viridis")
-    ax.set_xlabel("s")
-    ax.set_ylabel("t")
-    ax.set_title(f"sum_mu Phi^{L}_mu,mu(t, s)")
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(out / "phi_heatmap.png", dpi=120)
-    plt.close(fig)
-
-    if comparison and len(comparison["widths"]) >= 2:
-        w = np.array(comparison["widths"], dtype=float)
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        devs = [r["deviation"] for r in comparison["rows"]]  # None: all seeds diverged
-        dev = {
-            k: np.array([np.nan if d[k] is None else d[k] for d in devs], dtype=float)
-            for k in ("rms_outputs", "Phi_L", "G_1")
-        }
-        for k, d in dev.items():
-            ax.loglog(w, d, "o-", label=k)
-        ok = np.flatnonzero(np.isfinite(dev["Phi_L"]))
-        if ok.size:
-            i = ok[0]
-            ax.loglog(w, dev["Phi_L"][i] * (w / w[i]) ** -0.5, "k:", label="N^-1/2")
-        ax.set_xlabel("width N")
-        ax.set_ylabel("deviation from DMFT")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "deviation.png", dpi=120)
-        plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -242,17 +133,18 @@ def run(args: argparse.Namespace) -> int:
         widths = valid.widths("--compare-widths", args.compare_widths)
     if args.arch == "resmlp" and args.solver not in ("auto", "mc", "gia"):
         raise InfwidthError(f"--arch resmlp is solved by --solver mc or gia, not {args.solver}")
-    X, y = _load_data(args)
-    sites = args.sites if _solver_name(args) in ("particles", "mc", "gia") else 0
+    from .. import dmft  # JAX is imported here, not at module level.
+
+    X, y = dmft.load_data(args.data, args.n_points, args.seed, name="--data")
+    solver = dmft.solver_name(
+        args.solver, arch=args.arch, activation=args.activation, depth=args.depth
+    )
+    sites = args.sites if solver in ("particles", "mc", "gia") else 0
     need = estimate_bytes(args.depth, args.steps, len(X), X.shape[1], sites, widths, args.seeds)
     what = f"dmft with T={args.steps} steps, P={len(X)} points, L={args.depth}"
     refuse_if_over(
         need, args.max_memory_gb, what, "use fewer --steps, --n-points, --sites or widths"
     )
-
-    from .. import dmft  # JAX is imported here, not at module level.
-    from ..dmft._cache import cached_solve
-
     problem = dmft.DMFTProblem(
         X,
         y,
@@ -264,57 +156,27 @@ def run(args: argparse.Namespace) -> int:
         arch=args.arch,
         beta0=args.beta0,
     )
-    solver = _solver(args, dmft)
+    budget = dict(sites=args.sites, response_sites=args.response_sites,
+                  response_every=args.response_every)  # fmt: skip
     files = ("dmft.json", "kernels.npz", "loss.png", "phi_heatmap.png", "deviation.png")
     out = valid.out_dir(args.out, files, folders=("partial",))
-    # With --compare-widths the DMFT solution and every finished width are saved under
-    # out/partial (hash-tagged): an interrupted or extended sweep resumes from them.
-    partial = out / "partial" if widths else None
-    sol, cached = cached_solve(
-        problem, solver, seed=args.seed, max_sweeps=args.max_sweeps, cache_dir=partial
-    )
-    if sol.result is dmft.RESULTS.diverged:
-        why = dmft.divergence_message(args.eta, sol.eta_max)
-        raise InfwidthError(why.replace("Lower eta.", "Lower --eta."))
-    comparison = None
-    if widths:
-        how = "(cached)" if cached else f"in {sol.wall_time:.1f} s"
-        sys.stderr.write(f"  dmft ({sol.solver}) done {how}\n")
-        comparison = dmft.compare_widths(
-            problem, sol, widths, seeds=args.seeds, progress=_progress, cache_dir=partial
-        )
-    payload = {
-        "settings": sol.settings | {"data": args.data, "quick": bool(args.quick)},
-        "seed": sol.seed,
-        "solver": sol.solver,
-        "approximation": sol.approximation,
-        "status": sol.result.name,
-        "converged": sol.converged,
-        "stop_reason": sol.stop_reason,
-        "message": sol.result.value,
-        "residuals": sol.residuals.tolist(),
-        "noise_floor": sol.noise_floor.tolist(),
-        "eta_max": sol.eta_max,
-        "wall_time_s": sol.wall_time,
-        "loss": sol.loss.tolist(),
-        "outputs": sol.train_outputs.tolist(),
-        "targets": problem.y.tolist(),
-        "comparison": comparison,
-    }
-    (out / "dmft.json").write_text(json.dumps(payload, indent=1))
-    arrays = {"Phi": sol.Phi, "G": sol.G, "ntk": sol.ntk}
-    if sol.A is not None:
-        arrays |= {"A": sol.A, "B": sol.B}
-    np.savez_compressed(out / "kernels.npz", **arrays)
-    if not args.no_figures:
-        _figures(out, sol, comparison, args.depth)
-    msg = f"dmft: {sol.solver}, final loss {sol.loss[-1]:.4g}"
+    try:
+        res = dmft.write_report(
+            problem, dmft.make_solver(solver, **budget), out, widths=widths, seeds=args.seeds,
+            seed=args.seed, max_sweeps=args.max_sweeps, figures=not args.no_figures,
+            settings={"data": args.data, "quick": bool(args.quick)},
+            on_solved=_solved, progress=_progress,
+        )  # fmt: skip
+    except dmft.DMFTError as exc:
+        raise InfwidthError(str(exc).replace("Lower eta.", "Lower --eta.")) from None
+    msg = f"dmft: {res['solver']}, final loss {res['loss'][-1]:.4g}"
+    comparison = res["comparison"]
     if comparison and comparison["slopes"]:
         msg += ", slopes in N: " + ", ".join(
             f"{k} {v:.2f}" for k, v in comparison["slopes"].items()
         )
     print(msg + f"; wrote {out}")
-    if not sol.converged:
-        sys.stderr.write(f"infwidth dmft: warning: not converged. {sol.result.value}\n")
+    if not res["converged"]:
+        sys.stderr.write(f"infwidth dmft: warning: not converged. {res['message']}\n")
         return 1
     return 0

@@ -9,7 +9,8 @@ Solvers: :class:`Lazy` (gamma0 -> 0), :class:`TwoLayerParticles` (L = 1, any act
 residual "stream" DMFT for ``DMFTProblem(arch="resmlp")``) and the labelled approximation
 :class:`GradientIndependence`. Finite-width networks of exactly the same parametrization:
 :func:`train_finite`, measured against a solution at several widths by :func:`compare_widths`
-(resumable from an on-disk cache); the muP reading of (gamma0, eta): :func:`mup_link`. The
+(resumable from an on-disk cache), all written to files by :func:`write_report` (what
+``infwidth dmft`` runs); the muP reading of (gamma0, eta): :func:`mup_link`. The
 specification is ``shared/DMFT.md``.
 
 Example (deep linear closed form, deterministic)::
@@ -28,6 +29,7 @@ from ._compare import compare_widths
 from ._finite import FiniteRun, train_finite
 from ._lazy import gd_threshold, lazy_kernels, lazy_ntk
 from ._mup import MuPLink, mup_link
+from ._report import SOLVERS, load_data, make_solver, solver_name, write_report
 from ._solve import divergence_message, solve_dmft
 from ._types import (
     RESULTS,
@@ -45,6 +47,7 @@ from ._types import (
 __all__ = [
     "ACTIVATIONS",
     "RESULTS",
+    "SOLVERS",
     "AbstractDMFTSolver",
     "Activation",
     "DMFTError",
@@ -63,7 +66,11 @@ __all__ = [
     "get_activation",
     "lazy_kernels",
     "lazy_ntk",
+    "load_data",
+    "make_solver",
     "mup_link",
     "solve_dmft",
+    "solver_name",
     "train_finite",
+    "write_report",
 ]

@@ -11,6 +11,7 @@
 - Finite width meets the limit: :func:`empirical_ntk` of a minimal local NTP/muP MLP,
   :func:`ntk_convergence` and :func:`ntk_movement` (fitted width exponents) and the figure +
   JSON of :func:`finite_width_report`.
+- Files: :func:`write_kernels` (what ``infwidth kernel`` runs) on :func:`network_inputs`.
 
 Example (``K0 = I/3``; ``Theta = K + Theta_1 E[relu' relu']``: ``1/6 + 1/6`` on the diagonal,
 ``1/(6 pi)`` off it)::
@@ -33,6 +34,9 @@ from ._conv import Flatten as Flatten
 from ._conv import GlobalAvgPool as GlobalAvgPool
 from ._conv import conv_kernels as conv_kernels
 from ._conv import conv_layers as conv_layers
+from ._dataset import load_inputs as load_inputs
+from ._dataset import network_inputs as network_inputs
+from ._dataset import write_kernels as write_kernels
 from ._dynamics import LazyPrediction as LazyPrediction
 from ._dynamics import LearningCurves as LearningCurves
 from ._dynamics import Posterior as Posterior
