@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .. import _validate as valid
 from .._memory import add_memory_argument
@@ -95,26 +94,13 @@ def run(args: argparse.Namespace) -> int:
     widths = valid.widths("--widths", text, min_count=2)
     if args.no_spectral:
         sys.stderr.write("infwidth coord-check: --no-spectral is deprecated (now the default)\n")
-    if args.float64:
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-    from ..sim._cli_support import build_config, check_memory, load_table, summary
-
-    table, arch = load_table(args)
-    cfg = build_config(args, arch, table, widths)
-    check_memory(table, cfg, args.max_memory_gb)
-    valid.out_dir(args.out, ("coord_check.json", "coord_check.png"), folders=("partial",))
-    from ..sim import coord_check
+    from ..sim import run_coord_check
 
     def progress(w: int, cached: bool) -> None:
         sys.stderr.write(f"  width {w} done{' (cached)' if cached else ''}\n")
 
-    # finished widths are saved as they complete; an interrupted run resumes from them
-    partial = Path(args.out) / "partial"
-    result = coord_check(table, cfg, tol=args.tolerance, progress=progress, cache_dir=partial)
-    paths = result.write(args.out, plot=not args.no_plot)
-    sys.stdout.write(summary(result))
+    result, paths = run_coord_check(args, widths, progress=progress)
+    sys.stdout.write(result.summary())
     for path in paths:
         sys.stdout.write(f"wrote {path}\n")
     return 1 if (args.strict and result.verdict == "FAIL") else 0

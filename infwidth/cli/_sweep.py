@@ -136,19 +136,17 @@ def run(args: argparse.Namespace) -> int:
         code = _on_host_devices(args)
         if code is not None:
             return code
-    from ..sweep import write
-    from ..sweep._report import sweep_json
-
-    out = Path(args.out)
-    store = Path(args.store) if args.store else out / "sweep.sqlite"
+    from ..sweep import write_sweep
 
     with ProgressBar(disable=args.quiet, depths=len(spec.all_depths) > 1) as bar:
-        result = _run(spec, store, bar, args)
+        result, doc, paths = write_sweep(
+            spec, args.out, store=args.store, tolerance=args.tolerance,
+            plot_png=not args.no_plot, executor=args.executor, ray_address=args.ray_address,
+            devices=args.devices, progress=bar,
+        )  # fmt: skip
     if result.extended:
         lo, hi = result.spec.log2_lrs[0], result.spec.log2_lrs[-1]
         sys.stdout.write(f"grid extended {result.extended} time(s) to {lo:g}..{hi:g}\n")
-    doc = sweep_json(result, tolerance=args.tolerance)
-    paths = write(doc, out, plot_png=not args.no_plot)
     for target, t in doc["transfer"].items():
         shift = t["shift_octaves"]
         tail = (
@@ -161,18 +159,6 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         sys.stdout.write(f"wrote {path}\n")
     return 0
-
-
-def _run(spec, store: Path, progress, args: argparse.Namespace):
-    """Run the sweep on the executor the flags name (a Ray one is closed afterwards)."""
-    from ..sweep import run_sweep
-    from ..sweep._executors import RayExecutor, ShardedExecutor
-
-    if args.executor == "ray":
-        with RayExecutor(args.ray_address) as ex:
-            return run_sweep(spec, store=str(store), progress=progress, executor=ex)
-    ex = ShardedExecutor(args.devices) if args.devices is not None else None
-    return run_sweep(spec, store=str(store), progress=progress, executor=ex)
 
 
 #: set in the subprocess that --devices starts, so it never starts another

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ..errors import InfwidthError
 from . import _sweep
@@ -52,28 +51,18 @@ def run(args: argparse.Namespace) -> int:
     args.widths = str(args.base_width)
     spec = _sweep.build_spec(args)
 
-    from ..sweep._transfer import plot, run_transfer
-
-    out = Path(args.out)
-    store = Path(args.store) if args.store else out / "sweep.sqlite"
+    from ..sweep import write_transfer
 
     def progress(c) -> None:
         if not args.quiet:
             tag = " (cached)" if c.computed == 0 else f" {c.seconds:.1f} s"
             sys.stderr.write(f"  width {c.width}: {c.points} points{tag}\n")
 
-    doc = run_transfer(
-        spec, targets, bracket=args.bracket, tolerance=args.tolerance, store=str(store),
-        compare_full=args.compare_full, progress=progress,
+    doc, paths = write_transfer(
+        spec, targets, args.out, store=args.store, plot_png=not args.no_plot,
+        bracket=args.bracket, tolerance=args.tolerance, compare_full=args.compare_full,
+        progress=progress,
     )  # fmt: skip
-    import json
-
-    from .._store import write_atomic
-
-    paths = [write_atomic(out / "transfer.json", json.dumps(doc, indent=1) + "\n")]
-    if not args.no_plot:
-        plot(doc, out / "transfer.png")
-        paths.append(out / "transfer.png")
     for target, t in doc["transfer"].items():
         shift = t["shift_octaves"]
         tail = (

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import _validate as valid
 from ..errors import InfwidthError
-from ._cache import cached_solve
+from . import _cache
 from ._compare import compare_widths
 from ._solve import divergence_message
 from ._types import (
@@ -136,7 +136,7 @@ def write_report(
     """
     out = Path(out)
     partial = out / "partial" if widths else None
-    sol, cached = cached_solve(problem, solver, seed=seed, max_sweeps=max_sweeps, cache_dir=partial)
+    sol, cached = _cache.cached_solve(problem, solver, seed=seed, max_sweeps=max_sweeps, cache_dir=partial)
     if sol.result is RESULTS.diverged:
         raise DMFTError(divergence_message(problem.eta, sol.eta_max))
     comparison = None

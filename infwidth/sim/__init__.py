@@ -10,6 +10,7 @@
 """
 
 from .._fit import Slope, fit_slope, verdict
+from ._check import run_coord_check
 from ._coord import CoordCheckConfig, RawRecords, model_at, run_widths
 from ._model import ACTIVATIONS, Model, build_model
 from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
@@ -24,6 +25,7 @@ __all__ = [
     "Transfer",
     "infer_leaves",
     "mup_transfer",
+    "run_coord_check",
     "DEFAULT_DIMS",
     "OPTIMIZERS",
     "CoordCheckConfig",

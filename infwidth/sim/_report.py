@@ -140,6 +140,31 @@ class CoordCheckResult:
             | {"inconclusive": undecided},
         }
 
+    def summary(self) -> str:
+        """A plain-text table of the last step's slopes and the overall verdict."""
+        rows = [
+            f"coord-check {self.config['arch']} target={self.config['target']} "
+            f"optimizer={self.config['optimizer']} regime={self.config['regime']}",
+            f"{'tensor':<16}{'quantity':<22}{'slope':>8}  {'95% CI':<18}{'pred':>6}  verdict",
+        ]
+        last = self.raw.steps
+        for s in self.slopes:
+            if s.step != last or s.quantity not in VERDICT_QUANTITIES:
+                continue
+            slope = "-" if s.slope is None else f"{s.slope:+.3f}"
+            ci = "-" if s.ci_low is None else f"[{s.ci_low:+.2f}, {s.ci_high:+.2f}]"
+            pred = "-" if s.predicted is None else str(s.predicted)
+            why = f" ({s.reason})" if s.reason else ""
+            rows.append(
+                f"{s.tensor:<16}{s.quantity:<22}{slope:>8}  {ci:<18}{pred:>6}  {s.verdict}{why}"
+            )
+        n_div = int((self.raw.diverged >= 0).sum())
+        verdict, reason = self.judgement
+        rows.append(
+            f"diverged runs: {n_div}; verdict: {verdict}" + (f" ({reason})" if reason else "")
+        )
+        return "\n".join(rows) + "\n"
+
     def write(self, out_dir: str | Path, *, plot: bool = True) -> list[Path]:
         """Write ``coord_check.json`` (and ``coord_check.png``) into ``out_dir``."""
         out = Path(out_dir)

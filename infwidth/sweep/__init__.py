@@ -8,15 +8,17 @@
 * :func:`analyse`: optimum per target and width, edge of trainability, shift across widths,
   and the transfer verdict;
 * :func:`run_transfer`: a dense grid at the base width, brackets around the predicted optimum
-  at the target widths, and the verdict with the compute saved.
+  at the target widths, and the verdict with the compute saved;
+* :func:`write_sweep`, :func:`write_transfer`: run and write the files (what the
+  ``infwidth sweep`` and ``infwidth transfer`` commands run).
 """
 
 from ._analysis import analyse
 from ._db import SweepStore
-from ._report import sweep_json, write
+from ._report import sweep_json, write, write_sweep
 from ._run import ChunkReport, SweepRun, extend_grid, run_sweep
 from ._spec import Point, SweepSpec, lr_schedule, parse_grid
-from ._transfer import lr_exponent, run_transfer
+from ._transfer import lr_exponent, run_transfer, write_transfer
 from ._user import UserModel
 
 __all__ = [
@@ -35,4 +37,6 @@ __all__ = [
     "run_transfer",
     "sweep_json",
     "write",
+    "write_sweep",
+    "write_transfer",
 ]

@@ -1,9 +1,11 @@
-"""``sweep.json`` (every number plotted) and ``sweep.png`` (the field's figure)."""
+"""``sweep.json`` (every number plotted) and ``sweep.png`` (the field's figure); :func:`write_sweep`
+runs a sweep on the named executor and writes both (what ``infwidth sweep`` runs)."""
 
 from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,8 @@ import numpy as np
 
 from .._store import write_atomic
 from ._analysis import TOLERANCE, analyse, group_of, label, seed_mean
-from ._run import SweepRun
+from ._run import ChunkReport, SweepRun, run_sweep
+from ._spec import SweepSpec
 
 
 def sweep_json(run: SweepRun, *, tolerance: float = TOLERANCE) -> dict[str, Any]:
@@ -94,3 +97,34 @@ def write(doc: dict[str, Any], out: str | Path, *, plot_png: bool = True) -> lis
         plot(doc, out / "sweep.png")
         paths.append(out / "sweep.png")
     return paths
+
+
+def write_sweep(
+    spec: SweepSpec,
+    out: str | Path,
+    *,
+    store: str | Path | None = None,
+    tolerance: float = TOLERANCE,
+    plot_png: bool = True,
+    executor: str = "local",
+    ray_address: str | None = None,
+    devices: int | None = None,
+    progress: Callable[[ChunkReport], None] | None = None,
+) -> tuple[SweepRun, dict[str, Any], list[Path]]:
+    """Run ``spec`` (:func:`run_sweep`) into ``store`` (default ``out/sweep.sqlite``) on
+    ``executor``: ``"local"`` (this process; sharded over ``devices`` local devices when
+    given) or ``"ray"`` (a cluster at ``ray_address``, default a local one, closed after);
+    then write ``sweep.json`` and ``sweep.png`` (:func:`write`). Returns the run, the
+    document and the paths written."""
+    from ._executors import RayExecutor, ShardedExecutor
+
+    out = Path(out)
+    store = str(store if store else out / "sweep.sqlite")
+    if executor == "ray":
+        with RayExecutor(ray_address) as ex:
+            run = run_sweep(spec, store=store, progress=progress, executor=ex)
+    else:
+        ex = ShardedExecutor(devices) if devices is not None else None
+        run = run_sweep(spec, store=store, progress=progress, executor=ex)
+    doc = sweep_json(run, tolerance=tolerance)
+    return run, doc, write(doc, out, plot_png=plot_png)

@@ -36,6 +36,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -298,3 +299,29 @@ def plot(doc: dict[str, Any], path) -> None:
     fig.tight_layout()
     write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)
+
+
+def write_transfer(
+    spec: SweepSpec,
+    target_widths: Sequence[int],
+    out: str | Path,
+    *,
+    store: str | Path | None = None,
+    plot_png: bool = True,
+    **kw: Any,
+) -> tuple[dict[str, Any], list[Path]]:
+    """:func:`run_transfer` (``kw``: its options) with its store at ``store`` (default
+    ``out/sweep.sqlite``), written as ``out/transfer.json`` and ``out/transfer.png``; returns
+    the document and the paths written (what ``infwidth transfer`` runs)."""
+    import json
+
+    from .._store import write_atomic
+
+    out = Path(out)
+    store = str(store if store else out / "sweep.sqlite")
+    doc = run_transfer(spec, target_widths, store=store, **kw)
+    paths = [write_atomic(out / "transfer.json", json.dumps(doc, indent=1) + "\n")]
+    if plot_png:
+        plot(doc, out / "transfer.png")
+        paths.append(out / "transfer.png")
+    return doc, paths
