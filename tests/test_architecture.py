@@ -4,8 +4,10 @@ Every ``import`` statement counts, at module level or inside a function (a lazy 
 still a dependency) or under ``TYPE_CHECKING``. The checks:
 
 * no import cycle between modules;
-* nothing imports "upward": ``infwidth.network`` (the shared network model) imports no
-  engine; no engine imports ``infwidth.cli``; only ``infwidth.cli`` and ``infwidth.__main__``
+* nothing imports "upward": the shared bottom (``infwidth.network``, the network model;
+  ``infwidth.spec``; ``infwidth.data``; the top-level helpers ``infwidth._fit``,
+  ``infwidth._store``, ...) imports no engine; no engine imports a consumer (``infwidth.cli``,
+  ``infwidth.figures``, ``infwidth.tour``); only ``infwidth.cli`` and ``infwidth.__main__``
   import the CLI;
 * every engine -> engine edge is declared in :data:`ALLOWED` (a new one must be added there,
   on purpose).
@@ -23,6 +25,8 @@ import infwidth
 ROOT = Path(infwidth.__file__).parent
 #: The engines, above the shared network model and the spec, below the CLI.
 ENGINES = ("symbolic", "kernels", "dmft", "sim", "sweep")
+#: What sits on top of the engines and uses them.
+CONSUMERS = ("cli", "figures", "tour", "__main__")
 #: The engine -> engine (and engine -> spec/network) edges the design allows.
 ALLOWED = {
     ("symbolic", "spec"),  # derive a table from a network spec
@@ -152,8 +156,19 @@ def test_no_import_cycles():
     assert not cycles, f"import cycles: {cycles}"
 
 
-def test_the_network_model_imports_no_engine():
-    bad = {(a, b) for la, lb, a, b in _edges(_graph()) if la == "network" and lb in ENGINES}
+def _bottom(layer: str) -> bool:
+    """The shared bottom: the network model, the spec, the data, the top-level helpers."""
+    return layer in ("network", "spec", "data", "errors") or layer[:1] == "_" != layer[1:2]
+
+
+def test_the_shared_bottom_imports_no_engine_and_no_consumer():
+    top = {*ENGINES, *CONSUMERS, "infwidth"}  # "infwidth": the package (it imports symbolic)
+    bad = {(a, b) for la, lb, a, b in _edges(_graph()) if _bottom(la) and lb in top}
+    assert not bad, bad
+
+
+def test_engines_import_no_consumer():
+    bad = {(a, b) for la, lb, a, b in _edges(_graph()) if la in ENGINES and lb in CONSUMERS}
     assert not bad, bad
 
 

@@ -136,7 +136,9 @@ def write_report(
     """
     out = Path(out)
     partial = out / "partial" if widths else None
-    sol, cached = _cache.cached_solve(problem, solver, seed=seed, max_sweeps=max_sweeps, cache_dir=partial)
+    sol, cached = _cache.cached_solve(
+        problem, solver, seed=seed, max_sweeps=max_sweeps, cache_dir=partial
+    )
     if sol.result is RESULTS.diverged:
         raise DMFTError(divergence_message(problem.eta, sol.eta_max))
     comparison = None
