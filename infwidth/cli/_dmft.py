@@ -1,24 +1,13 @@
 """``infwidth dmft``: solve the infinite-width (DMFT) dynamics and measure finite widths against it.
 
-Writes into ``--out``:
-
-* ``dmft.json``: ``settings``, ``seed``, ``solver``, ``status``/``converged``, ``residuals`` and
-  ``noise_floor`` per sweep, ``eta_max``, ``loss`` (list over the T steps), ``outputs`` (T x P
-  train outputs), ``test_outputs`` (T x P_test, if any); with ``--compare-widths`` also
-  ``comparison``: per width the seed-mean loss, the deviations from the DMFT (rms outputs, loss,
-  relative two-time Phi^L and G^1 errors, cosine alignment of Phi^L), ``n_diverged`` and
-  ``diverged_at`` (seeds whose run diverged, infwidth._divergence: left out of the means), and ``slopes``
-  (fitted exponent of each deviation in N; about -1/2 is expected until the Monte-Carlo floor).
-* ``kernels.npz``: ``Phi`` and ``G`` of shape (L, T, P, T, P) (layer l = 1..L first; P counts train
-  then test points), ``ntk`` (T, P, P), ``A``/``B`` (responses) where the solver has them.
-* ``loss.png`` (DMFT vs widths), ``phi_heatmap.png`` (sample-traced Phi^L(t, s)),
-  ``deviation.png`` (deviations vs N, log-log; with ``--compare-widths``).
-* ``partial/`` (with ``--compare-widths``): ``dmft.npz`` (the DMFT solution) and
-  ``width_<n>.npz`` per finished width, each tagged with a hash of its configuration (minus the
-  width list). A re-run with the same ``--out`` loads them instead of recomputing: an
-  interrupted sweep resumes, a longer width list computes only the new widths, and a changed
-  configuration (stale key) or a damaged file is recomputed (:mod:`infwidth._store`). One
-  stderr line is printed per finished width.
+Writes into ``--out`` the files of :func:`infwidth.dmft.write_report`: ``dmft.json``,
+``kernels.npz``, ``loss.png``, ``phi_heatmap.png`` and, with ``--compare-widths``,
+``deviation.png`` and the comparison (per width the deviations from the DMFT, diverged seeds
+left out of the means, and their fitted exponents in N: about -1/2 until the Monte-Carlo
+floor). With ``--compare-widths`` the solution and every finished width are saved under
+``partial/`` (hash-keyed, :mod:`infwidth._store`): a re-run with the same ``--out`` resumes
+an interrupted sweep, a longer width list computes only the new widths. One stderr line is
+printed per finished width.
 
 JAX is imported lazily inside :func:`run` (the CLI stays fast for other commands).
 """

@@ -6,8 +6,8 @@
 * ``dmft.json``: ``settings``, ``seed``, ``solver``, ``status``/``converged``, ``residuals`` and
   ``noise_floor`` per sweep, ``eta_max``, ``loss`` (list over the T steps), ``outputs`` (T x P
   train outputs), ``targets``; with widths also ``comparison`` (:func:`compare_widths`);
-* ``kernels.npz``: ``Phi`` and ``G`` of shape (L, T, P, T, P), ``ntk`` (T, P, P), ``A``/``B``
-  (responses) where the solver has them;
+* ``kernels.npz``: ``Phi`` and ``G`` of shape (L, T, P, T, P) (layer l = 1..L first; P counts
+  train then test points), ``ntk`` (T, P, P), ``A``/``B`` (responses) where the solver has them;
 * the figures of :func:`plot_report` (unless ``figures=False``);
 * ``partial/`` (with widths): the solution and every finished width, each a hash-keyed
   :class:`infwidth._store.Store` entry, so that a re-run resumes.
