@@ -5,7 +5,9 @@
 * :func:`build_model` gives the built-in architectures as pure ``init``/``apply`` pairs;
 * :func:`table_optimizer` gives one ``optax.GradientTransformation`` with per-tensor scaling;
 * :func:`coord_check` trains at several widths and checks the measured width exponents of
-  activations, feature movement and outputs against the table's predictions;
+  activations, feature movement and outputs against the table's predictions (slopes and
+  verdicts: :mod:`infwidth._fit`); :func:`run_coord_check` runs one from the command's
+  options and writes its files;
 * :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
 """
 
@@ -25,7 +27,6 @@ __all__ = [
     "Transfer",
     "infer_leaves",
     "mup_transfer",
-    "run_coord_check",
     "DEFAULT_DIMS",
     "OPTIMIZERS",
     "CoordCheckConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "fit_slope",
     "model_at",
     "newton_schulz",
+    "run_coord_check",
     "run_widths",
     "scale_table",
     "table_optimizer",
