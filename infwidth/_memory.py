@@ -2,7 +2,7 @@
 estimated peak exceeds the limit (``--max-memory-gb``; default 80% of physical memory).
 
 Each command owns its estimate (a pure function of its settings, in bytes: coord-check in
-:mod:`infwidth.sim._cli_support`, kernel, lazy and dmft in their CLI modules); this module only
+:mod:`infwidth.sim._peak`, kernel, lazy and dmft in their CLI modules); this module only
 compares and words the refusal, so every refusal reads the same. No JAX is imported here: a
 refusal costs no compilation.
 """

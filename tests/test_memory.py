@@ -114,7 +114,8 @@ def test_coord_check_estimate_counts_steps(tmp_path):
     import argparse
 
     from infwidth.cli._coord_check import add_arguments
-    from infwidth.sim._cli_support import build_config, estimate_bytes, load_table
+    from infwidth.sim._check import build_config, load_table
+    from infwidth.sim._peak import estimate_bytes
 
     base = ["--widths", "16,32", "--seeds", "2", "--batch-size", "8", "--no-plot"]
     small, large = [*base, "--steps", "2"], [*base, "--steps", "1000"]

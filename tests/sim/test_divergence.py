@@ -10,7 +10,9 @@ import pytest
 
 from infwidth._divergence import GROWTH_BOUND, first_divergence
 from infwidth.sim import CoordCheckConfig, RawRecords, Table, analyse, coord_check
-from infwidth.sim._cli_support import summary
+from infwidth.sim._report import CoordCheckResult
+
+summary = CoordCheckResult.summary
 
 SMALL = dict(steps=2, seeds=2, batch_size=8, spectral=False)
 
@@ -91,7 +93,7 @@ def test_two_small_widths_after_one_step_are_inconclusive_not_fail(tmp_path):
 
 
 def test_design_rule():
-    from infwidth.sim._fit import design_reason, verdict
+    from infwidth._fit import design_reason, verdict
 
     assert design_reason(np.array([64, 128, 256])) is None
     assert "too few" in design_reason(np.array([128, 256]))
