@@ -17,17 +17,12 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
+from ..network import ACTIVATIONS as ACTIVATIONS
+from ..network import get_activation
 from ._rng import normal
 from ._scaling import Scaling
 
 Params = dict[str, jax.Array]
-
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-    "gelu": jax.nn.gelu,
-    "linear": lambda x: x,
-}
 
 
 class Model(NamedTuple):
@@ -103,10 +98,8 @@ def build_model(
     }
     if arch not in makers:
         raise InfwidthError(f"unknown architecture {arch!r}; choose one of {', '.join(makers)}")
-    if activation not in ACTIVATIONS:
-        known = ", ".join(ACTIVATIONS)
-        raise InfwidthError(f"unknown activation {activation!r}; choose one of {known}")
-    kw: dict[str, Any] = dict(names=tuple(names), dims=dims, phi=ACTIVATIONS[activation])
+    phi = get_activation(activation).phi
+    kw: dict[str, Any] = dict(names=tuple(names), dims=dims, phi=phi)
     if arch == "transformer":
         kw["tied"] = dict(tied or {})
     if arch == "chain":
