@@ -4,7 +4,7 @@
 block by block into preallocated NumPy arrays; one block's working set is at most
 ``c * block_size^2 * 8`` bytes, with ``c ~ 12`` live temporaries for closed-form activations and
 ``c ~ 12 + q`` for quadrature with ``q`` nodes (the inner nodes are a vectorised axis, see
-:mod:`._quadrature`). With the default ``block_size = 256`` that is about 6 MB (closed forms) or
+:mod:`infwidth.network._quadrature`). With the default ``block_size = 256`` that is about 6 MB (closed forms) or
 75 MB (quadrature, ``q = 137``), independent of ``n1, n2``. Small blocks are also
 *faster*: a 256 x 256 block's temporaries stay in cache (1000 x 1000 ReLU pairs: 2-3x faster
 than one 1024-block). With ``x2=None`` only blocks on and above the diagonal are computed.

@@ -101,9 +101,10 @@ def mlp_kernels(
         x2: inputs, shape ``(n2, d)``; ``None`` means ``x1`` (the result is then exactly
             symmetric).
         depth: number of hidden layers ``L`` (``L = 0`` is a linear model).
-        activation: ``"relu"``, ``"erf"`` (closed forms), ``"tanh"``, ``"gelu"`` (quadrature;
+        activation: a name in :data:`infwidth.network.ACTIVATIONS`: ``"linear"``, ``"relu"``,
+            ``"erf"`` (closed forms), ``"tanh"``, ``"gelu"``, ``"silu"`` (quadrature;
             absolute error ``< 1e-12`` per layer for variances ``<= 4``, see
-            :mod:`._quadrature`).
+            :mod:`infwidth.network._quadrature`).
         W_std, b_std: neural-tangents' weight and bias standard deviations.
         parameterization: ``"ntk"``, ``"standard"`` (neural-tangents) or ``"mup"`` (above).
         width: hidden width, for the standard NTK only.
