@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels._blocks import gram_kernels
+from ..kernels import gram_kernels
 from ..network import get_activation
 
 

@@ -2,10 +2,11 @@
 
 - Analytic kernels: :func:`mlp_kernels` (the MLP of neural-tangents'
   ``stax.serial(*[Dense, Act] * depth, Dense(1))``, ``ntk``/``standard``/``mup``),
-  :func:`conv_kernels` (CNNs with global-average-pool or flatten readout), and the layer kernel
-  maps they are built from (the shared layers of :mod:`infwidth.network`: :class:`Dense`, :class:`Activation`, :class:`LayerNorm`,
-  :class:`Residual`, :class:`Conv`, :class:`GlobalAvgPool`, :class:`Flatten`, composed by
-  :func:`kernels_in_blocks`), all float64 and computed in memory-bounded blocks.
+  :func:`conv_kernels` (CNNs with global-average-pool or flatten readout), and the kernel maps
+  of the shared layers of :mod:`infwidth.network` they are built from (:class:`Dense`,
+  :class:`Activation`, :class:`LayerNorm`, :class:`Residual`, :class:`Conv`,
+  :class:`GlobalAvgPool`, :class:`Flatten`), composed by :func:`kernels_in_blocks` (from inputs)
+  or :func:`gram_kernels` (from given input kernels), all float64, in memory-bounded blocks.
 - Lazy dynamics: :func:`lazy_predict` (MSE gradient flow / descent, train and test, any time),
   :func:`nngp_posterior`, :func:`learning_curves`.
 - Finite width meets the limit: :func:`empirical_ntk` of a minimal local NTP/muP MLP,
@@ -33,6 +34,7 @@ from ..network import Residual as Residual
 from ..network import get_activation as get_activation
 from ..network import serial as serial
 from ._blocks import Kernels as Kernels
+from ._blocks import gram_kernels as gram_kernels
 from ._blocks import kernels_in_blocks as kernels_in_blocks
 from ._conv import Conv as Conv
 from ._conv import Flatten as Flatten
