@@ -37,10 +37,10 @@ def test_dmft_silu_lazy_limit(data):
 def test_sim_coord_check_silu_passes_under_mup():
     cfg = CoordCheckConfig(
         optimizer="sgd",
-        widths=(128, 256, 512, 1024),
+        widths=(128, 256, 512),
         base_width=16,
         steps=3,
-        seeds=3,
+        seeds=2,
         lr=0.1,
         batch_size=32,
         spectral=False,
