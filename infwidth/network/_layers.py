@@ -160,10 +160,13 @@ class Dense:
 class LayerNorm:
     """Layer normalisation over the (infinite) feature axis, no gain or bias.
 
-    At infinite width the empirical mean of the features vanishes and their empirical variance is
-    ``K(x, x)``, so ``h -> h / sqrt(K(x, x))``:
+    At infinite width the empirical mean of zero-mean features (the outputs of ``Dense``/``Conv``,
+    where neural-tangents puts it) vanishes and their empirical variance is ``K(x, x)``, so
+    ``h -> h / sqrt(K(x, x))``:
     ``K' = K / sqrt(K11 K22)``, ``Theta' = Theta / sqrt(K11 K22)``, ``var' = 1``. (The
     normalisation's own dependence on the parameters is ``O(1/n)`` per feature and drops out.)
+    After a nonlinearity with ``E[phi] != 0`` the finite layer also removes that common mean and
+    this map is not its limit (``tests/network/test_layers.py`` measured 13 % off).
 
     Finite width: ``(x - mean(x)) / sqrt(var(x) + eps)`` over the last axis (``eps = 1e-12``).
     """

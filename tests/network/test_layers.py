@@ -83,3 +83,17 @@ def test_finite_layer_conventions():
     assert Dense(1.0, 0.0, out_dim=3).init(jax.random.PRNGKey(1), (5, 4))[1][1] is None
     with pytest.raises(InfwidthError, match="out_dim"):
         Dense().init(jax.random.PRNGKey(0), (5, 4))
+
+
+def test_residual_and_layernorm_kernels_match_finite_networks():
+    from infwidth.kernels import kernels_in_blocks
+    from infwidth.network import LayerNorm, Residual
+
+    w = WIDTH
+    branch = (Dense(1.2, 0.1, out_dim=w), get_activation("relu"), Dense(1.0, 0.0, out_dim=w))
+    layers = (Dense(1.3, 0.2, out_dim=w), LayerNorm(), get_activation("silu"),
+              Residual(branch, 0.7), Dense(1.0, 0.1, out_dim=1))  # fmt: skip
+    nngp_mc, ntk_mc = _monte_carlo(layers, X, draws=48)
+    exact = kernels_in_blocks(layers, X)
+    assert _rel(nngp_mc, exact.nngp) < RTOL
+    assert _rel(ntk_mc, exact.ntk) < RTOL
