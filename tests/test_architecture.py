@@ -48,10 +48,7 @@ ALLOWED = {
     ("sweep", "network"),
 }
 #: Cycles being removed on another branch of the same issue (the lead deletes these at merge).
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # the "layers" branch moves the layers into infwidth.network and breaks this pair
-    frozenset({"infwidth.kernels._blocks", "infwidth.kernels._conv"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def _module_name(path: Path) -> str:

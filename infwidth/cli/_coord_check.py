@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dim", type=int, default=None, help="d_out / vocabulary V")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (32)")
     p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=False)
-    p.add_argument("--activation", default="relu", help="relu | tanh | gelu | linear")
+    p.add_argument("--activation", default="relu", help="one of infwidth.network.ACTIVATIONS")
     p.add_argument("--float64", action="store_true", help="run in double precision")
     p.add_argument("--tolerance", type=float, default=0.2, help="slope tolerance (0.2)")
     p.add_argument(

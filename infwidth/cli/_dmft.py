@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--beta0", type=float, default=1.0, help="resmlp branch scale beta0/sqrt(L)"
     )
-    parser.add_argument("--activation", default="tanh", help="linear, tanh, relu, erf, gelu")
+    parser.add_argument("--activation", default="tanh", help="one of infwidth.network.ACTIVATIONS")
     parser.add_argument("--gamma0", type=float, default=1.0, help="feature-learning strength")
     parser.add_argument("--eta", type=float, default=0.05, help="GD rate (times gamma0^2 N)")
     parser.add_argument("--steps", type=int, default=50, help="number of GD steps T")

@@ -27,7 +27,7 @@ USES_JAX = True
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=("mlp", "cnn"), default="mlp")
     parser.add_argument("--depth", type=int, default=1, help="number of hidden layers L")
-    parser.add_argument("--activation", default="relu", help="relu, erf, tanh or gelu")
+    parser.add_argument("--activation", default="relu", help="one of infwidth.network.ACTIVATIONS")
     parser.add_argument("--param", choices=("ntk", "standard"), default="ntk")
     parser.add_argument("--weight-std", type=float, default=1.0, help="neural-tangents' W_std")
     parser.add_argument("--bias-std", type=float, default=0.0, help="b_std; 0 means no bias")

@@ -24,7 +24,7 @@ Example (deep linear closed form, deterministic)::
     True
 """
 
-from ._activations import ACTIVATIONS, Activation, get_activation
+from ..network import ACTIVATIONS, Activation, get_activation
 from ._compare import compare_widths
 from ._finite import FiniteRun, train_finite
 from ._lazy import gd_threshold, lazy_kernels, lazy_ntk

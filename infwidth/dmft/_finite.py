@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import _validate as valid
 from ..errors import InfwidthError
-from ._activations import get_activation
+from ..network import get_activation
 from ._types import DMFTProblem
 
 

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
-from ._activations import get_activation
+from ..network import get_activation
 
 
 class MCState(NamedTuple):

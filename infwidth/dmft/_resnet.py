@@ -24,7 +24,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ._activations import get_activation
+from ..network import get_activation
 
 
 def _stream_paths(u, r, C, D, b, act):

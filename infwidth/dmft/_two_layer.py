@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
-from ._activations import get_activation
+from ..network import get_activation
 
 
 @partial(jax.jit, static_argnames=("activation", "steps", "n_sites"))

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _validate as valid
 from ..errors import InfwidthError
-from ._activations import ACTIVATIONS
+from ..network import ACTIVATIONS
 
 
 class DMFTError(InfwidthError):

@@ -2,10 +2,11 @@
 
 - Analytic kernels: :func:`mlp_kernels` (the MLP of neural-tangents'
   ``stax.serial(*[Dense, Act] * depth, Dense(1))``, ``ntk``/``standard``/``mup``),
-  :func:`conv_kernels` (CNNs with global-average-pool or flatten readout), and the layer kernel
-  maps they are built from (:class:`Dense`, :class:`Activation`, :class:`LayerNorm`,
-  :class:`Residual`, :class:`Conv`, :class:`GlobalAvgPool`, :class:`Flatten`, composed by
-  :func:`kernels_in_blocks`), all float64 and computed in memory-bounded blocks.
+  :func:`conv_kernels` (CNNs with global-average-pool or flatten readout), and the kernel maps
+  of the shared layers of :mod:`infwidth.network` they are built from (:class:`Dense`,
+  :class:`Activation`, :class:`LayerNorm`, :class:`Residual`, :class:`Conv`,
+  :class:`GlobalAvgPool`, :class:`Flatten`), composed by :func:`kernels_in_blocks` (from inputs)
+  or :func:`gram_kernels` (from given input kernels), all float64, in memory-bounded blocks.
 - Lazy dynamics: :func:`lazy_predict` (MSE gradient flow / descent, train and test, any time),
   :func:`nngp_posterior`, :func:`learning_curves`.
 - Finite width meets the limit: :func:`empirical_ntk` of a minimal local NTP/muP MLP,
@@ -25,9 +26,16 @@ Example (``K0 = I/3``; ``Theta = K + Theta_1 E[relu' relu']``: ``1/6 + 1/6`` on 
      [0.0531 0.0531 0.3333]]
 """
 
-from ._activations import ACTIVATIONS as ACTIVATIONS
-from ._activations import activation_maps as activation_maps
+from ..network import ACTIVATIONS as ACTIVATIONS
+from ..network import Activation as Activation
+from ..network import Dense as Dense
+from ..network import KernelState as KernelState
+from ..network import LayerNorm as LayerNorm
+from ..network import Residual as Residual
+from ..network import get_activation as get_activation
+from ..network import serial as serial
 from ._blocks import Kernels as Kernels
+from ._blocks import gram_kernels as gram_kernels
 from ._blocks import kernels_in_blocks as kernels_in_blocks
 from ._conv import Conv as Conv
 from ._conv import Flatten as Flatten
@@ -55,12 +63,8 @@ from ._empirical import ntk_convergence as ntk_convergence
 from ._empirical import ntk_movement as ntk_movement
 from ._empirical import train_mlp as train_mlp
 from ._empirical import train_trajectory as train_trajectory
-from ._layers import Activation as Activation
-from ._layers import Dense as Dense
-from ._layers import KernelState as KernelState
-from ._layers import LayerNorm as LayerNorm
-from ._layers import Residual as Residual
-from ._layers import serial as serial
 from ._mlp import mlp_kernels as mlp_kernels
 from ._mlp import mlp_layers as mlp_layers
 from ._report import finite_width_report as finite_width_report
+
+activation_maps = get_activation  # the registry lookup under the kernel engine's older name

@@ -4,7 +4,7 @@
 block by block into preallocated NumPy arrays; one block's working set is at most
 ``c * block_size^2 * 8`` bytes, with ``c ~ 12`` live temporaries for closed-form activations and
 ``c ~ 12 + q`` for quadrature with ``q`` nodes (the inner nodes are a vectorised axis, see
-:mod:`._quadrature`). With the default ``block_size = 256`` that is about 6 MB (closed forms) or
+:mod:`infwidth.network._quadrature`). With the default ``block_size = 256`` that is about 6 MB (closed forms) or
 75 MB (quadrature, ``q = 137``), independent of ``n1, n2``. Small blocks are also
 *faster*: a 256 x 256 block's temporaries stay in cache (1000 x 1000 ReLU pairs: 2-3x faster
 than one 1024-block). With ``x2=None`` only blocks on and above the diagonal are computed.
@@ -22,11 +22,22 @@ import numpy as np
 
 from .. import _validate as valid
 from ..errors import InfwidthError
-from ._layers import input_state, output_kernels, serial
+from ..network import (
+    Activation,
+    Conv,
+    Flatten,
+    GlobalAvgPool,
+    KernelState,
+    LayerNorm,
+    Residual,
+    input_state,
+    output_kernels,
+    serial,
+)
 
 _dense_input = input_state  # kept: ``kernels_in_blocks`` has an ``input_state`` keyword
 
-__all__ = ["Kernels", "check_inputs", "kernels_in_blocks", "validate_stack"]
+__all__ = ["Kernels", "check_inputs", "gram_kernels", "kernels_in_blocks", "validate_stack"]
 
 DEFAULT_BLOCK = 256
 
@@ -64,14 +75,34 @@ def _block(
     return output_kernels(serial(*layers)(first(x1, x2)), same)
 
 
+@partial(jax.jit, static_argnums=0)
+def _gram_block(layers: tuple, nngp: jnp.ndarray, ntk: jnp.ndarray) -> tuple:
+    d, t = jnp.diagonal(nngp), jnp.diagonal(ntk)
+    return output_kernels(serial(*layers)(KernelState(nngp, ntk, d, d, t)), True)
+
+
+def gram_kernels(layers: tuple, nngp, ntk=None) -> Kernels:
+    """NNGP and NTK of the dense layer stack ``layers`` applied to inputs whose kernels are given:
+    ``nngp`` (``P x P``, symmetric PSD) and ``ntk`` (default ``0``, the raw inputs'). One block,
+    float64, the diagonal exact (:func:`~infwidth.network.output_kernels`), symmetrised.
+
+    E.g. ``gram_kernels((get_activation("tanh"),), K, ones)`` gives the pair
+    ``(E[phi(u) phi(u)^T], E[phi'(u) phi'(u)^T])``, ``u ~ N(0, K)``.
+    """
+    validate_stack(layers, 0)
+    with jax.enable_x64(True):
+        nngp = np.asarray(nngp, dtype=np.float64)
+        ntk = np.zeros_like(nngp) if ntk is None else np.asarray(ntk, dtype=np.float64)
+        out = [_symmetrize(np.array(a)) for a in _gram_block(layers, nngp, ntk)]
+    _check_finite(*out)
+    return Kernels(*out)
+
+
 def validate_stack(layers: tuple, spatial: bool) -> None:
     """Raise :class:`InfwidthError` for layer orders the kernel maps cannot compute exactly:
     convolutions or readouts without spatial axes, and nonlinearities or LayerNorm after a
     global average pool (they would need each input's full self-covariance, which a pair block
     does not carry; use ``Flatten`` there, or pool last)."""
-    from ._conv import Conv, Flatten, GlobalAvgPool
-    from ._layers import Activation, LayerNorm, Residual
-
     pooled = False
     for layer in layers:
         name = type(layer).__name__

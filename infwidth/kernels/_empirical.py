@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InfwidthError
-from ._activations import activation_maps
+from ..network import get_activation
 
 __all__ = [
     "ABC",
@@ -117,7 +117,7 @@ def mlp_apply(cfg: MLPConfig, params: list[dict], x: jnp.ndarray, n=None) -> jnp
     the others are multiplied by 0, so their parameters get zero gradient and the function, its
     NTK and its training are exactly those of the width-``n`` network. One compilation then
     serves every width (compilation, not arithmetic, dominates these small experiments)."""
-    act = activation_maps(cfg.activation).fn
+    act = get_activation(cfg.activation).phi
     n = cfg.width if n is None else n
     mask = (jnp.arange(cfg.width) < n).astype(x.dtype)
     h = x

@@ -6,9 +6,8 @@ import numpy as np
 
 from .. import _validate as valid
 from ..errors import InfwidthError
-from ._activations import activation_maps
+from ..network import Dense, get_activation
 from ._blocks import DEFAULT_BLOCK, Kernels, check_inputs, kernels_in_blocks
-from ._layers import Activation, Dense
 
 __all__ = ["mlp_kernels", "mlp_layers"]
 
@@ -25,9 +24,10 @@ def mlp_layers(
     parameterization: str = "ntk",
     width: int | None = None,
 ) -> tuple:
-    """The kernel-map layers of ``[Dense(width), Act()] * depth + [Dense(1)]``.
+    """The layers of ``[Dense(width), Act()] * depth + [Dense(1)]`` (:mod:`infwidth.network`).
 
-    ``width`` only matters for the standard parametrization's NTK (see :func:`mlp_kernels`).
+    Their kernel maps give :func:`mlp_kernels`; with ``width`` they are also the finite network
+    (``serial(*layers).init/apply``), and ``width`` enters the standard parametrization's NTK.
     """
     if parameterization not in PARAMETERIZATIONS:
         raise InfwidthError(
@@ -37,7 +37,7 @@ def mlp_layers(
     W_std, b_std = valid.positive("W_std", W_std), valid.nonnegative("b_std", b_std)
     if width is not None:
         width = valid.positive_int("width", width)
-    activation_maps(activation)  # validates the name
+    act = get_activation(activation)  # validates the name
     has_bias = b_std > 0
     layers = []
     for layer in range(depth + 1):
@@ -45,9 +45,12 @@ def mlp_layers(
             fan_in, bias_grad = (0.0 if layer == 0 else 1.0), 0.0
         else:
             fan_in, bias_grad = float(input_dim if layer == 0 else width), float(has_bias)
-        layers.append(Dense(float(W_std), float(b_std), parameterization, fan_in, bias_grad))
+        out_dim = None if width is None else (width if layer < depth else 1)
+        layers.append(
+            Dense(float(W_std), float(b_std), parameterization, fan_in, bias_grad, out_dim)
+        )
         if layer < depth:
-            layers.append(Activation(activation.lower()))
+            layers.append(act)
     return tuple(layers)
 
 
@@ -98,9 +101,10 @@ def mlp_kernels(
         x2: inputs, shape ``(n2, d)``; ``None`` means ``x1`` (the result is then exactly
             symmetric).
         depth: number of hidden layers ``L`` (``L = 0`` is a linear model).
-        activation: ``"relu"``, ``"erf"`` (closed forms), ``"tanh"``, ``"gelu"`` (quadrature;
+        activation: a name in :data:`infwidth.network.ACTIVATIONS`: ``"linear"``, ``"relu"``,
+            ``"erf"`` (closed forms), ``"tanh"``, ``"gelu"``, ``"silu"`` (quadrature;
             absolute error ``< 1e-12`` per layer for variances ``<= 4``, see
-            :mod:`._quadrature`).
+            :mod:`infwidth.network._quadrature`).
         W_std, b_std: neural-tangents' weight and bias standard deviations.
         parameterization: ``"ntk"``, ``"standard"`` (neural-tangents) or ``"mup"`` (above).
         width: hidden width, for the standard NTK only.

@@ -10,13 +10,14 @@ scale) comes from :func:`~infwidth.sim._scaling.scale_table`; no scaling rule is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 
 from ..errors import InfwidthError
+from ..network import ACTIVATIONS as ACTIVATIONS
+from ..network import get_activation
 from ._archs import chain_model, cnn_model, mlp_model, resmlp_model
 from ._core import Model, Params, mse, normal_init
 from ._scaling import Scaling, fan_size
@@ -31,13 +32,6 @@ __all__ = [
     "mse",
     "normal_init",
 ]
-
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-    "gelu": jax.nn.gelu,
-    "linear": lambda x: x,
-}
 
 
 def build_model(
@@ -68,10 +62,8 @@ def build_model(
     }
     if arch not in makers:
         raise InfwidthError(f"unknown architecture {arch!r}; choose one of {', '.join(makers)}")
-    if activation not in ACTIVATIONS:
-        known = ", ".join(ACTIVATIONS)
-        raise InfwidthError(f"unknown activation {activation!r}; choose one of {known}")
-    kw: dict[str, Any] = dict(names=tuple(names), dims=dims, phi=ACTIVATIONS[activation])
+    phi = get_activation(activation).phi
+    kw: dict[str, Any] = dict(names=tuple(names), dims=dims, phi=phi)
     if arch == "transformer":
         kw["tied"] = dict(tied or {})
     if arch == "chain":

@@ -8,8 +8,8 @@ import jax.random as jr
 import numpy as np
 
 from infwidth.dmft import DeepLinear, DMFTProblem, mup_link, solve_dmft, train_finite
-from infwidth.dmft._activations import get_activation
 from infwidth.dmft._finite import forward_backward, gd_step, init_params
+from infwidth.network import get_activation
 
 
 def _loss(params, X, y, activation, gamma0):

@@ -21,8 +21,8 @@ from infwidth.dmft import (
     solve_dmft,
     train_finite,
 )
-from infwidth.dmft._activations import get_activation
 from infwidth.dmft._mc import _site_paths, build_CD, layer_update, sample_gp, sample_input
+from infwidth.network import get_activation
 
 S_SITES = 3000
 S_RESP = 256

@@ -1,4 +1,4 @@
-"""Gaussian quadrature for the expectations of activations without closed forms (tanh, gelu).
+"""Gaussian quadrature for the expectations of activations without closed forms (tanh, gelu, silu).
 
 With nodes ``z_a`` and weights ``w_a`` of a rule for ``E[h(Z)]``, ``Z ~ N(0, 1)``, a centred
 Gaussian pair with covariance ``[[k11, k12], [k12, k22]]`` is written ``u = sqrt(k11) z_1``,
@@ -18,8 +18,9 @@ cross-check: at ``q = 128`` it is 1e6 times less accurate for tanh.
 
 **Stated accuracy** of the default (absolute error of ``nngp``, ``dot``, ``var``, ``dvar``,
 measured against ``h = 0.0425`` (401 nodes) over ``k11, k22`` in ``[0.25, 4]``, all ``c``; checked in
-``tests/kernels/test_activations.py``): ``< 1e-12`` for tanh and gelu. For variances up to 25:
-``< 5e-5`` (tanh), ``< 1e-10`` (gelu); a larger ``order`` (smaller ``h``) helps
+``tests/kernels/test_activations.py``, ``tests/network/test_activations.py``): ``< 1e-12`` for tanh,
+gelu and silu. For variances up to 25: ``< 5e-5`` (tanh), ``< 1e-10`` (gelu, silu); a larger
+``order`` (smaller ``h``) helps
 exponentially. erf by this rule matches its closed form to ``< 1e-12``.
 Non-smooth activations (relu) converge only algebraically and keep their closed forms.
 

@@ -1,37 +1,48 @@
-"""Kernel maps of single layers, in the spirit of neural-tangents' ``stax``: a layer is a frozen
-dataclass whose ``__call__`` maps the infinite-width kernels of its input to those of its output.
+"""The layers of the shared network model, in the style of neural-tangents' ``stax``: a layer is a
+frozen (hashable) dataclass that carries both semantics of one layer,
 
-The state carried between layers, for a block of ``b1 x b2`` input pairs, is :class:`KernelState`:
-``nngp[i, j] = E[h_i h_j]`` (per-neuron covariance of the layer's outputs), ``ntk[i, j]`` (the
-neural tangent kernel of those outputs w.r.t. all parameters below), and the diagonals
-``var1[i] = E[h_i^2]`` of the first inputs, ``var2[j]`` of the second ones.
+- **finite width**: ``init(key, input_shape) -> (output_shape, params)`` and
+  ``apply(params, x) -> y`` (neural-tangents' convention: in the ``"ntk"`` parametrization the
+  parameters are drawn ``N(0, 1)`` and the multipliers ``W_std / sqrt(fan_in)``, ``b_std`` are
+  applied in the forward pass);
+- **infinite width**: ``__call__(k: KernelState) -> KernelState``, the map of the NNGP and NTK.
+
+The state carried between kernel maps, for a block of ``b1 x b2`` input pairs, is
+:class:`KernelState`: ``nngp[i, j] = E[h_i h_j]`` (per-neuron covariance of the layer's outputs),
+``ntk[i, j]`` (the neural tangent kernel of those outputs w.r.t. all parameters below), and the
+diagonals ``var1[i] = E[h_i^2]`` of the first inputs, ``var2[j]`` of the second ones.
 
 Conventions are exactly those of neural-tangents 0.6.5 (``stax.Dense``, ``stax.LayerNorm``,
 ``FanOut/parallel/FanInSum`` residuals), so that ``tests/kernels/test_nt_compat.py`` can compare
-numbers. Layers are hashable, so a tuple of them is a static argument of ``jax.jit``.
+numbers. Layers are hashable, so a tuple of them is a static argument of ``jax.jit``. The
+elementwise nonlinearity layer is :class:`~infwidth.network.Activation` (:mod:`._activations`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
+import jax.random as jr
 
 from ..errors import InfwidthError
-from ._activations import activation_maps
 
 __all__ = [
-    "Activation",
     "Dense",
     "KernelState",
     "LayerNorm",
     "Residual",
+    "Serial",
     "input_state",
     "output_kernels",
     "pair_vars",
     "serial",
 ]
+
+Shape = tuple[int, ...]
 
 
 class KernelState(NamedTuple):
@@ -96,6 +107,12 @@ class Dense:
     with the fan-in ``n``; neural-tangents uses the actual ``n`` (input dimension for the first
     layer, the previous ``Dense``'s width after that) and ``bias_grad = 1`` when a bias exists.
     ``b_std = 0`` means no bias (neural-tangents' ``b_std=None``).
+
+    Finite width: ``out_dim`` output units (needed by ``init`` only); ``init`` draws
+    ``W ~ N(0, 1)`` of shape ``(n, out_dim)`` and ``b ~ N(0, 1)`` (``ntk``; the standard
+    parametrization scales them by ``W_std / sqrt(n)`` and ``b_std`` at init instead); ``apply``
+    acts on the last axis of ``x``. (``fan_in`` and ``bias_grad`` are the kernel map's; the finite
+    layer reads ``n`` from ``x``.)
     """
 
     W_std: float = 1.0
@@ -103,6 +120,26 @@ class Dense:
     parameterization: str = "ntk"
     fan_in: float = 1.0  # standard parametrization only
     bias_grad: float = 0.0  # standard parametrization only
+    out_dim: int | None = None  # finite width only
+
+    def init(self, key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
+        if self.out_dim is None:
+            raise InfwidthError("Dense needs out_dim to build a finite network")
+        n = input_shape[-1]
+        kw, kb = jr.split(key)
+        W = jr.normal(kw, (n, self.out_dim))
+        b = jr.normal(kb, (self.out_dim,)) if self.b_std > 0 else None
+        if self.parameterization != "ntk":
+            W = W * (self.W_std / math.sqrt(n))
+            b = None if b is None else b * self.b_std
+        return tuple(input_shape[:-1]) + (self.out_dim,), (W, b)
+
+    def apply(self, params: tuple, x: jax.Array) -> jax.Array:
+        W, b = params
+        if self.parameterization != "ntk":
+            return x @ W if b is None else x @ W + b
+        y = (self.W_std / math.sqrt(x.shape[-1])) * (x @ W)
+        return y if b is None else y + self.b_std * b
 
     def __call__(self, k: KernelState) -> KernelState:
         w2, b2 = self.W_std**2, self.b_std**2
@@ -120,35 +157,31 @@ class Dense:
 
 
 @dataclass(frozen=True)
-class Activation:
-    """Elementwise nonlinearity: ``K' = E[phi(u) phi(v)]``, ``Theta' = Theta E[phi'(u) phi'(v)]``
-    with ``(u, v) ~ N(0, [[K11, K12], [K12, K22]])`` (maps in :mod:`._activations`)."""
-
-    name: str
-    order: int | None = None  # quadrature order override
-
-    def __call__(self, k: KernelState) -> KernelState:
-        act = activation_maps(self.name, self.order)
-        k11, k22 = pair_vars(k)
-        nngp, dot = act.nngp_dot(k.nngp, k11, k22)
-        return KernelState(
-            nngp,
-            k.ntk * dot,
-            act.var(k.var1),
-            act.var(k.var2),
-            k.ntk_diag * act.dvar(k.var1),
-        )
-
-
-@dataclass(frozen=True)
 class LayerNorm:
     """Layer normalisation over the (infinite) feature axis, no gain or bias.
 
-    At infinite width the empirical mean of the features vanishes and their empirical variance is
-    ``K(x, x)``, so ``h -> h / sqrt(K(x, x))``:
+    At infinite width the empirical mean of zero-mean features (the outputs of ``Dense``/``Conv``,
+    where neural-tangents puts it) vanishes and their empirical variance is ``K(x, x)``, so
+    ``h -> h / sqrt(K(x, x))``:
     ``K' = K / sqrt(K11 K22)``, ``Theta' = Theta / sqrt(K11 K22)``, ``var' = 1``. (The
     normalisation's own dependence on the parameters is ``O(1/n)`` per feature and drops out.)
+    After a nonlinearity with ``E[phi] != 0`` the finite layer also removes that common mean and
+    this map is not its limit (``tests/network/test_layers.py`` measured 13 % off).
+
+    Finite width: ``(x - mean(x)) / sqrt(var(x) + eps)`` over the last axis (``eps = 1e-12``).
     """
+
+    eps: float = 1e-12
+
+    def init(self, key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
+        del key
+        return tuple(input_shape), ()
+
+    def apply(self, params: Any, x: jax.Array) -> jax.Array:
+        del params
+        mean = jnp.mean(x, axis=-1, keepdims=True)
+        var = jnp.var(x, axis=-1, keepdims=True)
+        return (x - mean) / jnp.sqrt(var + self.eps)
 
     def __call__(self, k: KernelState) -> KernelState:
         k11, k22 = pair_vars(k)
@@ -181,13 +214,43 @@ class Residual:
         a2 = self.alpha**2
         return KernelState(*(s + a2 * t for s, t in zip(k, f, strict=True)))
 
+    def init(self, key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
+        out_shape, params = serial(*self.layers).init(key, input_shape)
+        if tuple(out_shape) != tuple(input_shape):
+            raise InfwidthError(
+                f"a residual branch must keep the shape {tuple(input_shape)}, got {out_shape}"
+            )
+        return tuple(input_shape), params
 
-def serial(*layers):
-    """Compose layer kernel maps left to right."""
+    def apply(self, params: tuple, x: jax.Array) -> jax.Array:
+        return x + self.alpha * serial(*self.layers).apply(params, x)
 
-    def apply(k: KernelState) -> KernelState:
-        for layer in layers:
+
+@dataclass(frozen=True)
+class Serial:
+    """Layers in series, left to right: kernel map, ``init`` (one key per layer) and ``apply``."""
+
+    layers: tuple = ()
+
+    def __call__(self, k: KernelState) -> KernelState:
+        for layer in self.layers:
             k = layer(k)
         return k
 
-    return apply
+    def init(self, key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
+        params = []
+        shape = tuple(input_shape)
+        for layer, k in zip(self.layers, jr.split(key, max(len(self.layers), 1)), strict=False):
+            shape, p = layer.init(k, shape)
+            params.append(p)
+        return shape, tuple(params)
+
+    def apply(self, params: tuple, x: jax.Array) -> jax.Array:
+        for layer, p in zip(self.layers, params, strict=True):
+            x = layer.apply(p, x)
+        return x
+
+
+def serial(*layers) -> Serial:
+    """Compose layers left to right (neural-tangents' ``stax.serial``)."""
+    return Serial(tuple(layers))
