@@ -4,6 +4,7 @@
   exponents into per-tensor numbers at a width (constants fixed at a base width, muTransfer);
 * :func:`build_model` gives the built-in architectures as pure ``init``/``apply`` pairs;
 * :func:`table_optimizer` gives one ``optax.GradientTransformation`` with per-tensor scaling;
+* :func:`train` is the one training loop (a model, an optimiser, a user ``record`` per step);
 * :func:`coord_check` trains at several widths and checks the measured width exponents of
   activations, feature movement and outputs against the table's predictions;
 * :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
@@ -16,6 +17,7 @@ from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
 from ._report import CoordCheckResult, analyse, coord_check
 from ._scaling import DEFAULT_DIMS, Scaling, scale_table
 from ._table import Table, TensorRow
+from ._train import Step, TrainState, train
 from ._transfer import LeafInfo, Transfer, infer_leaves, mup_transfer
 
 __all__ = [
@@ -32,8 +34,10 @@ __all__ = [
     "RawRecords",
     "Scaling",
     "Slope",
+    "Step",
     "Table",
     "TensorRow",
+    "TrainState",
     "analyse",
     "build_model",
     "coord_check",
@@ -43,5 +47,6 @@ __all__ = [
     "run_widths",
     "scale_table",
     "table_optimizer",
+    "train",
     "verdict",
 ]
