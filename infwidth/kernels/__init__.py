@@ -57,6 +57,7 @@ from ._layers import KernelState as KernelState
 from ._layers import LayerNorm as LayerNorm
 from ._layers import Residual as Residual
 from ._layers import serial as serial
+from ._lazy_experiment import lazy_experiment as lazy_experiment
 from ._mlp import mlp_kernels as mlp_kernels
 from ._mlp import mlp_layers as mlp_layers
 from ._report import finite_width_report as finite_width_report

@@ -17,7 +17,7 @@ from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
 from ._report import CoordCheckResult, analyse, coord_check
 from ._scaling import DEFAULT_DIMS, Scaling, scale_table
 from ._table import Table, TensorRow
-from ._train import Step, TrainState, train
+from ._train import Step, TrainState, train, train_step
 from ._transfer import LeafInfo, Transfer, infer_leaves, mup_transfer
 
 __all__ = [
@@ -48,5 +48,6 @@ __all__ = [
     "scale_table",
     "table_optimizer",
     "train",
+    "train_step",
     "verdict",
 ]

@@ -145,7 +145,9 @@ def resmlp_model(
             return h + beta * z2, {"block.fc1": z1, "block.fc2": z2}
 
         feats0 = {"W_in": h}
-        h, feats = jax.lax.scan(body, h, blocks)
+        # The one-matrix (DMFT) nets are shallow; unrolled, XLA fuses the blocks' updates
+        # (width 1024, 3 blocks, 12 steps, 4 seeds: 1.8 s against 3.3 s scanned).
+        h, feats = jax.lax.scan(body, h, blocks, unroll=one)
         h = phi(h) if one else h
         f = m["W_out"] * (h @ params["W_out"]) + bias(params, "b_out")
         return f, {**feats0, **feats}

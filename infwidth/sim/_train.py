@@ -56,12 +56,13 @@ def forward_backward(
     model: Model,
     params: Params,
     x: jax.Array,
-    y: jax.Array,
+    y: jax.Array | None,
     *,
     n_train: int | None = None,
     feature_grads: bool = False,
 ) -> Step:
-    """One forward pass on ``x`` and the backward passes of :func:`train` (see module doc)."""
+    """One forward pass on ``x`` and the backward passes of :func:`train` (see module doc);
+    ``y=None``: no loss (``Step.loss`` and ``Step.grads`` are None)."""
     n = x.shape[0] if n_train is None else n_train
     if feature_grads:
         feats = jax.eval_shape(model.apply, params, x)[1]
@@ -69,8 +70,10 @@ def forward_backward(
         (f, pull, feats) = jax.vjp(lambda p, d: model.apply(p, x, d), params, delta, has_aux=True)
     else:
         (f, pull, feats) = jax.vjp(lambda p: model.apply(p, x), params, has_aux=True)
-    loss, dloss = jax.value_and_grad(lambda f: model.loss(f[:n], y))(f)
-    grads = pull(dloss)[0]
+    loss = grads = None
+    if y is not None:
+        loss, dloss = jax.value_and_grad(lambda f: model.loss(f[:n], y))(f)
+        grads = pull(dloss)[0]
     dfdh = pull(jnp.ones_like(f))[1] if feature_grads else None
     return Step(params, f, feats, grads, dfdh, loss)
 
@@ -105,12 +108,26 @@ def train(
 
     def step(state: TrainState, idx):
         xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-        s = forward_backward(
-            model, state.params, xb, yb, n_train=n_train, feature_grads=feature_grads
-        )
-        out = None if record is None else record(s)
-        upd, opt_state = optimizer.update(s.grads, state.opt_state, state.params)
-        return TrainState(optax.apply_updates(state.params, upd), opt_state), out
+        kw = dict(n_train=n_train, feature_grads=feature_grads, record=record)
+        return train_step(model, optimizer, state, xb, yb, **kw)
 
     state = TrainState(params, optimizer.init(params))
     return jax.lax.scan(step, state, batches, length=steps)
+
+
+def train_step(
+    model: Model,
+    optimizer: optax.GradientTransformation,
+    state: TrainState,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    record: Callable[[Step], Any] | None = None,
+    n_train: int | None = None,
+    feature_grads: bool = False,
+) -> tuple[TrainState, Any]:
+    """One step of :func:`train` on the rows ``x``: ``(new state, record(step))``."""
+    s = forward_backward(model, state.params, x, y, n_train=n_train, feature_grads=feature_grads)
+    out = None if record is None else record(s)
+    upd, opt_state = optimizer.update(s.grads, state.opt_state, state.params)
+    return TrainState(optax.apply_updates(state.params, upd), opt_state), out
