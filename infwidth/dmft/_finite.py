@@ -134,23 +134,20 @@ def forward_backward(
     return _kernels(step, depth=depth, activation=activation, gamma0=gamma0, residual=residual)
 
 
-def _setup(params, y, *, activation, gamma0, eta, kernels, branch):
-    """The sim model, optimiser, initial state and ``record`` of the DMFT GD (DMFT.md 1.5):
-    sim's loss is ``1/(2P) sum_mu (f_mu - y_mu)^2``, so the rate ``eta gamma0^2 N P`` on every
-    tensor is the DMFT's ``eta gamma0^2 N`` on ``1/2 sum``. ``record`` gives the step's
-    ``(phis, gs, f)`` (``phis, gs`` None without ``kernels``)."""
-    (N, D), depth, residual = params["W0"].shape, params["W"].shape[0] + 1, branch is not None
-    rate = eta * gamma0**2 * N * y.shape[0]
-    model = _model(N, D, depth, activation, gamma0, branch=branch, rate=rate)
-    opt = table_optimizer("sgd", model.scaling, _names(depth, residual), stacked=model.stacked)
-    kw = dict(depth=depth, activation=activation, gamma0=gamma0, residual=residual)
+def _setup(N, D, depth, P, *, activation, gamma0, eta, kernels=True, branch=None):
+    """The sim model, optimiser and ``record`` of the DMFT GD (DMFT.md 1.5): sim's loss is
+    ``1/(2P) sum_mu (f_mu - y_mu)^2``, so the rate ``eta gamma0^2 N P`` on every tensor is the
+    DMFT's ``eta gamma0^2 N`` on ``1/2 sum``. ``record`` gives the step's ``(phis, gs, f)``
+    (``phis, gs`` None without ``kernels``)."""
+    model = _model(N, D, depth, activation, gamma0, branch=branch, rate=eta * gamma0**2 * N * P)
+    opt = table_optimizer("sgd", model.scaling, model.scaling.learning_rate, stacked=model.stacked)
+    kw = dict(depth=depth, activation=activation, gamma0=gamma0, residual=branch is not None)
 
     def record(step):
         phis, gs, f = _kernels(step, **kw)
         return (phis, gs, f) if kernels else (None, None, f)
 
-    p = _to_sim(params, residual)
-    return model, opt, TrainState(p, opt.init(p)), record
+    return model, opt, record
 
 
 @partial(jax.jit, static_argnames=("activation",))
@@ -167,11 +164,13 @@ def gd_step(
     """One GD step of DMFT.md 1.5 (train points are the first len(y) rows of X), i.e.
     theta <- theta - eta gamma0^2 N grad L; returns the new weights and the step's
     ``(phis, gs, f)`` (weights before the step)."""
-    model, opt, state, record = _setup(params, y, activation=activation, gamma0=gamma0, eta=eta,
-                                       kernels=True, branch=branch)  # fmt: skip
-    state, out = train_step(model, opt, state, X, y[:, None], record=record, n_train=y.shape[0],
-                            feature_grads=True)  # fmt: skip
-    return _from_sim(state.params, params["W"].shape[0] + 1, branch is not None), out
+    (N, D), depth, residual = params["W0"].shape, params["W"].shape[0] + 1, branch is not None
+    model, opt, record = _setup(N, D, depth, y.shape[0], activation=activation, gamma0=gamma0,
+                                eta=eta, branch=branch)  # fmt: skip
+    p = _to_sim(params, residual)
+    state, out = train_step(model, opt, TrainState(p, opt.init(p)), X, y[:, None], record=record,
+                            n_train=y.shape[0], feature_grads=True)  # fmt: skip
+    return _from_sim(state.params, depth, residual), out
 
 
 @partial(jax.jit, static_argnames=("activation", "steps", "width", "depth", "kernels", "residual"))
@@ -179,11 +178,9 @@ def _run(keys, X, y, *, activation, gamma0, eta, steps, width, depth, kernels, r
     branch = beta0 / jnp.sqrt(depth) if residual else None
 
     def one(key):
-        init = _model(width, X.shape[1], depth, activation, gamma0, branch=branch).init
-        params = _from_sim(init(key), depth, residual)
-        model, opt, state, record = _setup(params, y, activation=activation, gamma0=gamma0,
-                                           eta=eta, kernels=kernels, branch=branch)  # fmt: skip
-        _, (phis, gs, f) = train(model, opt, state.params, X, y[:, None], steps=steps,
+        model, opt, record = _setup(width, X.shape[1], depth, y.shape[0], activation=activation,
+                                    gamma0=gamma0, eta=eta, kernels=kernels, branch=branch)  # fmt: skip
+        _, (phis, gs, f) = train(model, opt, model.init(key), X, y[:, None], steps=steps,
                                  record=record, n_train=y.shape[0], feature_grads=kernels)  # fmt: skip
         delta = y[None] - f[:, : y.shape[0]]
         loss = 0.5 * jnp.sum(delta**2, axis=1)
