@@ -1,7 +1,8 @@
 """Finite width meets the limit: empirical NTKs of finite MLPs, and how they approach and move.
 
 The networks are :mod:`infwidth.sim` MLPs (its ``mlp`` model, with random biases) trained by
-:func:`infwidth.sim.train`; this module only sets their numbers. Networks are abc-parametrized (Yang & Hu 2021): with width ``n``, input dimension ``d``,
+:func:`infwidth.sim.train`; this module only sets their numbers. They are abc-parametrized
+(Yang & Hu 2021): with width ``n``, input dimension ``d``,
 
 .. math::
 
