@@ -216,9 +216,9 @@ WRITERS = {
 }
 #: The function doing each command's work: it must not be reached when --out is bad.
 WORK = {
-    "coord-check": ("infwidth.sim", "coord_check"),
-    "kernel": ("infwidth.kernels", "mlp_kernels"),
-    "lazy": ("infwidth.kernels", "mlp_kernels"),
+    "coord-check": ("infwidth.sim._check", "coord_check"),
+    "kernel": ("infwidth.kernels._dataset", "mlp_kernels"),
+    "lazy": ("infwidth.kernels._mlp", "mlp_kernels"),
     "dmft": ("infwidth.dmft._cache", "cached_solve"),
     "tour": ("infwidth.tour", "run_tour"),
     "explain": ("infwidth.symbolic._library", "derivation_files"),

@@ -63,6 +63,7 @@ from ._empirical import ntk_convergence as ntk_convergence
 from ._empirical import ntk_movement as ntk_movement
 from ._empirical import train_mlp as train_mlp
 from ._empirical import train_trajectory as train_trajectory
+from ._lazy_experiment import lazy_experiment as lazy_experiment
 from ._mlp import mlp_kernels as mlp_kernels
 from ._mlp import mlp_layers as mlp_layers
 from ._report import finite_width_report as finite_width_report

@@ -1,8 +1,8 @@
 """Finite width meets the limit: empirical NTKs of finite MLPs, and how they approach and move.
 
-This module holds a deliberately minimal, local MLP and full-batch gradient-descent trainer
-(``infwidth.sim`` is the general finite-width engine; this one exists only to measure kernels).
-Networks are abc-parametrized (Yang & Hu 2021): with width ``n``, input dimension ``d``,
+The networks are :mod:`infwidth.sim` MLPs (its ``mlp`` model, with random biases) trained by
+:func:`infwidth.sim.train`; this module only sets their numbers. They are abc-parametrized
+(Yang & Hu 2021): with width ``n``, input dimension ``d``,
 
 .. math::
 
@@ -91,46 +91,72 @@ def _kind(layer: int, depth: int) -> int:
     return 0 if layer == 0 else (2 if layer == depth else 1)
 
 
+def _names(cfg: MLPConfig) -> tuple[str, ...]:
+    ws = tuple(f"W{l}" for l in range(1, cfg.depth + 2))
+    return ws + (tuple(f"b{l}" for l in range(1, cfg.depth + 2)) if cfg.b_std > 0 else ())
+
+
+def _scaling(cfg: MLPConfig, input_dim: int, n, lr=0.0):
+    """The abc exponents as a sim :class:`~infwidth.sim.Scaling` at width ``n`` (arrays of
+    width ``cfg.width``): ``init_std = n^{-b}``, multiplier ``W_std n^{-a}`` (first layer also
+    ``/sqrt(d)``), biases ``N(0, n^{-2 b_1})`` with multiplier ``b_std n^{-a_1}``, rate
+    ``lr n^{-c}``."""
+    from ..sim import Scaling
+
+    std, mult = {}, {}
+    a, b = cfg.abc.a, cfg.abc.b
+    for layer in range(cfg.depth + 1):
+        k = _kind(layer, cfg.depth)
+        std[f"W{layer + 1}"] = n ** -b[k]
+        mult[f"W{layer + 1}"] = cfg.W_std * n ** -a[k] / (np.sqrt(input_dim) if layer == 0 else 1)
+        std[f"b{layer + 1}"], mult[f"b{layer + 1}"] = n ** -b[0], cfg.b_std * n ** -a[0]
+    names = _names(cfg)
+    pick = {k: std[k] for k in names}, {k: mult[k] for k in names}
+    rates, zeros = dict.fromkeys(names, lr * n**-cfg.abc.c), dict.fromkeys(names, 0.0)
+    return Scaling(cfg.width, cfg.width, 1, 1, *pick, rates, zeros, zeros, {}, {})
+
+
+def _model(cfg: MLPConfig, input_dim: int, n=None, lr=0.0):
+    """The sim MLP of ``cfg``. With ``n < cfg.width`` (may be a traced scalar) only the first
+    ``n`` hidden units are active: the others are multiplied by 0, so their parameters get
+    zero gradient and the function, its NTK and its training are exactly those of the
+    width-``n`` network. One compilation then serves every width (compilation, not
+    arithmetic, dominates these small experiments)."""
+    from ..sim._archs import mlp_model
+
+    act = get_activation(cfg.activation).phi
+    phi = act
+    if n is not None:
+        mask = jnp.arange(cfg.width) < n
+        phi = lambda z: act(z) * mask.astype(z.dtype)  # noqa: E731
+    s = _scaling(cfg, input_dim, cfg.width if n is None else n, lr)
+    dims, dtype = {"d_in": input_dim, "d_out": 1}, jax.dtypes.canonicalize_dtype(jnp.float64)
+    return mlp_model(s, names=_names(cfg), dims=dims, phi=phi, dtype=dtype, random_biases=True)
+
+
+def _to_sim(params: list[dict]) -> dict:
+    out = {f"W{l}": p["w"] for l, p in enumerate(params, 1)}
+    return out | {f"b{l}": p["b"] for l, p in enumerate(params, 1) if "b" in p}
+
+
+def _from_sim(params: dict, depth: int) -> list[dict]:
+    layers = range(1, depth + 2)
+    return [{"w": params[f"W{l}"]} | ({"b": params[f"b{l}"]} if f"b{l}" in params else {})
+            for l in layers]  # fmt: skip
+
+
 def init_mlp(key: jax.Array, cfg: MLPConfig, input_dim: int, n=None) -> list[dict]:
     """Trainable parameters ``[{"w": (fan_in, fan_out), "b": (fan_out,)}, ...]``, float64 when
     x64 is enabled. ``w ~ N(0, n^{-2 b_l})``; biases only if ``b_std > 0``. ``n`` (default
     ``cfg.width``) may be smaller than ``cfg.width``: the arrays keep the padded shape and the
     width-``n`` network lives in the leading units (see :func:`mlp_apply`)."""
-    n = cfg.width if n is None else n
-    params = []
-    for layer in range(cfg.depth + 1):
-        fan_in = input_dim if layer == 0 else cfg.width
-        fan_out = 1 if layer == cfg.depth else cfg.width
-        key, kw, kb = jax.random.split(key, 3)
-        std = n ** -cfg.abc.b[_kind(layer, cfg.depth)]
-        p = {"w": std * jax.random.normal(kw, (fan_in, fan_out))}
-        if cfg.b_std > 0:
-            p["b"] = n ** -cfg.abc.b[0] * jax.random.normal(kb, (fan_out,))
-        params.append(p)
-    return params
+    return _from_sim(_model(cfg, input_dim, n).init(key), cfg.depth)
 
 
 def mlp_apply(cfg: MLPConfig, params: list[dict], x: jnp.ndarray, n=None) -> jnp.ndarray:
-    """Scalar outputs ``f(x)``, shape (batch,). See the module docstring for the forward pass.
-
-    With ``n < cfg.width`` (may be a traced scalar) only the first ``n`` hidden units are active:
-    the others are multiplied by 0, so their parameters get zero gradient and the function, its
-    NTK and its training are exactly those of the width-``n`` network. One compilation then
-    serves every width (compilation, not arithmetic, dominates these small experiments)."""
-    act = get_activation(cfg.activation).phi
-    n = cfg.width if n is None else n
-    mask = (jnp.arange(cfg.width) < n).astype(x.dtype)
-    h = x
-    for layer, p in enumerate(params):
-        mult = cfg.W_std * n ** -cfg.abc.a[_kind(layer, cfg.depth)]
-        if layer == 0:
-            mult = mult / np.sqrt(x.shape[-1])
-        else:
-            h = act(h) * mask
-        h = mult * h @ p["w"]
-        if "b" in p:
-            h = h + cfg.b_std * n ** -cfg.abc.a[0] * p["b"]
-    return h[..., 0]
+    """Scalar outputs ``f(x)``, shape (batch,), of the sim MLP (module docstring); with
+    ``n < cfg.width`` the width-``n`` network in the leading units."""
+    return _model(cfg, x.shape[-1], n).apply(_to_sim(params), x)[0][..., 0]
 
 
 def _ntk(cfg: MLPConfig, params: list[dict], x1, x2, n=None):
@@ -151,20 +177,23 @@ def empirical_ntk(cfg: MLPConfig, params: list[dict], x1: jnp.ndarray, x2: jnp.n
     return _ntk(cfg, params, x1, x2)
 
 
-def _gd(cfg, params, x, y, steps, lr, n=None):
-    n = cfg.width if n is None else n
+def _gd(cfg, params, x, y, steps, lr, n=None, x_test=None):
+    """``steps`` of :func:`infwidth.sim.train` (SGD, rate ``lr n^{-c}`` on every tensor);
+    with ``x_test``, also the outputs on ``x`` and ``x_test`` before each step."""
+    from ..sim import table_optimizer, train
 
-    def loss(p):
-        return 0.5 * jnp.mean((mlp_apply(cfg, p, x, n) - y) ** 2)
+    model = _model(cfg, x.shape[1], n, lr)
+    opt = table_optimizer("sgd", model.scaling, _names(cfg))
+    rows = x if x_test is None else jnp.concatenate([x, x_test])
+    record = None if x_test is None else (lambda s: s.f[:, 0])
+    state, f = train(model, opt, _to_sim(params), rows, y[:, None], steps=steps,
+                     record=record, n_train=x.shape[0])  # fmt: skip
+    return _from_sim(state.params, cfg.depth), f
 
-    def step(p, _):
-        g = jax.grad(loss)(p)
-        return jax.tree_util.tree_map(lambda a, b: a - lr * n**-cfg.abc.c * b, p, g), None
 
-    return jax.lax.scan(step, params, None, length=steps)[0]
-
-
-_train = jax.jit(_gd, static_argnums=(0, 4))
+@partial(jax.jit, static_argnums=(0, 4))
+def _train(cfg, params, x, y, steps, lr):
+    return _gd(cfg, params, x, y, steps, lr)[0]
 
 
 def train_mlp(cfg: MLPConfig, params, x, y, *, steps: int, learning_rate: float):
@@ -175,17 +204,9 @@ def train_mlp(cfg: MLPConfig, params, x, y, *, steps: int, learning_rate: float)
 
 @partial(jax.jit, static_argnums=(0, 5))
 def _trajectory(cfg, params, x, y, x_test, steps, lr):
-    def loss(p):
-        return 0.5 * jnp.mean((mlp_apply(cfg, p, x) - y) ** 2)
-
-    def step(p, _):
-        out = (mlp_apply(cfg, p, x), mlp_apply(cfg, p, x_test))
-        g = jax.grad(loss)(p)
-        return jax.tree_util.tree_map(lambda a, b: a - lr * cfg.width**-cfg.abc.c * b, p, g), out
-
-    last, (tr, te) = jax.lax.scan(step, params, None, length=steps)
-    tr = jnp.concatenate([tr, mlp_apply(cfg, last, x)[None]])
-    return tr, jnp.concatenate([te, mlp_apply(cfg, last, x_test)[None]])
+    last, f = _gd(cfg, params, x, y, steps, lr, x_test=x_test)
+    f = jnp.concatenate([f, mlp_apply(cfg, last, jnp.concatenate([x, x_test]))[None]])
+    return f[:, : x.shape[0]], f[:, x.shape[0] :]
 
 
 def train_trajectory(cfg: MLPConfig, params, x, y, x_test, *, steps: int, learning_rate: float):
@@ -238,7 +259,7 @@ def _movement(cfg: MLPConfig, exps, n, keys, x, y, steps, lr):
 
     def one(key):
         p0 = init_mlp(key, cfg, x.shape[1], n)
-        p1 = _gd(cfg, p0, x, y, steps, lr, n)
+        p1 = _gd(cfg, p0, x, y, steps, lr, n)[0]
         return _rel(_ntk(cfg, p1, x, x, n), _ntk(cfg, p0, x, x, n))
 
     return jax.lax.map(one, keys, batch_size=4)  # bounded memory at large widths

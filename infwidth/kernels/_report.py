@@ -41,9 +41,9 @@ def finite_width_report(
     - ``ntp`` / ``mup``: ``||Theta_T - Theta_0|| / ||Theta_0||`` after full-batch gradient descent
       on a teacher-student task: ``0`` under muP (feature learning); under NTP at most ``-1/2``
       (the ``O(n^-1/2)`` bound of Lee et al. 2019), and closer to ``-1`` asymptotically for the
-      change of the kernel itself (Dyer & Gur-Ari 2020, Huang & Yau 2020) -- measured ``-0.81``
-      (quick) and ``-0.75`` (widths 32..1024), with muP at ``+0.02`` / ``+0.06`` and the
-      convergence at init at ``-0.45`` / ``-0.47`` (depth 2, relu).
+      change of the kernel itself (Dyer & Gur-Ari 2020, Huang & Yau 2020) -- measured ``-0.80``
+      (quick) and ``-0.80`` (widths 32..1024), with muP at ``-0.03`` / ``-0.02`` and the
+      convergence at init at ``-0.45`` / ``-0.49`` (depth 2, relu).
 
     ``quick`` uses widths up to 256 and a few seeds (seconds); otherwise up to 1024.
 

@@ -79,6 +79,8 @@ class Conv:
 
     def apply(self, params: tuple, x: jax.Array) -> jax.Array:
         W, b = params
+        W = W.astype(jnp.result_type(x, W))
+        x = x.astype(W.dtype)
         s = "HWD"[: len(self.filter_shape)]
         dims = ("N" + s + "C", s + "IO", "N" + s + "C")
         y = jax.lax.conv_general_dilated(

@@ -4,6 +4,7 @@
   exponents into per-tensor numbers at a width (constants fixed at a base width, muTransfer);
 * :func:`build_model` gives the built-in architectures as pure ``init``/``apply`` pairs;
 * :func:`table_optimizer` gives one ``optax.GradientTransformation`` with per-tensor scaling;
+* :func:`train` is the one training loop (a model, an optimiser, a user ``record`` per step);
 * :func:`coord_check` trains at several widths and checks the measured width exponents of
   activations, feature movement and outputs against the table's predictions (slopes and
   verdicts: :mod:`infwidth._fit`); :func:`run_coord_check` runs one from the command's
@@ -19,6 +20,7 @@ from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
 from ._report import CoordCheckResult, analyse, coord_check
 from ._scaling import DEFAULT_DIMS, Scaling, scale_table
 from ._table import Table, TensorRow
+from ._train import Step, TrainState, train, train_step
 from ._transfer import LeafInfo, Transfer, infer_leaves, mup_transfer
 
 __all__ = [
@@ -35,8 +37,10 @@ __all__ = [
     "RawRecords",
     "Scaling",
     "Slope",
+    "Step",
     "Table",
     "TensorRow",
+    "TrainState",
     "analyse",
     "build_model",
     "coord_check",
@@ -47,5 +51,7 @@ __all__ = [
     "run_widths",
     "scale_table",
     "table_optimizer",
+    "train",
+    "train_step",
     "verdict",
 ]

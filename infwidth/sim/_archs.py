@@ -2,7 +2,12 @@
 
 Weights are stored ``(fan_in, fan_out)`` (convolutions ``(k, k, C_in, C_out)``), so a layer is
 ``h = m_W \\, x W`` with ``m_W`` the tensor's forward multiplier. Biases start at zero (their
-init variance is irrelevant), everything else is ``N(0, sigma_W^2)``.
+init variance is irrelevant), everything else is ``N(0, sigma_W^2)``; with ``random_biases``
+(the MLPs) biases are ``N(0, sigma_b^2)`` too, as in neural-tangents.
+
+The MLP and residual MLP ``apply`` take an optional third argument ``delta``: arrays added to
+the features of the same names (zeros change nothing), so that ``jax.vjp`` with respect to
+``delta`` gives the gradient with respect to the features (:func:`~infwidth.sim._train.train`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ Phi = Callable[[jax.Array], jax.Array]
 
 
 def _init_fn(shapes: Mapping[str, tuple], scaling: Scaling, zero: set[str], dtype: Any):
+    """Every tensor ``N(0, init_std^2)`` except those in ``zero`` (zeros)."""
     random = {k: v for k, v in shapes.items() if k not in zero}
 
     def init(key: jax.Array) -> Params:
@@ -41,12 +47,23 @@ def _regression_batch(x_shape: tuple[int, ...], d_out: int, dtype: Any):
     return batch
 
 
+def _add(z: jax.Array, delta: Mapping | None, name: str) -> jax.Array:
+    return z if delta is None or name not in delta else z + delta[name]
+
+
 def mlp_model(
-    s: Scaling, *, names: tuple[str, ...], dims: Mapping[str, int], phi: Phi, dtype: Any
+    s: Scaling,
+    *,
+    names: tuple[str, ...],
+    dims: Mapping[str, int],
+    phi: Phi,
+    dtype: Any,
+    random_biases: bool = False,
 ) -> Model:
-    """:math:`h^1 = m_1 x W^1,\\ h^{l+1} = m_{l+1}\\phi(h^l) W^{l+1},\\ f = h^{L+1}` (+ biases)."""
+    """:math:`h^1 = m_1 x W^1,\\ h^{l+1} = m_{l+1}\\phi(h^l) W^{l+1},\\ f = h^{L+1}` (+ biases
+    :math:`m_{b_l} b^l`). ``W1`` alone is a linear model."""
     layers = sorted(int(m.group(1)) for m in map(re.compile(r"W(\d+)$").match, names) if m)
-    if not layers or layers != list(range(1, len(layers) + 1)) or len(layers) < 2:
+    if not layers or layers != list(range(1, len(layers) + 1)):
         raise InfwidthError(f"an mlp table needs tensors W1..W(L+1), got {', '.join(names)}")
     n, d_in, d_out, top = s.width, dims["d_in"], dims["d_out"], layers[-1]
     sizes = [d_in] + [n] * (top - 1) + [d_out]
@@ -55,7 +72,7 @@ def mlp_model(
     shapes.update(biases)
     m = s.multiplier
 
-    def apply(params: Params, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def apply(params: Params, x: jax.Array, delta: Mapping | None = None):
         feats, h = {}, x
         for l in layers:
             z = m[f"W{l}"] * (h @ params[f"W{l}"])
@@ -63,30 +80,44 @@ def mlp_model(
                 z = z + m[f"b{l}"] * params[f"b{l}"]
             if l == top:
                 return z, feats
-            feats[f"W{l}"] = z
+            feats[f"W{l}"] = z = _add(z, delta, f"W{l}")
             h = phi(z)
         raise AssertionError  # pragma: no cover
 
-    init = _init_fn(shapes, s, set(biases), dtype)
+    init = _init_fn(shapes, s, set() if random_biases else set(biases), dtype)
     batch = _regression_batch((d_in,), d_out, dtype)
     return Model(init, apply, mse, batch, s, frozenset(), (f"W{top}",), "mlp")
 
 
 def resmlp_model(
-    s: Scaling, *, names: tuple[str, ...], dims: Mapping[str, int], phi: Phi, dtype: Any
+    s: Scaling,
+    *,
+    names: tuple[str, ...],
+    dims: Mapping[str, int],
+    phi: Phi,
+    dtype: Any,
+    random_biases: bool = False,
 ) -> Model:
     """:math:`h^{l+1} = h^l + \\beta_L\\, m_2\\,\\phi(m_1 h^l W^{l,1}) W^{l,2}`, ``l = 1..L``.
 
     ``h^1 = m_{in} x W_{in}``, ``f = m_{out} h^{L+1} W_{out}``; ``beta_L`` is the branch
     multiplier. Block tensors are stacked over the ``L = s.depth`` blocks and scanned.
+
+    Without ``block.fc2`` in ``names`` the blocks have one matrix (the residual net of the
+    DMFT, DMFT.md 5.2): :math:`h^{l+1} = h^l + \\beta_L m_1 \\phi(h^l) W^{l,1}` and
+    :math:`f = m_{out} \\phi(h^{L+1}) W_{out}`; the feature of ``block.fc1`` is then the
+    stream :math:`h^{l+1}` (``delta`` is added to it).
     """
     n, L, d_in, d_out = s.width, s.depth, dims["d_in"], dims["d_out"]
+    one = "block.fc2" not in names
     shapes = {
         "W_in": (d_in, n),
         "block.fc1": (L, n, n),
         "block.fc2": (L, n, n),
         "W_out": (n, d_out),
     }
+    if one:
+        del shapes["block.fc2"]
     zero = {"b_in": (n,), "block.b1": (L, n), "block.b2": (L, n), "b_out": (d_out,)}
     zero = {k: v for k, v in zero.items() if k in names}
     shapes.update(zero)
@@ -96,21 +127,32 @@ def resmlp_model(
         src = params if blk is None else blk
         return m[name] * src[name] if name in src else 0.0
 
-    def apply(params: Params, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def apply(params: Params, x: jax.Array, delta: Mapping | None = None):
         h = m["W_in"] * (x @ params["W_in"]) + bias(params, "b_in")
+        h = _add(h, delta, "W_in")
         blocks = {k: v for k, v in params.items() if k.startswith("block.")}
+        blocks["delta"] = {k: v for k, v in (delta or {}).items() if k.startswith("block.")}
 
         def body(h, blk):
+            if one:
+                z1 = m["block.fc1"] * (phi(h) @ blk["block.fc1"]) + bias(params, "block.b1", blk)
+                h = _add(h + beta * z1, blk["delta"], "block.fc1")
+                return h, {"block.fc1": h}
             z1 = m["block.fc1"] * (h @ blk["block.fc1"]) + bias(params, "block.b1", blk)
+            z1 = _add(z1, blk["delta"], "block.fc1")
             z2 = m["block.fc2"] * (phi(z1) @ blk["block.fc2"]) + bias(params, "block.b2", blk)
+            z2 = _add(z2, blk["delta"], "block.fc2")
             return h + beta * z2, {"block.fc1": z1, "block.fc2": z2}
 
         feats0 = {"W_in": h}
-        h, feats = jax.lax.scan(body, h, blocks)
+        # The one-matrix (DMFT) nets are shallow; unrolled, XLA fuses the blocks' updates
+        # (width 1024, 3 blocks, 12 steps, 4 seeds: 1.8 s against 3.3 s scanned).
+        h, feats = jax.lax.scan(body, h, blocks, unroll=one)
+        h = phi(h) if one else h
         f = m["W_out"] * (h @ params["W_out"]) + bias(params, "b_out")
         return f, {**feats0, **feats}
 
-    init = _init_fn(shapes, s, set(zero), dtype)
+    init = _init_fn(shapes, s, set() if random_biases else set(zero), dtype)
     batch = _regression_batch((d_in,), d_out, dtype)
     stacked = frozenset(k for k in shapes if k.startswith("block."))
     return Model(init, apply, mse, batch, s, stacked, ("W_out",), "resmlp")

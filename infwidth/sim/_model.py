@@ -44,6 +44,7 @@ def build_model(
     dims: Mapping[str, int],
     activation: str = "relu",
     dtype: Any = jnp.float32,
+    random_biases: bool = False,
 ) -> Model:
     """The built-in architecture ``arch`` (``mlp``, ``resmlp``, ``cnn``, ``transformer``).
 
@@ -52,6 +53,7 @@ def build_model(
     gives the numbers at this width and depth. ``arch="chain"`` runs a custom spec as a
     sequential dense network and needs ``fans`` (numeric fan_in, fan_out per tensor). The numbers may be JAX arrays (tracers), so
     that one compiled function serves every parametrization of the same shapes.
+    ``random_biases`` (``mlp``, ``resmlp``) draws biases ``N(0, init_std^2)`` instead of zeros.
     """
     makers = {
         "mlp": mlp_model,
@@ -68,6 +70,10 @@ def build_model(
         kw["tied"] = dict(tied or {})
     if arch == "chain":
         kw["fans"] = dict(fans or {})
+    if random_biases:
+        if arch not in ("mlp", "resmlp"):
+            raise InfwidthError(f"random biases are implemented for mlp and resmlp, not {arch!r}")
+        kw["random_biases"] = True
     return makers[arch](scaling, dtype=dtype, **kw)
 
 

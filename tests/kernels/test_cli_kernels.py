@@ -79,7 +79,7 @@ def test_lazy_network_tracks_prediction(tmp_path, capsys):
 def test_lazy_finite_width_report_flag_is_wired(tmp_path, capsys, monkeypatch):
     """The flag calls infwidth.kernels.finite_width_report (stubbed: its science is tested in
     test_empirical.py) and prints the fitted exponents."""
-    import infwidth.kernels
+    import infwidth.kernels._report
 
     calls = []
 
@@ -87,7 +87,7 @@ def test_lazy_finite_width_report_flag_is_wired(tmp_path, capsys, monkeypatch):
         calls.append((quick, depth, activation))
         return {k: {"slope": s} for k, s in (("init", -0.5), ("ntp", -0.8), ("mup", 0.0))}
 
-    monkeypatch.setattr(infwidth.kernels, "finite_width_report", stub)
+    monkeypatch.setattr(infwidth.kernels._report, "finite_width_report", stub)
     code, out = _run(capsys, "lazy", "--width", 64, "--steps", 2, "--n-train", 4, "--n-test", 2,
                      "--out", tmp_path, "--no-figures", "--finite-width-report", "quick")  # fmt: skip
     assert code == 0 and calls == [(True, 1, "erf")]
