@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._fit import fit_exponent
 from ..errors import InfwidthError
 from ..network import get_activation
 
@@ -218,20 +219,26 @@ def train_trajectory(cfg: MLPConfig, params, x, y, x_test, *, steps: int, learni
 
 
 class SlopeFit(NamedTuple):
-    """Least-squares fit ``log err = slope log width + intercept``; ``errors`` (widths, seeds)."""
+    """Least-squares fit ``log err = slope log width + intercept``; ``errors`` (widths, seeds);
+    ``ci_low``/``ci_high`` the 95% bootstrap interval of the slope over seeds."""
 
     widths: np.ndarray
     errors: np.ndarray
     slope: float
     intercept: float
+    ci_low: float | None = None
+    ci_high: float | None = None
 
 
 def fit_slope(widths, errors) -> SlopeFit:
-    """Fit the slope of the seed-averaged log error (axis 1) against log width. Averaging logs
-    (a geometric mean) keeps one unlucky seed at a small width from dominating the fit."""
+    """Fit the slope of the seed-averaged log error (axis 1) against log width with the one
+    fitter, :func:`infwidth._fit.fit_exponent`. Averaging logs (a geometric mean) keeps one
+    unlucky seed at a small width from dominating the fit."""
     widths, errors = np.asarray(widths, dtype=float), np.asarray(errors, dtype=float)
-    slope, intercept = np.polyfit(np.log(widths), np.mean(np.log(errors), axis=1), 1)
-    return SlopeFit(widths, errors, float(slope), float(intercept))
+    fit = fit_exponent(widths, errors, average="geometric")
+    if fit is None:
+        raise InfwidthError("fewer than two widths with a finite positive error: no slope")
+    return SlopeFit(widths, errors, fit.slope, fit.intercept, fit.ci_low, fit.ci_high)
 
 
 def _rel(a, b):

@@ -23,6 +23,8 @@ def _fit_json(fit: SlopeFit) -> dict:
         "errors": fit.errors.tolist(),
         "slope": fit.slope,
         "intercept": fit.intercept,
+        "ci_low": fit.ci_low,
+        "ci_high": fit.ci_high,
     }
 
 

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .._fit import fit_exponent
+
 #: Default tolerance of the verdict, in octaves of the learning rate.
 TOLERANCE = 1.0
 #: The scalar axes' point fields and their default values (``_spec.SCALAR_AXES``).
@@ -179,6 +181,17 @@ def judge(rows: Sequence[Mapping], tolerance: float) -> tuple[float | None, floa
     return shift, spread, "transfers" if spread <= tolerance else "does not transfer"
 
 
+def optimum_exponent(rows: Sequence[Mapping], axis: str) -> float | None:
+    """The fitted exponent ``e`` of the optimal learning rate, ``eta* ~ axis^e`` (the one
+    fitter, :func:`infwidth._fit.fit_exponent`, on ``2^log2_lr`` of the optima found); 0 is
+    perfect transfer, -1 the SP hidden-layer drift under SGD. ``None`` below two optima."""
+    found = [(o[axis], 2.0 ** o["log2_lr"]) for o in rows if o["log2_lr"] is not None]
+    if len(found) < 2:
+        return None
+    fit = fit_exponent(*map(np.asarray, zip(*found, strict=True)), n_boot=0)
+    return None if fit is None else round(fit.slope, 6)
+
+
 def _across(rows: list, axis: str, tolerance: float, curves: Mapping, grid) -> dict[str, Any]:
     """Shift (largest minus smallest ``axis`` value), spread and verdict of the optima in
     ``rows`` (one group each, differing in ``axis``: ``width`` or ``depth``)."""
@@ -187,6 +200,7 @@ def _across(rows: list, axis: str, tolerance: float, curves: Mapping, grid) -> d
     return {
         "shift_octaves": shift,
         "spread_octaves": spread,
+        "lr_exponent": optimum_exponent(rows, axis),
         "verdict": verdict,
         "tolerance_octaves": tolerance,
         f"{axis}s": [o[axis] for o in rows],

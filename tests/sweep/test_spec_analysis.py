@@ -123,6 +123,8 @@ def test_shift_spread_and_verdict_on_synthetic_tables():
     )
     assert mup["verdict"] == "transfers" and mup["steps"] == 50
     assert sp["shift_octaves"] == pytest.approx(-3.0) and sp["verdict"] == "does not transfer"
+    # the fitted exponent of eta* against width: +1/4 and -3/2 octaves per octave of width
+    assert mup["lr_exponent"] == pytest.approx(0.25) and sp["lr_exponent"] == pytest.approx(-1.5)
     # one diverged seed makes the grid point's mean +inf: the optimum moves off it
     div = {("mup", 64, 4, 1)}  # grid -2, closest to -2.25
     res = analyse(_records(curves, diverged=div), GRID)
