@@ -1,6 +1,7 @@
 """mkdocs hooks: the pages generated from the code, so the site never holds a hand-written copy.
 
 - ``getting-started.md``: the README's "Two commands" section;
+- ``architecture.md``: the top-level ``ARCHITECTURE.md``;
 - ``cli.md``: the help of every parser :func:`infwidth.cli.build_parser` builds;
 - ``course/<notebook>.md``: each lecture in ``notebooks/`` executed (or read already executed from
   ``$INFWIDTH_DOCS_EXECUTED/<stem>.ipynb``, which ``tests/test_notebooks.py`` writes so CI runs
@@ -159,6 +160,7 @@ def on_files(files, config):
         files.append(File.generated(config, uri, content=content))
 
     add("getting-started.md", getting_started_markdown())
+    add("architecture.md", (ROOT / "ARCHITECTURE.md").read_text())
     add("cli.md", cli_markdown())
     for md in sorted((ROOT / "derivations").glob("*.md")):
         name = "index.md" if md.name == "README.md" else md.name
