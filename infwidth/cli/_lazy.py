@@ -15,7 +15,15 @@ from pathlib import Path
 
 from .. import _validate as valid
 from .._memory import add_memory_argument
-from ..kernels._lazy_experiment import estimate_bytes as estimate_bytes
+
+
+def estimate_bytes(*args, **kwargs) -> int:
+    """:func:`infwidth.kernels._lazy_experiment.estimate_bytes`, imported when called (the
+    kernels package imports JAX, which ``infwidth derive`` must not pay for)."""
+    from ..kernels._lazy_experiment import estimate_bytes as estimate
+
+    return estimate(*args, **kwargs)
+
 
 NAME = "lazy"
 HELP = "predict kernel-regime learning curves and compare with a trained finite-width network"
