@@ -32,7 +32,7 @@ def branch_alpha(arch: str, optimizer: str, target: str) -> float:
     from ..sim import Table
 
     rows = [t for t in Table.derive(arch, optimizer, target=target).tensors if t.branch]
-    return -float(rows[0].depth["branch_multiplier"]) if rows else 0.0
+    return -float(rows[0].depth["branch_multiplier"]) + 0.0 if rows else 0.0  # no -0
 
 
 def rows_by(points: Sequence[Mapping[str, Any]], by: str, **match: Any) -> list[dict[str, Any]]:

