@@ -36,5 +36,7 @@ def panel(ax, points: Sequence[Mapping[str, Any]], by: str, title: str, **match:
             y = o["loss"]
             ax.plot([o["log2_lr"]], [y], "*", ms=10, color=color,
                     mfc="none" if o["on_edge"] else color, mec="k", mew=0.5)  # fmt: skip
+    ax.plot([], [], "x", color="gray", label="diverged")
+    ax.plot([], [], "*", color="gray", mec="k", label="optimum (hollow: grid edge)")
     ax.set(title=title, xlabel="log2 learning rate", yscale="log")
     ax.legend(fontsize=7, loc="lower left")
