@@ -39,4 +39,4 @@ def panel(ax, points: Sequence[Mapping[str, Any]], by: str, title: str, **match:
     ax.plot([], [], "x", color="gray", label="diverged")
     ax.plot([], [], "*", color="gray", mec="k", label="optimum (hollow: grid edge)")
     ax.set(title=title, xlabel="log2 learning rate", yscale="log")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=6, loc="best", framealpha=0.6)
