@@ -57,13 +57,14 @@ STAND_IN = (
 
 def sweeps(quick: bool) -> list[Sweep]:
     """One sweep per recorded epoch (each its own horizon; equal points share the store)."""
+    from ..data import load_dataset
     from ..sweep import SweepSpec
 
     z = SIZES[quick]
     n_train = z["n_train"] if dataset() == "mnist" else None
     out = []
     for epoch in z["epochs"]:
-        n = z["n_train"] if n_train else 1797
+        n = n_train or len(load_dataset(dataset()).x)
         spec = SweepSpec(
             targets=("sp", "mup"), widths=z["widths"], log2_lrs=z["log2_lrs"],
             seeds=z["seeds"], arch="mlp", depth=2, data=dataset(), n_train=n_train,
