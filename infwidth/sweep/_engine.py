@@ -233,6 +233,7 @@ def point_config(spec: SweepSpec, p: Point, model: Any = None) -> dict[str, Any]
     # settings at their defaults are left out: a sweep without the newer axes and options
     # keeps the keys (and the stores) it had before they existed
     defaults = {"spec_file": None, "warmup_steps": 0, "schedule": "constant", "base_depth": p.depth}
+    defaults["lr_mults"] = {}
     defaults.update({field: value for field, value in SCALAR_AXES.values()})
     for name, value in defaults.items():
         if cfg.get(name) == value:
@@ -339,6 +340,12 @@ def _check_tables(spec: SweepSpec, depth: int | None = None) -> tuple[str, ...]:
         first = next(iter(names.values()))
         if any(n != first for n in names.values()):
             raise InfwidthError("the targets' tables name different tensors; sweep them separately")
+        unknown = sorted(set(dict(spec.lr_mults)) - set(first))
+        if unknown:
+            raise InfwidthError(
+                f"lr_mults names no tensor of the network: {', '.join(unknown)} "
+                f"(tensors: {', '.join(first)})"
+            )
     return first
 
 
@@ -350,8 +357,12 @@ def _point_numbers(spec: SweepSpec, points: list[Point], dims, names, outputs) -
         for t in {p.target for p in points}
     }
 
+    lr_mults = dict(spec.lr_mults)
+
     def value(p: Point, field: str, k: str) -> float:
         v = getattr(scalings[p.target], field)[k]
+        if field == "learning_rate":
+            return v * lr_mults.get(k, 1.0)
         if field == "init_std":
             return v * p.init_mult
         if field == "multiplier" and k in outputs:
@@ -373,6 +384,8 @@ def _point_numbers(spec: SweepSpec, points: list[Point], dims, names, outputs) -
 def _user_numbers(spec: SweepSpec, points: list[Point], model: Any) -> tuple[tuple, dict]:
     if any(p.output_mult != 1.0 for p in points):
         raise InfwidthError("a user model has no output multiplier: drop output_mults")
+    if spec.lr_mults:
+        raise InfwidthError("a user model's tensors have no table names: drop lr_mults")
     w = points[0].width
     factors = {
         t: leaf_factors(model, spec.optimizer, t, w, spec.resolved_base_width)

@@ -146,6 +146,10 @@ class SweepSpec:
             decay of the learning rate (module docstring).
         auto_extend: at most this many extensions of the log2-LR grid when an optimum lies
             on its edge (each adds two grid steps on that side; stored points are reused).
+        lr_mults: constant per-tensor learning-rate factors ``{tensor name: factor}``, the
+            same for every target and width (e.g. the mup MLP demo's ``input_mult``: under
+            SGD a forward multiplier sqrt(c) with init divided by sqrt(c)
+            is the input layer's learning rate times :math:`c`).
         data: ``digits`` (shipped), ``mnist`` / ``fashion-mnist`` (if installed), or
             ``arrays`` (pass ``x`` and ``labels`` to :func:`~infwidth.sweep.run_sweep`).
         n_train: training-set size (a seeded subset; ``None``: all).
@@ -188,9 +192,17 @@ class SweepSpec:
     warmup_steps: int = 0
     schedule: str = "constant"
     auto_extend: int = 0
+    lr_mults: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        mults = self.lr_mults
+        items = mults.items() if isinstance(mults, Mapping) else mults
+        try:
+            set_(self, "lr_mults", tuple(sorted((str(k), float(v)) for k, v in items)))
+        except (TypeError, ValueError):
+            msg = f"lr_mults must map tensor names to numbers, got {mults!r}"
+            raise InfwidthError(msg) from None
         set_(self, "targets", _names(self.targets))
         set_(self, "widths", _ints(self.widths, "widths"))
         grid = self.log2_lrs
@@ -256,6 +268,8 @@ class SweepSpec:
                                             not isinstance(self.base_depth, int) or
                                             self.base_depth < 1):  # fmt: skip
             bad(f"base_depth must be a positive integer, got {self.base_depth!r}")
+        if any(not (math.isfinite(v) and v > 0) for _, v in self.lr_mults):
+            bad(f"lr_mults must be positive and finite, got {dict(self.lr_mults)}")
         for name in ("init_mults", "weight_decays", "adam_eps"):
             if min(getattr(self, name)) < 0:
                 bad(f"{name} must be non-negative, got {list(getattr(self, name))}")
@@ -332,6 +346,7 @@ class SweepSpec:
         out.update(log2_lrs=list(self.log2_lrs), base_width=self.resolved_base_width)
         out.update(depths=list(self.all_depths), base_depth=self.resolved_base_depth)
         out.update({name: list(getattr(self, name)) for name in SCALAR_AXES})
+        out.update(lr_mults=dict(self.lr_mults))
         return out
 
     @classmethod

