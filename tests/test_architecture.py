@@ -26,7 +26,7 @@ ROOT = Path(infwidth.__file__).parent
 #: The engines, above the shared network model and the spec, below the CLI.
 ENGINES = ("symbolic", "kernels", "dmft", "sim", "sweep")
 #: What sits on top of the engines and uses them.
-CONSUMERS = ("cli", "figures", "tour", "__main__")
+CONSUMERS = ("cli", "figures", "reproduce", "tour", "__main__")
 #: The engine -> engine (and engine -> spec/network) edges the design allows.
 ALLOWED = {
     ("symbolic", "spec"),  # derive a table from a network spec
