@@ -16,8 +16,11 @@ Optional per-tensor fields: ``kind``, ``branch``, ``tied_to``, and the exponents
 given the way ``derive`` reports them, as ``{"width": {"init_variance": ..., "multiplier":
 ..., "learning_rate": ..., "epsilon": ...}}`` (then a = -multiplier, b = -init_variance/2,
 c = -learning_rate, d = -epsilon), so a derived JSON can be fed back to ``classify``.
-Optional top level: ``name`` and ``operations`` (``[{"name", "kind": "attention_logits",
-"contracted": "n/H"}]``).
+Optional top level: ``name``, ``operations`` (``[{"name", "kind": "attention_logits",
+"contracted": "n/H"}]``) and ``axes``: scaling axes besides the width, each with the limit it
+is taken in (``{"rho": "shrinks", "r": "grows"}``); fans are then monomials over ``n`` and the
+axes. Per tensor, ``density`` (a masked tensor's fraction of non-zero entries, ``"rho"``) and
+``tokens`` (the fraction of tokens a routed expert sees, ``"1/E"``) may only use declared axes.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ _TENSOR_KEYS = {
     "width",
     "depth",
     "role",
+    "density",
+    "tokens",
 }
 _WIDTH_TO_ABCD = {
     "multiplier": ("a", -1),
@@ -130,6 +135,8 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
                 branch=entry.get("branch"),
                 tied_to=entry.get("tied_to"),
                 exponents=exps,
+                density=entry.get("density"),
+                tokens=entry.get("tokens"),
             )
         )
     ops = []
@@ -151,7 +158,12 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
             )
         )
     _names(data, ("name",), "the spec")
-    return NetworkSpec(str(data.get("name", default_name)), tuple(built), tuple(ops))
+    axes = data.get("axes", {}) or {}
+    if not isinstance(axes, Mapping):
+        raise SpecError('axes must be an object such as {"rho": "shrinks", "r": "grows"}')
+    return NetworkSpec(
+        str(data.get("name", default_name)), tuple(built), tuple(ops), tuple(axes.items())
+    )
 
 
 #: Longest name (tensor, kind, branch) a spec may use.

@@ -9,6 +9,7 @@ import sympy as sp
 
 from ..errors import InfwidthError, SpecError
 from ..spec import NetworkSpec, builtin, fan_str, load_spec
+from ._axes import AxisSolution, solve_axes
 from ._classify import Classification, classify_parametrization
 from ._constraints import Constraint
 from ._derive import (
@@ -46,6 +47,7 @@ class Derivation:
     classification: Classification
     constraints: tuple[Constraint, ...] = ()
     notes: tuple[str, ...] = ()
+    axes: dict[str, AxisSolution] = dataclasses.field(default_factory=dict)
 
     def width_json(self, name: str) -> dict[str, str]:
         e = self.exponents[name]
@@ -83,8 +85,11 @@ class Derivation:
                     "fan_out": fan_str(t.fan_out),
                     **({"branch": t.branch} if t.branch else {}),
                     **({"tied_to": t.tied_to} if t.tied_to else {}),
+                    **({"density": fan_str(t.density)} if t.density is not None else {}),
+                    **({"tokens": fan_str(t.tokens)} if t.tokens is not None else {}),
                     "width": self.width_json(t.name),
                     "depth": self.depth[t.name],
+                    **{x: s.tensor_json(t.name, self.optimizer) for x, s in self.axes.items()},
                 }
                 for t in self.network.tensors
             ],
@@ -94,9 +99,11 @@ class Derivation:
                     "kind": op.kind,
                     "contracted": fan_str(op.contracted),
                     "width": {"multiplier": str(self.operations[op.name])},
+                    **{x: {"multiplier": str(s.operations[op.name])} for x, s in self.axes.items()},
                 }
                 for op in self.network.operations
             ],
+            **({"axes": dict(self.network.axes)} if self.network.axes else {}),
             "depth_alpha": None if self.depth_alpha is None else str(self.depth_alpha),
             "regime": self.classification.to_json(),
             "notes": list(self.notes),
@@ -164,6 +171,7 @@ def derive(
         cls = classify_parametrization(net, exps, opt, alignment=alignment)
         exps = with_epsilon(net, exps, opt, cls.backward)
         ops = operation_multipliers(net, alignment)
+        axes = solve_axes(net, opt, alignment, solve_gauge)
         if target == "mfp":
             notes.append(
                 "Mean-field (BP22/DMFT) is muP up to the abc symmetry (TP4 section 5): the "
@@ -174,6 +182,12 @@ def derive(
             raise InfwidthError(
                 f"target {target!r} is a preset; pinned exponents need a derived target"
             )
+        if net.axes:
+            raise InfwidthError(
+                f"target {target!r} is a preset defined along the width only; the axes "
+                f"{', '.join(a for a, _ in net.axes)} need a derived target (mup, mfp, ...)"
+            )
+        axes = {}
         exps = preset(target, net, opt)
         cls = classify_parametrization(net, exps, opt, alignment=alignment)
         out_gauge = gauge or NATURAL_GAUGE[target]
@@ -190,7 +204,7 @@ def derive(
     notes.extend(cls.notes)
     return Derivation(
         net, opt, target, out_gauge, alignment, exps, ops, depth_block(net, opt, target),
-        alpha, cls, tuple(constraints), tuple(notes),
+        alpha, cls, tuple(constraints), tuple(notes), axes,
     )  # fmt: skip
 
 

@@ -25,7 +25,7 @@ import dataclasses
 import sympy as sp
 
 from ..errors import InfwidthError, NoSolutionError
-from ..spec import NetworkSpec, TensorSpec, width_exponent
+from ..spec import NetworkSpec, TensorSpec, axis_exponent
 from ._classify import Classification, classify_parametrization
 from ._constraints import Constraint, solve_exact
 from ._depth import DEPTH_CONFLICT, DEPTH_TARGETS, depth_json
@@ -182,9 +182,21 @@ def pin_constraints(net: NetworkSpec, syms: dict) -> list[Constraint]:
 
 
 def solve_mup(
-    net: NetworkSpec, opt: Optimizer, alignment: Alignment, gauge: str, *, use_pins: bool
+    net: NetworkSpec,
+    opt: Optimizer,
+    alignment: Alignment,
+    gauge: str,
+    *,
+    use_pins: bool,
+    shrinks: bool = False,
 ) -> Solved:
-    """Solve desiderata 1-5 plus gauge (or pins) exactly."""
+    """Solve desiderata 1-5 plus gauge (or pins) exactly.
+
+    The equations are homogeneous in the exponents, so the limit's direction only decides the
+    one inequality: the backward signal is the *larger* of the readout's weights and its
+    update, i.e. the smaller exponent when the axis grows and the larger when it shrinks
+    (``shrinks=True``: an axis such as the density ``rho -> 0``).
+    """
     if alignment not in ALIGNMENTS:
         raise InfwidthError(f"unknown alignment {alignment!r}; choose one of full, none")
     syms = symbols_for(net)
@@ -215,7 +227,7 @@ def solve_mup(
         main = max(outs, key=lambda t: t.fan_in_exponent)
         e = exps[main.name]
         upd = update_entry_exponent(opt, main, step_exponent(opt, e.a, e.b, e.c), 0)
-        if from_update or back <= upd:
+        if from_update or (back >= upd if shrinks else back <= upd):
             return Solved(exps, back, tuple(system), syms)
     raise NoSolutionError("no consistent backward signal size")  # pragma: no cover
 
@@ -236,18 +248,20 @@ def with_epsilon(
     for t in net.tensors:
         own = owner(net, t)
         e_own = exps[own.name]
-        d = e_own.a + (w if own.role in ("input", "hidden") else 0)
+        d = e_own.a + (w if own.role in ("input", "hidden") else 0) - own.token_exponent
         out[t.name] = dataclasses.replace(exps[t.name], d=sp.Rational(d))
     return out
 
 
-def operation_multipliers(net: NetworkSpec, alignment: Alignment | None) -> dict[str, sp.Rational]:
+def operation_multipliers(
+    net: NetworkSpec, alignment: Alignment | None, axis: str = "n"
+) -> dict[str, sp.Rational]:
     """Attention logits ``s q.k`` over ``d_head = n^k`` coordinates: trained ``q`` and ``k``
     are correlated (LLN), so ``s ~ n^{-k}`` keeps logits Theta(1) in training (muP's
     ``1/d_head``); ``alignment=None`` gives the standard ``1/sqrt(d_head)`` (init-only CLT)."""
     out = {}
     for op in net.operations:
-        k = width_exponent(op.contracted)
+        k = axis_exponent(op.contracted, axis)
         out[op.name] = -(k / 2 if alignment is None else kappa(alignment) * k)
     return out
 

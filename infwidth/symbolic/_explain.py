@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..spec import fan_str
-from ._render import render_markdown
+from ._render import render_markdown, tex_base
 
 _STEP_TITLES = {
     "init": "Stable preactivations at initialisation",
@@ -92,6 +92,7 @@ def explain(d) -> str:
     else:
         out += ["", "## Definition", "", f"`{d.target}` is a named parametrization (a preset)."]
     out += ["", "## Result", "", render_markdown(d).rstrip()]
+    out += _axis_steps(d)
     out += _extras(d)
     out += ["", "## Checks (classification)", ""]
     for c in d.classification.checks:
@@ -129,6 +130,40 @@ def _steps(d) -> list[str]:
         for c in group:
             why = f" — {c.why}" if c.why else ""
             out.append(f"- `{c.label}`: ${c.latex()}${why}")
+    return out
+
+
+def _axis_steps(d) -> list[str]:
+    """One section per declared axis: its contraction counts and the equations solved."""
+    out: list[str] = []
+    for axis, sol in d.axes.items():
+        view = d.network.along(axis)
+        limit = "\\to \\infty" if sol.direction == "grows" else "\\to 0"
+        sym = tex_base(axis)
+        out += [
+            "", f"## Along `{axis}` ({sol.direction})", "",
+            f"The same desiderata, imposed with $n$ and the other axes held fixed as ${sym} "
+            f"{limit}$: every exponent in this section is a power of `{axis}`. A tensor's "
+            "$\\alpha$ and $\\beta$ are now the exponents of its contraction counts "
+            "(`fan_in` and `fan_out` times its `density`: a masked tensor sums only its "
+            "non-zero terms) and $\\tau$ that of the fraction of tokens reaching it; the roles "
+            "stay those of the width. The equations are homogeneous in the exponents, so the "
+            "limit's direction only decides which contribution dominates the backward signal "
+            f"(here $w = {sol.backward}$).",
+            "",
+            "| tensor | alpha | beta | tau |",
+            "|---|---|---|---|",
+        ]  # fmt: skip
+        for t in view.tensors:
+            out.append(
+                f"| {t.name} | {t.fan_in_exponent} | {t.fan_out_exponent} | {t.token_exponent} |"
+            )
+        out.append("")
+        for c in sol.constraints:
+            out.append(f"- `{c.label}`: ${c.latex()}$")
+        for op, value in sol.operations.items():
+            out.append(f"- `{op}`: multiplier ${sym}^{{{value}}}$")
+        out += ["", f"Result: the `({axis}^)` columns of the table above."]
     return out
 
 
