@@ -154,3 +154,56 @@ def test_cli_bad_axis_exits_2(tmp_path, capsys):
     assert main(["derive", "--spec", str(path), "--optimizer", "sgd"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "not a declared axis" in err
+
+
+def _lora(alignment_axis: str = "grows") -> dict:
+    """LoRA on one dense layer: a frozen base W0 plus B A (A random, B zero-initialised)."""
+    return {
+        "name": "lora",
+        "axes": {"r": alignment_axis},
+        "tensors": [
+            {"name": "emb", "fan_in": "d_in", "fan_out": "n"},
+            {"name": "W0", "fan_in": "n", "fan_out": "n", "frozen": True},
+            {"name": "A", "fan_in": "n", "fan_out": "r", "feeds": "B", "kind": "adapter"},
+            {"name": "B", "fan_in": "r", "fan_out": "n", "init": "zero", "kind": "adapter"},
+            {"name": "out", "fan_in": "n", "fan_out": "d_out"},
+        ],
+    }
+
+
+def test_lora_plus_adam_learning_rates():
+    """LoRA+ (Hayou, Ghosh, Yu 2024): with Adam, A random (variance 1/n) and B = 0, efficient
+    feature learning needs eta_A = Theta(1/n), eta_B = Theta(1): eta_B / eta_A = Theta(n)."""
+    d = derive(spec_from_dict(_lora()), "adam")
+    assert d.width_json("A")["learning_rate"] == "-1"
+    assert d.width_json("A")["init_variance"] == "-1"
+    assert d.width_json("B")["learning_rate"] == "0"
+    assert d.width_json("B")["init_variance"] == "zero"
+    assert d.width_json("W0")["learning_rate"] == "frozen"
+    assert d.classification.maximal and d.classification.r_per_tensor["A"] == 0
+
+
+def test_lora_sgd_and_rank_exponents():
+    """SGD: B's gradient carries the 1/n backward signal, so eta_B ~ n; A's signal B^T delta
+    is Theta(1) (B is built from delta: LLN over n), so eta_A ~ 1/n. Along the rank (no
+    multiplier): B's update sums r aligned terms (eta_B ~ 1/r); B's entries ~ 1/r make A's
+    signal 1/r, which SGD compensates (eta_A ~ r) and Adam ignores (eta_A ~ 1)."""
+    sgd = derive(spec_from_dict(_lora()), "sgd")
+    assert (sgd.width_json("A")["learning_rate"], sgd.width_json("B")["learning_rate"]) == (
+        "-1",
+        "1",
+    )
+    lr = lambda d, t: _along(d, "r", t)["learning_rate"]  # noqa: E731
+    assert (lr(sgd, "A"), lr(sgd, "B")) == ("1", "-1")
+    adam = derive(spec_from_dict(_lora()), "adam")
+    assert (lr(adam, "A"), lr(adam, "B")) == ("0", "-1")
+    assert "## Step 2 — Zero-initialised tensors" in adam.explain()
+
+
+def test_lora_refuses_parameter_scaled_steps_and_cycles():
+    with pytest.raises(InfwidthError, match="zero-initialised"):
+        derive(spec_from_dict(_lora()), "adafactor")
+    spec = _lora()
+    spec["tensors"][3]["feeds"] = "A"
+    with pytest.raises(SpecError, match="cycle"):
+        spec_from_dict(spec)

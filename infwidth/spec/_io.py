@@ -20,7 +20,9 @@ Optional top level: ``name``, ``operations`` (``[{"name", "kind": "attention_log
 "contracted": "n/H"}]``) and ``axes``: scaling axes besides the width, each with the limit it
 is taken in (``{"rho": "shrinks", "r": "grows"}``); fans are then monomials over ``n`` and the
 axes. Per tensor, ``density`` (a masked tensor's fraction of non-zero entries, ``"rho"``) and
-``tokens`` (the fraction of tokens a routed expert sees, ``"1/E"``) may only use declared axes.
+``tokens`` (the fraction of tokens a routed expert sees, ``"1/E"``) may only use declared axes;
+``init`` (``"zero"`` for LoRA's B), ``frozen`` (a base weight) and ``feeds`` (LoRA's A feeds B)
+describe a low-rank adapter.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ _TENSOR_KEYS = {
     "role",
     "density",
     "tokens",
+    "init",
+    "frozen",
+    "feeds",
 }
 _WIDTH_TO_ABCD = {
     "multiplier": ("a", -1),
@@ -113,7 +118,7 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
         for key in ("name", "fan_in", "fan_out"):
             if key not in entry:
                 raise SpecError(f"tensors[{i}] is missing {key!r}")
-        _names(entry, ("name", "kind", "branch", "tied_to"), f"tensors[{i}]")
+        _names(entry, ("name", "kind", "branch", "tied_to", "feeds", "init"), f"tensors[{i}]")
         exps = {k: entry[k] for k in ("a", "b", "c", "d") if k in entry}
         width = entry.get("width")
         if width is not None:
@@ -137,6 +142,9 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
                 exponents=exps,
                 density=entry.get("density"),
                 tokens=entry.get("tokens"),
+                init=entry.get("init", "random"),
+                frozen=entry.get("frozen", False),
+                feeds=entry.get("feeds"),
             )
         )
     ops = []

@@ -60,6 +60,9 @@ KIND_ROLES: dict[str, Role | None] = {
     "conv": None,
     "attention": "hidden",
     "ffn": "hidden",
+    "adapter": None,
+    "expert": None,
+    "router": None,
     "output": "output",
     "unembedding": "output",
     "scalar": "scalar",
@@ -98,6 +101,12 @@ class TensorSpec:
             ``fan_out * density`` terms backward (static random mask, SμPar).
         tokens: the fraction of the tokens that reach the tensor (a routed expert: ``k/E``);
             its gradient sums only those tokens, so the gradient's size carries this factor.
+        init: ``"random"`` (Gaussian, variance ``n^{-2b}``) or ``"zero"`` (a LoRA ``B``
+            factor: no init variance; its entries are what training puts there).
+        frozen: not trained (a LoRA base weight): no learning rate, only its init matters.
+        feeds: name of the tensor that consumes this tensor's output (LoRA's ``A`` feeds
+            ``B``): the output is an internal feature even when its dimension is finite, and
+            the backward signal reaching it is the one ``feeds`` sends back.
         axis: the scaling axis that :attr:`fan_in_exponent`, :attr:`fan_out_exponent` and
             :attr:`token_exponent` measure (``"n"``; :meth:`NetworkSpec.along` sets another).
             The role is always read along the width.
@@ -112,6 +121,9 @@ class TensorSpec:
     exponents: Mapping[str, sp.Rational] = dataclasses.field(default_factory=dict)
     density: sp.Expr | None = None
     tokens: sp.Expr | None = None
+    init: str = "random"
+    frozen: bool = False
+    feeds: str | None = None
     axis: str = "n"
 
     @property
@@ -131,8 +143,12 @@ class TensorSpec:
 
     @property
     def role(self) -> Role:
-        """Read from the shape along the width, whatever :attr:`axis` is measured."""
-        return role_from_exponents(width_exponent(self.fan_in), width_exponent(self.fan_out))
+        """Read from the shape along the width, whatever :attr:`axis` is measured; a tensor
+        that ``feeds`` another produces a feature, not the network's output."""
+        role = role_from_exponents(width_exponent(self.fan_in), width_exponent(self.fan_out))
+        if self.feeds is not None:
+            return {"output": "hidden", "scalar": "input"}.get(role, role)
+        return role
 
     def to_json(self) -> dict:
         out = {
@@ -149,6 +165,12 @@ class TensorSpec:
             out["density"] = fan_str(self.density)
         if self.tokens is not None:
             out["tokens"] = fan_str(self.tokens)
+        if self.init != "random":
+            out["init"] = self.init
+        if self.frozen:
+            out["frozen"] = True
+        if self.feeds is not None:
+            out["feeds"] = self.feeds
         if self.exponents:
             out.update({k: str(v) for k, v in self.exponents.items()})
         return out
@@ -207,6 +229,10 @@ class NetworkSpec:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise SpecError(f"duplicate tensor names: {', '.join(dupes)}")
+        for t in self.tensors:
+            if t.feeds is not None and (t.feeds not in names or t.feeds == t.name):
+                raise SpecError(f"tensor {t.name!r} feeds unknown tensor {t.feeds!r}")
+        _check_feeds(self.tensors)
         for t in self.tensors:
             if t.tied_to is not None:
                 if t.tied_to not in names or t.tied_to == t.name:
@@ -273,6 +299,21 @@ def _check_axes(axes: tuple[tuple[str, str], ...]) -> None:
             )
 
 
+#: How a tensor's entries start: Gaussian or zero (LoRA's B).
+INITS = ("random", "zero")
+
+
+def _check_feeds(tensors: tuple[TensorSpec, ...]) -> None:
+    feeds = {t.name: t.feeds for t in tensors}
+    for start in feeds:
+        seen, name = {start}, feeds[start]
+        while name is not None:
+            if name in seen:
+                raise SpecError(f"tensor {start!r} feeds itself through a cycle of 'feeds'")
+            seen.add(name)
+            name = feeds[name]
+
+
 def make_tensor(
     name: str,
     fan_in: str | int,
@@ -284,6 +325,9 @@ def make_tensor(
     exponents: Mapping[str, str | int | sp.Rational] | None = None,
     density: str | int | None = None,
     tokens: str | int | None = None,
+    init: str = "random",
+    frozen: bool = False,
+    feeds: str | None = None,
 ) -> TensorSpec:
     """Build a :class:`TensorSpec`, validating fans and kind and inferring the kind."""
     if not isinstance(name, str) or not name:
@@ -291,6 +335,8 @@ def make_tensor(
     fi = parse_fan(fan_in, what=f"fan_in of {name!r}")
     fo = parse_fan(fan_out, what=f"fan_out of {name!r}")
     role = role_from_exponents(width_exponent(fi), width_exponent(fo))
+    if feeds is not None:  # its output is a feature (a LoRA bottleneck), not the network's
+        role = {"output": "hidden", "scalar": "input"}.get(role, role)
     if kind is None:
         kind = "bias" if (fi == 1 and role == "input") else role
     if kind not in KIND_ROLES:
@@ -310,7 +356,14 @@ def make_tensor(
         given[key] = parse_rational(value, what=f"exponent {key} of {name!r}")
     dens = None if density is None else parse_fan(density, what=f"density of {name!r}")
     tok = None if tokens is None else parse_fan(tokens, what=f"tokens of {name!r}")
-    return TensorSpec(name, fi, fo, kind, branch, tied_to, given, dens, tok)
+    if init not in INITS:
+        raise SpecError(f"init of {name!r} is {str(init)[:40]!r}; choose random or zero")
+    if not isinstance(frozen, bool):
+        raise SpecError(f"frozen of {name!r} must be true or false")
+    if frozen and init == "zero":
+        raise SpecError(f"tensor {name!r} is frozen at zero: it does nothing")
+    fields = (given, dens, tok, init, frozen, feeds)
+    return TensorSpec(name, fi, fo, kind, branch, tied_to, *fields)
 
 
 def parse_rational(value: str | int | float | sp.Rational, *, what: str) -> sp.Rational:

@@ -23,7 +23,7 @@ from ._derive import (
 )
 from ._named import DERIVED, NATURAL_GAUGE, PRESET_NOTES, TARGETS, preset
 from ._optimizers import Optimizer, get_optimizer
-from ._parametrization import GAUGES, TensorExponents
+from ._parametrization import GAUGES, TensorExponents, mark_placeholders
 from ._scaling import ALIGNMENTS, Alignment
 
 
@@ -54,7 +54,7 @@ class Derivation:
         out = e.width_json()
         if self.optimizer.weight_decay:
             out["weight_decay"] = str(e.c)  # lr * wd fixed: wd ~ n^c = 1/lr
-        return out
+        return mark_placeholders(self.network.tensor(name), out)
 
     def render(self, fmt: str = "table") -> str:
         """``table``, ``markdown``, ``latex`` or ``json`` text (as the CLI prints it)."""
@@ -89,7 +89,10 @@ class Derivation:
                     **({"tokens": fan_str(t.tokens)} if t.tokens is not None else {}),
                     "width": self.width_json(t.name),
                     "depth": self.depth[t.name],
-                    **{x: s.tensor_json(t.name, self.optimizer) for x, s in self.axes.items()},
+                    **{
+                        x: s.tensor_json(self.network, t.name, self.optimizer)
+                        for x, s in self.axes.items()
+                    },
                 }
                 for t in self.network.tensors
             ],
@@ -157,6 +160,12 @@ def derive(
         raise InfwidthError(f"unknown alignment {alignment!r}; choose one of full, none")
     if gauge is not None and gauge not in GAUGES:
         raise InfwidthError(f"unknown gauge {gauge!r}; choose one of {', '.join(GAUGES)}")
+    zero = [t.name for t in net.tensors if t.init == "zero"]
+    if opt.param_scaled and zero:
+        raise InfwidthError(
+            f"{opt.name}'s step is relative to RMS(w), which is zero for the zero-initialised "
+            f"tensor(s) {', '.join(zero)}; choose another optimizer"
+        )
     pinned = any(t.exponents for t in net.tensors)
     notes: list[str] = []
     if target in DERIVED:

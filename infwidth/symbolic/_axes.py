@@ -30,7 +30,7 @@ from ..spec import NetworkSpec
 from ._constraints import Constraint
 from ._derive import in_gauge, operation_multipliers, solve_mup, with_epsilon
 from ._optimizers import Optimizer
-from ._parametrization import TensorExponents
+from ._parametrization import TensorExponents, mark_placeholders
 from ._scaling import Alignment
 
 
@@ -45,13 +45,13 @@ class AxisSolution:
     backward: sp.Rational
     constraints: tuple[Constraint, ...]
 
-    def tensor_json(self, name: str, opt: Optimizer) -> dict[str, str]:
+    def tensor_json(self, net: NetworkSpec, name: str, opt: Optimizer) -> dict[str, str]:
         """The same fields as a tensor's ``width`` section, as powers of this axis."""
         e = self.exponents[name]
         out = e.width_json()
         if opt.weight_decay:
             out["weight_decay"] = str(e.c)
-        return out
+        return mark_placeholders(net.tensor(name), out)
 
 
 def solve_axes(

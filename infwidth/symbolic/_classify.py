@@ -29,6 +29,7 @@ from ._optimizers import Optimizer
 from ._parametrization import Parametrization, TensorExponents
 from ._scaling import (
     Alignment,
+    backward_exponents,
     feature_r,
     output_from_features,
     output_self_r,
@@ -131,11 +132,13 @@ def classify_parametrization(
         t.name: step_exponent(opt, ex[t.name].a, ex[t.name].b, ex[t.name].c) for t in net.tensors
     }
     w = min(min(th[o.name], update_entry_exponent(opt, o, lam[o.name], 0)) for o in outs)
-    r_t = {t.name: sp.Rational(feature_r(opt, t, lam[t.name], w, alignment)) for t in feats}
+    r_t = _feature_rs(net, opt, feats, th, lam, w, alignment)
     r = min(r_t.values()) if r_t else None
     src = "TP4" if opt.family == "sgd" else "TP4b"
     checks: list[Check] = []
     for t in feats:
+        if t.init == "zero":
+            continue
         al = t.fan_in_exponent
         v = th[t.name] - al / 2
         checks.append(
@@ -159,7 +162,7 @@ def classify_parametrization(
                 f"the output blows up at init like n^{-v}", src,
             )
         )  # fmt: skip
-    for t in feats:
+    for t in (t for t in feats if t.name in r_t):
         checks.append(
             Check(
                 f"training({t.name})", "training", "r_t", r_t[t.name], ">=",
@@ -222,7 +225,7 @@ def classify_parametrization(
     # The first step back-propagates through the readout at init (w0 = theta_o); TP4's w is
     # the size after the readout has been updated, which holds from the second step on.
     w0 = min(th[o.name] for o in outs)
-    r_t0 = {t.name: sp.Rational(feature_r(opt, t, lam[t.name], w0, alignment)) for t in feats}
+    r_t0 = _feature_rs(net, opt, feats, th, lam, w0, alignment)
     r0 = min(r_t0.values()) if r_t0 else None
     via0 = {} if r0 is None else {
         o.name: sp.Rational(output_from_features(o, th[o.name], r0)) for o in outs + scalars
@@ -232,6 +235,16 @@ def classify_parametrization(
         _predictions(net, th, r_t, r_self, via, outs), _notes(opt, regime),
         _predictions(net, th, r_t0, r_self, via0, outs),
     )  # fmt: skip
+
+
+def _feature_rs(net, opt, feats, th, lam, w, alignment) -> dict[str, sp.Rational]:
+    """``r_t`` of every trained feature tensor, each with the backward signal reaching it."""
+    back = backward_exponents(net, opt, th, lam, w)
+    return {
+        t.name: sp.Rational(feature_r(opt, t, lam[t.name], back[t.name], alignment))
+        for t in feats
+        if not t.frozen
+    }
 
 
 def _predictions(net, th, r_t, r_self, via, outs) -> dict:

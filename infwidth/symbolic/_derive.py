@@ -40,6 +40,7 @@ from ._parametrization import (
 from ._scaling import (
     ALIGNMENTS,
     Alignment,
+    backward_exponents,
     feature_r,
     kappa,
     output_self_r,
@@ -54,6 +55,8 @@ DESIDERATA = {
     "output": "non-trivial output: the readout moves the output by Theta(1)",
     "output-init": "readout initialised maximally (output O(1), moved Theta(1) by features)",
     "backward": "backward signal set by the readout's weights",
+    "zero": "zero-initialised: no init variance (b is a placeholder the gauge leaves at 0)",
+    "frozen": "not trained: no learning rate (c is a placeholder)",
     "gauge": "symmetry fixed by the gauge",
     "pin": "exponent pinned by the spec",
 }
@@ -95,24 +98,35 @@ def mup_constraints(
     cons: list[Constraint] = []
     outs = [t for t in net.tensors if t.role == "output"]
     main = max(outs, key=lambda t: t.fan_in_exponent)
+    th = {t.name: theta(*syms[t.name][:2]) for t in net.tensors}
+    lams = {t.name: step_exponent(opt, *syms[t.name]) for t in net.tensors}
+    back = backward_exponents(net, opt, th, lams, w)
     for t in net.tensors:
         a, b, c = syms[t.name]
         al = t.fan_in_exponent
-        lam = step_exponent(opt, a, b, c)
+        lam = lams[t.name]
+        cons += _placeholders(t, b, c)
         if t.role in ("input", "hidden"):
-            cons.append(
-                Constraint(
-                    f"init({t.name})", DESIDERATA["init"], theta(a, b), al / 2, t.name,
-                    f"(W x)_i sums fan_in = n^{al} independent terms of size n^-(a+b)",
-                )
-            )  # fmt: skip
-            cons.append(
-                Constraint(
-                    f"maximal({t.name})", DESIDERATA["maximal"],
-                    sp.expand(feature_r(opt, t, lam, w, alignment)), sp.Integer(0), t.name,
-                    _update_why(opt, t, alignment, feature=True),
-                )
-            )  # fmt: skip
+            if t.init != "zero":
+                cons.append(
+                    Constraint(
+                        f"init({t.name})", DESIDERATA["init"], theta(a, b), al / 2, t.name,
+                        f"(W x)_i sums fan_in = n^{al} independent terms of size n^-(a+b)",
+                    )
+                )  # fmt: skip
+            if not t.frozen:
+                why = _update_why(opt, t, alignment, feature=True)
+                if t.feeds is not None:
+                    why += f"; its backward signal is {t.feeds}^T delta, n^-({back[t.name]})"
+                cons.append(
+                    Constraint(
+                        f"maximal({t.name})", DESIDERATA["maximal"],
+                        sp.expand(feature_r(opt, t, lam, back[t.name], alignment)),
+                        sp.Integer(0), t.name, why,
+                    )
+                )  # fmt: skip
+        elif t.frozen:
+            pass
         else:
             cons.append(
                 Constraint(
@@ -141,6 +155,17 @@ def mup_constraints(
             )
         )  # fmt: skip
     return cons
+
+
+def _placeholders(t: TensorSpec, b: sp.Symbol, c: sp.Symbol) -> list[Constraint]:
+    """A zero-initialised tensor has no init variance, a frozen one no learning rate: the
+    exponent stays a placeholder (0) that no desideratum involves, reported as such."""
+    out = []
+    if t.init == "zero":
+        out.append(Constraint(f"zero-init({t.name})", DESIDERATA["zero"], b, sp.Integer(0), t.name))
+    if t.frozen:
+        out.append(Constraint(f"frozen({t.name})", DESIDERATA["frozen"], c, sp.Integer(0), t.name))
+    return out
 
 
 def _update_why(opt: Optimizer, t: TensorSpec, alignment: Alignment, *, feature: bool) -> str:
@@ -244,11 +269,18 @@ def with_epsilon(
     """
     if not opt.epsilon:
         return exps
+    th = {t.name: theta(e.a, e.b) for t, e in ((t, exps[t.name]) for t in net.tensors)}
+    lam = {
+        t.name: step_exponent(opt, e.a, e.b, e.c)
+        for t, e in ((t, exps[t.name]) for t in net.tensors)
+    }
+    back = backward_exponents(net, opt, th, lam, w)
     out = {}
     for t in net.tensors:
         own = owner(net, t)
         e_own = exps[own.name]
-        d = e_own.a + (w if own.role in ("input", "hidden") else 0) - own.token_exponent
+        signal = back[own.name] if own.role in ("input", "hidden") else 0
+        d = e_own.a + signal - own.token_exponent
         out[t.name] = dataclasses.replace(exps[t.name], d=sp.Rational(d))
     return out
 

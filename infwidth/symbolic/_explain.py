@@ -16,6 +16,8 @@ _STEP_TITLES = {
     "maximal": "Maximal Theta(1) feature updates",
     "gauge": "What the symmetry leaves free: the gauge",
     "pin": "Exponents pinned by the spec",
+    "zero-init": "Zero-initialised tensors",
+    "frozen": "Frozen tensors",
 }
 
 _STEP_TEXT = {
@@ -53,6 +55,17 @@ _STEP_TEXT = {
         "{k} for {opt}). One exponent per tensor is therefore free; the gauge fixes it:"
     ),
     "pin": "The spec pins these exponents (they replace the gauge for their tensor):",
+    "zero-init": (
+        "A zero-initialised tensor (LoRA's $B$) has no initial variance: only its updates "
+        "fill it, so no stability equation involves $b$, which stays a placeholder (the gauge "
+        "fixes its $a$). The backward signal it sends to the tensor feeding it, $B^\\top "
+        "\\delta$, sums $n^{\\beta}$ terms correlated by back-propagation (law of large "
+        "numbers). Its placeholder:"
+    ),
+    "frozen": (
+        "A frozen tensor (a LoRA base weight) is not trained: only its initialisation "
+        "matters, and its learning-rate exponent is a placeholder:"
+    ),
 }
 
 
@@ -116,7 +129,10 @@ def _rel(r: str) -> str:
 
 def _steps(d) -> list[str]:
     out: list[str] = []
-    order = ["init", "output", "output-init", "backward", "maximal", "pin", "gauge"]
+    order = [
+        "init", "zero-init", "frozen", "output", "output-init", "backward", "maximal", "pin",
+        "gauge",
+    ]  # fmt: skip
     n = 0
     for kind in order:
         group = [c for c in d.constraints if _kind(c.label) == kind]

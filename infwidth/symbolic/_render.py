@@ -39,12 +39,12 @@ def _rows(d) -> list[list[str]]:
         fans += f", density {fan_str(t.density)}" if t.density is not None else ""
         fans += f", tokens {fan_str(t.tokens)}" if t.tokens is not None else ""
         row = [t.name, t.kind, fans]
-        row += [w[c] for c in cols]
+        row += [w.get(c, "-") for c in cols]
         if d.depth_alpha is not None:
             row += [dep["branch_multiplier"], dep["learning_rate"]]
         for solution in d.axes.values():
-            x = solution.tensor_json(t.name, d.optimizer)
-            row += [x[c] for c in cols]
+            x = solution.tensor_json(d.network, t.name, d.optimizer)
+            row += [x.get(c, "-") for c in cols]
         rows.append(row)
     return rows
 
@@ -114,6 +114,10 @@ def render_markdown(d) -> str:
     return "\n".join(out) + "\n"
 
 
+#: Cells that are not exponents: zero init, frozen tensors, fields a tensor lacks.
+_WORDS = ("zero", "frozen", "-")
+
+
 def _tex(s: str) -> str:
     return s.replace("_", r"\_")
 
@@ -138,7 +142,10 @@ def render_latex(d) -> str:
     for r in rows:
         arrow = r[2].replace("->", r"\to")
         cells = [_tex(r[0]), _tex(r[1]), f"${arrow}$"]
-        cells += [f"${tex_base(b)}^{{{x}}}$" for b, x in zip(_bases(d), r[3:], strict=True)]
+        cells += [
+            f"${tex_base(b)}^{{{x}}}$" if x not in _WORDS else x
+            for b, x in zip(_bases(d), r[3:], strict=True)
+        ]
         out.append(" & ".join(cells) + r" \\")
     out.append(r"\end{tabular}")
     out.append(f"% {_regime_line(d)}")

@@ -98,3 +98,36 @@ def output_from_features(t: TensorSpec, th: sp.Expr, r: sp.Expr) -> sp.Expr:
     alignment assumption. TP4: ``a_{L+1} + b_{L+1} + r - 1``.
     """
     return th + r - t.fan_in_exponent
+
+
+def fed_signal(opt: Optimizer, u: TensorSpec, th: sp.Expr, lam: sp.Expr, w_u: sp.Expr):
+    """Size exponent of the backward signal ``u^T delta`` reaching a tensor that feeds ``u``.
+
+    ``delta`` (on ``u``'s output) has size ``n^{-w_u}`` and the sum runs over ``u``'s
+    ``fan_out = n^beta`` coordinates. A random ``u`` is independent of ``delta`` at init
+    (central limit): ``theta_u + w_u - beta/2``. A zero-initialised ``u`` (LoRA's ``B``)
+    holds only its updates, which are built from ``delta`` itself (law of large numbers):
+    ``e_u + w_u - beta`` with ``e_u`` the update's entry exponent.
+    """
+    if u.init == "zero":
+        return update_entry_exponent(opt, u, lam, w_u) + w_u - u.fan_out_exponent
+    return th + w_u - u.fan_out_exponent / 2
+
+
+def backward_exponents(net, opt: Optimizer, th: dict, lam: dict, w: sp.Expr) -> dict:
+    """Backward signal exponent at every tensor's output: ``w`` (set by the readout) unless
+    the tensor ``feeds`` another, then :func:`fed_signal` of the chain (numbers or symbols)."""
+    out: dict = {}
+
+    def of(t):
+        if t.name not in out:
+            if t.feeds is None:
+                out[t.name] = w
+            else:
+                u = net.tensor(t.feeds)
+                out[t.name] = fed_signal(opt, u, th[u.name], lam[u.name], of(u))
+        return out[t.name]
+
+    for t in net.tensors:
+        of(t)
+    return out
