@@ -207,3 +207,43 @@ def test_lora_refuses_parameter_scaled_steps_and_cycles():
     spec["tensors"][3]["feeds"] = "A"
     with pytest.raises(SpecError, match="cycle"):
         spec_from_dict(spec)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_sparse_transformer_ffn_follows_supar(opt):
+    """SμPar on the FFN: init variance rho^-1 (Adam and SGD), Adam LR rho^-1 (Table 1), SGD
+    LR rho^-1 too; everything dense stays flat in rho, and the logit multiplier too."""
+    d = derive(builtin("sparse-transformer"), opt, target="depth-mup")
+    for t in ("block.ffn_up", "block.ffn_down"):
+        assert _along(d, "rho", t)["init_variance"] == "-1"
+        assert _along(d, "rho", t)["learning_rate"] == "-1"
+    for t in ("tok_emb", "block.q", "block.ln2", "unembed"):
+        assert _along(d, "rho", t)["learning_rate"] == "0"
+    assert d.to_json()["operations"][0]["rho"] == {"multiplier": "0"}
+    assert any("effective-width" in n for n in d.notes) == (opt == "sgd")
+
+
+@pytest.mark.parametrize(("opt", "lr_e"), [("sgd", "1"), ("adam", "0")])
+def test_routed_experts_token_fraction(opt, lr_e):
+    """An expert sees 1/E of the tokens: SGD's step shrinks with it (LR ~ E), Adam's
+    normalised step does not (LR flat in E). With E fixed in width the router is an
+    output-like weight (init n^-2, LR as the readout's); with E = n it is hidden."""
+    d = derive(builtin("moe"), opt, target="depth-mup")
+    assert _along(d, "E", "block.expert_up")["learning_rate"] == lr_e
+    assert _along(d, "E", "block.router")["learning_rate"] == "0"
+    assert d.width_json("block.router") == d.width_json("unembed") | (
+        {"epsilon": "0"} if opt == "adam" else {}
+    )
+    grown = derive(builtin("moe-growing"), opt, target="depth-mup")
+    assert grown.width_json("block.router")["init_variance"] == "-1"
+    mup_hidden = int(derive(builtin("transformer"), opt).width_json("block.q")["learning_rate"])
+    assert int(grown.width_json("block.expert_up")["learning_rate"]) == mup_hidden + int(lr_e)
+
+
+def test_lora_transformer_adapters_on_a_frozen_block():
+    d = derive(builtin("lora-transformer"), "adam", target="depth-mup")
+    assert d.width_json("block.q.lora_A")["learning_rate"] == "-1"
+    assert d.width_json("block.q.lora_B")["learning_rate"] == "0"
+    assert d.width_json("unembed")["learning_rate"] == "frozen"
+    assert d.depth["block.q"]["learning_rate"] == "frozen"
+    assert d.classification.maximal

@@ -9,7 +9,7 @@ import sympy as sp
 
 from ..errors import InfwidthError, SpecError
 from ..spec import NetworkSpec, builtin, fan_str, load_spec
-from ._axes import AxisSolution, solve_axes
+from ._axes import AxisSolution, effective_width_notes, solve_axes
 from ._classify import Classification, classify_parametrization
 from ._constraints import Constraint
 from ._derive import (
@@ -209,6 +209,7 @@ def derive(
             ops = operation_multipliers(net, None)
         constraints = ()
     alpha, _ = depth_for(target)
+    notes.extend(effective_width_notes(net, exps, axes))
     notes.extend(depth_notes(net, target))
     notes.extend(cls.notes)
     return Derivation(

@@ -26,7 +26,7 @@ import dataclasses
 
 import sympy as sp
 
-from ..spec import NetworkSpec
+from ..spec import NetworkSpec, axis_exponent
 from ._constraints import Constraint
 from ._derive import in_gauge, operation_multipliers, solve_mup, with_epsilon
 from ._optimizers import Optimizer
@@ -71,3 +71,31 @@ def solve_axes(
             axis, direction, exps, ops, solved.backward, tuple(solved.constraints)
         )
     return out
+
+
+def effective_width_notes(
+    net: NetworkSpec, width: dict[str, TensorExponents], axes: dict[str, AxisSolution]
+) -> tuple[str, ...]:
+    """Where the derivation and the *effective-width* reading of SμPar disagree, say so.
+
+    That reading treats a masked ``n -> n`` layer of density ``X^k`` as a dense layer of
+    width ``n X^k``: each of its exponents along ``X`` would be ``k`` times its width
+    exponent. The derivation agrees for the init and for Adam-like steps; for SGD it does
+    not, because the step carries the backward signal, which the *dense* readout sets.
+    """
+    notes = []
+    for t in net.tensors:
+        if t.density is None or (t.fan_in_exponent, t.fan_out_exponent) != (1, 1):
+            continue
+        for axis, sol in axes.items():
+            k = net.along(axis).tensor(t.name).fan_in_exponent - axis_exponent(t.fan_in, axis)
+            got, w = -sol.exponents[t.name].c, -width[t.name].c
+            if k != 0 and got != k * w:
+                notes.append(
+                    f"{t.name}: the derived learning rate along {axis} is {axis}^{got}; "
+                    f"treating the masked layer as a dense one of width n*{t.density} (the "
+                    f"effective-width reading of SμPar) gives {axis}^{k * w}. They differ "
+                    f"because this optimiser's step carries the backward signal, which the "
+                    f"dense readout sets ({axis}^{-sol.backward}), not the masked layer."
+                )
+    return tuple(notes)

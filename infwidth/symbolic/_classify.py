@@ -131,7 +131,12 @@ def classify_parametrization(
     lam = {
         t.name: step_exponent(opt, ex[t.name].a, ex[t.name].b, ex[t.name].c) for t in net.tensors
     }
-    w = min(min(th[o.name], update_entry_exponent(opt, o, lam[o.name], 0)) for o in outs)
+    w = min(
+        min(th[o.name], update_entry_exponent(opt, o, lam[o.name], 0))
+        if not o.frozen
+        else th[o.name]
+        for o in outs
+    )
     r_t = _feature_rs(net, opt, feats, th, lam, w, alignment)
     r = min(r_t.values()) if r_t else None
     src = "TP4" if opt.family == "sgd" else "TP4b"
@@ -169,16 +174,21 @@ def classify_parametrization(
                 f"features of {t.name} blow up in training like n^{-r_t[t.name]}", src,
             )
         )  # fmt: skip
-    r_self = {o.name: sp.Rational(output_self_r(opt, o, lam[o.name], alignment)) for o in outs}
-    r_self |= {s.name: sp.Rational(output_self_r(opt, s, lam[s.name], alignment)) for s in scalars}
+    r_self = {
+        o.name: sp.Rational(output_self_r(opt, o, lam[o.name], alignment))
+        for o in outs + scalars
+        if not o.frozen
+    }
     via = {}
     for o in outs + scalars:
-        checks.append(
-            Check(
-                f"training-self({o.name})", "training", "r_self", r_self[o.name], ">=",
-                f"the output blows up from {o.name}'s own update like n^{-r_self[o.name]}", src,
-            )
-        )  # fmt: skip
+        if o.name in r_self:
+            checks.append(
+                Check(
+                    f"training-self({o.name})", "training", "r_self", r_self[o.name], ">=",
+                    f"the output blows up from {o.name}'s own update like "
+                    f"n^{-r_self[o.name]}", src,
+                )
+            )  # fmt: skip
         if r is not None:
             via[o.name] = sp.Rational(output_from_features(o, th[o.name], r))
             checks.append(
@@ -187,7 +197,7 @@ def classify_parametrization(
                     via[o.name], ">=", "the output blows up from the feature updates", src,
                 )
             )  # fmt: skip
-        if opt.family == "entrywise" and o.role == "output":
+        if opt.family == "entrywise" and o.role == "output" and not o.frozen:
             upd = update_entry_exponent(opt, o, lam[o.name], 0)
             checks.append(
                 Check(
@@ -199,7 +209,7 @@ def classify_parametrization(
                 )
             )  # fmt: skip
     movers = outs or scalars
-    nontrivial = any(r_self[o.name] == 0 or via.get(o.name) == 0 for o in movers)
+    nontrivial = any(r_self.get(o.name) == 0 or via.get(o.name) == 0 for o in movers)
     checks.append(
         Check(
             "nontrivial", "nontrivial", "min(r_self, a + b + r - alpha)",
@@ -219,7 +229,7 @@ def classify_parametrization(
     maximal = (
         regime == "feature_learning"
         and all(v == 0 for v in r_t.values())
-        and all(r_self[o.name] == 0 for o in outs + scalars)
+        and all(v == 0 for v in r_self.values())
         and all(via.get(o.name, 0) == 0 for o in outs)
     )
     # The first step back-propagates through the readout at init (w0 = theta_o); TP4's w is
@@ -265,7 +275,7 @@ def _predictions(net, th, r_t, r_self, via, outs) -> dict:
             move[t.name] = str(-running)
     o = max(outs, key=lambda t: t.fan_in_exponent)
     init = o.fan_in_exponent / 2 - th[o.name]
-    moving = max(-r_self[o.name], -via[o.name]) if o.name in via else -r_self[o.name]
+    moving = max(-x[o.name] for x in (r_self, via) if o.name in x)
     return {
         "activation_rms": act,
         "feature_movement_rms": move,

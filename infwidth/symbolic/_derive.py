@@ -125,16 +125,15 @@ def mup_constraints(
                         sp.Integer(0), t.name, why,
                     )
                 )  # fmt: skip
-        elif t.frozen:
-            pass
         else:
-            cons.append(
-                Constraint(
-                    f"output({t.name})", DESIDERATA["output"],
-                    sp.expand(output_self_r(opt, t, lam, alignment)), sp.Integer(0), t.name,
-                    _update_why(opt, t, alignment, feature=False),
-                )
-            )  # fmt: skip
+            if not t.frozen:
+                cons.append(
+                    Constraint(
+                        f"output({t.name})", DESIDERATA["output"],
+                        sp.expand(output_self_r(opt, t, lam, alignment)), sp.Integer(0),
+                        t.name, _update_why(opt, t, alignment, feature=False),
+                    )
+                )  # fmt: skip
             cons.append(
                 Constraint(
                     f"output-init({t.name})", DESIDERATA["output-init"], theta(a, b), al, t.name,
@@ -252,7 +251,7 @@ def solve_mup(
         main = max(outs, key=lambda t: t.fan_in_exponent)
         e = exps[main.name]
         upd = update_entry_exponent(opt, main, step_exponent(opt, e.a, e.b, e.c), 0)
-        if from_update or (back >= upd if shrinks else back <= upd):
+        if from_update or main.frozen or (back >= upd if shrinks else back <= upd):
             return Solved(exps, back, tuple(system), syms)
     raise NoSolutionError("no consistent backward signal size")  # pragma: no cover
 
@@ -312,10 +311,15 @@ def depth_for(target: str) -> tuple[sp.Rational | None, str | None]:
 
 def depth_block(net: NetworkSpec, opt: Optimizer, target: str) -> dict[str, dict[str, str]]:
     alpha, _ = depth_for(target)
-    return {
-        t.name: depth_json(opt, alpha, t.branch is not None, with_wd=opt.weight_decay)
-        for t in net.tensors
-    }
+    out = {}
+    for t in net.tensors:
+        out[t.name] = depth_json(opt, alpha, t.branch is not None, with_wd=opt.weight_decay)
+        if t.frozen:  # not trained: no learning rate along depth either
+            out[t.name] = {
+                k: v for k, v in out[t.name].items() if k not in ("epsilon", "weight_decay")
+            }
+            out[t.name]["learning_rate"] = "frozen"
+    return out
 
 
 def depth_notes(net: NetworkSpec, target: str) -> tuple[str, ...]:
