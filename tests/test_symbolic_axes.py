@@ -247,3 +247,16 @@ def test_lora_transformer_adapters_on_a_frozen_block():
     assert d.width_json("unembed")["learning_rate"] == "frozen"
     assert d.depth["block.q"]["learning_rate"] == "frozen"
     assert d.classification.maximal
+
+
+@pytest.mark.parametrize("arch", ["sparse-mlp", "lora-mlp", "moe"])
+def test_derived_json_reads_back(arch):
+    """A derived JSON (axis sections, zero init, frozen tensors) is a valid spec again:
+    classify sees muP, and derive with its exponents pinned gives the same table."""
+    from infwidth.symbolic import classify
+
+    d = derive(builtin(arch), "adam")
+    back = spec_from_dict(d.to_json())
+    assert back.axes == builtin(arch).axes
+    assert classify(back, "adam").maximal
+    assert derive(back, "adam").to_json()["tensors"] == d.to_json()["tensors"]

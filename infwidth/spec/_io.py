@@ -63,6 +63,8 @@ _TENSOR_KEYS = {
     "frozen",
     "feeds",
 }
+#: Words a derived JSON writes where an exponent is a placeholder (read back as 0).
+_PLACEHOLDERS = {"init_variance": ("zero",), "learning_rate": ("frozen",)}
 _WIDTH_TO_ABCD = {
     "multiplier": ("a", -1),
     "init_variance": ("b", -2),
@@ -108,11 +110,15 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
     tensors = data.get("tensors")
     if not isinstance(tensors, list) or not tensors:
         raise SpecError("a spec needs a non-empty 'tensors' list")
+    axes = data.get("axes", {}) or {}
+    if not isinstance(axes, Mapping):
+        raise SpecError('axes must be an object such as {"rho": "shrinks", "r": "grows"}')
+    allowed = _TENSOR_KEYS | {str(a) for a in axes}  # a derived JSON's per-axis sections
     built = []
     for i, entry in enumerate(tensors):
         if not isinstance(entry, Mapping):
             raise SpecError(f"tensors[{i}] must be an object")
-        unknown = set(entry) - _TENSOR_KEYS
+        unknown = set(entry) - allowed
         if unknown:
             raise SpecError(f"tensors[{i}] has unknown field(s): {', '.join(sorted(unknown))}")
         for key in ("name", "fan_in", "fan_out"):
@@ -128,6 +134,9 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
                 if key not in _WIDTH_TO_ABCD:
                     continue  # weight_decay and others are consequences, not inputs
                 name, factor = _WIDTH_TO_ABCD[key]
+                if value in _PLACEHOLDERS.get(key, ()):  # zero init / frozen: no exponent
+                    exps.setdefault(name, 0)
+                    continue
                 exps.setdefault(
                     name, parse_rational(value, what=f"tensors[{i}].width.{key}") / factor
                 )
@@ -166,9 +175,6 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
             )
         )
     _names(data, ("name",), "the spec")
-    axes = data.get("axes", {}) or {}
-    if not isinstance(axes, Mapping):
-        raise SpecError('axes must be an object such as {"rho": "shrinks", "r": "grows"}')
     return NetworkSpec(
         str(data.get("name", default_name)), tuple(built), tuple(ops), tuple(axes.items())
     )

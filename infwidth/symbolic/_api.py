@@ -87,6 +87,9 @@ class Derivation:
                     **({"tied_to": t.tied_to} if t.tied_to else {}),
                     **({"density": fan_str(t.density)} if t.density is not None else {}),
                     **({"tokens": fan_str(t.tokens)} if t.tokens is not None else {}),
+                    **({"init": t.init} if t.init != "random" else {}),
+                    **({"frozen": True} if t.frozen else {}),
+                    **({"feeds": t.feeds} if t.feeds is not None else {}),
                     "width": self.width_json(t.name),
                     "depth": self.depth[t.name],
                     **{
