@@ -13,7 +13,11 @@ ORDER = 10
 def add_network_arguments(p: argparse.ArgumentParser) -> None:
     """``--arch``/``--spec`` and the built-ins' shape options (shared with ``classify``)."""
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--arch", choices=["mlp", "resmlp", "transformer", "cnn"])
+    src.add_argument(
+        "--arch",
+        choices=["mlp", "resmlp", "transformer", "cnn", "sparse-mlp", "sparse-transformer"]
+        + ["lora-mlp", "lora-transformer", "moe", "moe-growing"],
+    )
     src.add_argument("--spec", metavar="FILE", help="network spec (.json or .toml)")
     p.add_argument("--depth", type=int, default=None, help="mlp: hidden layers; cnn: convs")
     p.add_argument("--bias", action="store_true", help="built-ins: add biases")

@@ -9,12 +9,14 @@
   activations, feature movement and outputs against the table's predictions (slopes and
   verdicts: :mod:`infwidth._fit`); :func:`run_coord_check` runs one from the command's
   options and writes its files;
+* :func:`density_check` checks the derived sparse rule along the weight density (SμPar);
 * :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
 """
 
 from .._fit import Slope, fit_slope, verdict
 from ._check import run_coord_check
 from ._coord import CoordCheckConfig, RawRecords, model_at, run_widths
+from ._density import DensitySlope, density_check
 from ._model import ACTIVATIONS, Model, build_model
 from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
 from ._report import CoordCheckResult, analyse, coord_check
@@ -33,6 +35,7 @@ __all__ = [
     "OPTIMIZERS",
     "CoordCheckConfig",
     "CoordCheckResult",
+    "DensitySlope",
     "Model",
     "RawRecords",
     "Scaling",
@@ -44,6 +47,7 @@ __all__ = [
     "analyse",
     "build_model",
     "coord_check",
+    "density_check",
     "fit_slope",
     "model_at",
     "newton_schulz",

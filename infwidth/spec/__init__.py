@@ -1,9 +1,11 @@
 """Network specifications: the one data model shared by every engine."""
 
 from ._builtin import ARCHITECTURES, builtin, cnn, mlp, resmlp, transformer
-from ._fans import DEPTH, WIDTH, fan_str, parse_fan, width_exponent
+from ._extended import EXTENDED
+from ._fans import DEPTH, WIDTH, axis_exponent, fan_str, parse_fan, width_exponent
 from ._io import load_spec, spec_from_dict
 from ._network import (
+    AXIS_DIRECTIONS,
     KIND_ROLES,
     NetworkSpec,
     OperationSpec,
@@ -16,9 +18,12 @@ from ._network import (
 
 __all__ = [
     "ARCHITECTURES",
+    "AXIS_DIRECTIONS",
     "DEPTH",
+    "EXTENDED",
     "KIND_ROLES",
     "WIDTH",
+    "axis_exponent",
     "NetworkSpec",
     "OperationSpec",
     "TensorSpec",

@@ -12,6 +12,9 @@ from ._network import NetworkSpec, OperationSpec, TensorSpec, make_tensor
 
 ARCHITECTURES = ("mlp", "resmlp", "transformer", "cnn")
 
+#: Built-ins with extra scaling axes, registered by ``_extended.py`` (name -> maker).
+EXTRA_MAKERS: dict = {}
+
 
 def mlp(depth: int = 2, *, bias: bool = False) -> NetworkSpec:
     """An MLP with ``depth`` hidden layers (TP4's L): W1 (input), W2..WL (hidden), W_{L+1}.
@@ -107,10 +110,17 @@ def cnn(depth: int = 3, *, kernel_size: int = 3, bias: bool = False) -> NetworkS
 
 
 def builtin(arch: str, **kwargs) -> NetworkSpec:
-    """A built-in architecture by name (``mlp``, ``resmlp``, ``transformer``, ``cnn``)."""
+    """A built-in architecture by name (``mlp``, ``resmlp``, ``transformer``, ``cnn``, or one
+    with extra axes: ``sparse-mlp``, ``sparse-transformer``, ``lora-mlp``,
+    ``lora-transformer``, ``moe``, ``moe-growing``; see ``_extended.py``)."""
     makers = {"mlp": mlp, "resmlp": resmlp, "transformer": transformer, "cnn": cnn}
+    if arch in EXTRA_MAKERS:
+        if kwargs:
+            raise SpecError(f"{arch!r} takes no shape options ({', '.join(kwargs)})")
+        return EXTRA_MAKERS[arch]()
     if arch not in makers:
-        raise SpecError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        known = ", ".join((*ARCHITECTURES, *EXTRA_MAKERS))
+        raise SpecError(f"unknown architecture {arch!r}; choose one of {known}")
     return makers[arch](**kwargs)
 
 

@@ -1,9 +1,11 @@
-"""Fan expressions: monomials in the width ``n`` (and finite dimensions).
+"""Fan expressions: monomials in the width ``n``, the declared scaling axes and finite dimensions.
 
 A fan is written as a string such as ``"n"``, ``"4*n"``, ``"9*n"`` (a 3x3 convolution),
 ``"V"`` (a finite vocabulary), ``"n/H"`` (a head dimension with a fixed number of heads),
 ``"sqrt(n)"`` or ``"n**(3/2)"``, or ``"1"`` (the constant input that feeds a bias). Its *width
-exponent* is the power of ``n``: ``fan = C * n**k`` with ``C`` free of ``n``.
+exponent* is the power of ``n``: ``fan = C * n**k`` with ``C`` free of ``n``; along any other
+declared axis (``rho``, ``r``, ``E``, ...) the exponent is read the same way
+(:func:`axis_exponent`): a fan is one monomial over all of them.
 
 Spec files are shared between researchers, so a fan is *data*: it is read by the small
 recursive-descent parser below, never by ``eval`` or ``sympy.sympify``. The grammar admits
@@ -226,19 +228,34 @@ def parse_fan(value: str | int, *, what: str = "fan") -> sp.Expr:
 
 def width_exponent(expr: sp.Expr | str, *, what: str = "fan") -> sp.Rational:
     """The power ``k`` of ``n`` in the monomial ``expr = C * n**k`` (exact rational)."""
+    return axis_exponent(expr, WIDTH.name, what=what)
+
+
+def axis_exponent(expr: sp.Expr | str, axis: str, *, what: str = "fan") -> sp.Rational:
+    """The power ``k`` of the scaling axis ``axis`` (``"n"``, ``"rho"``, ``"r"``, ...) in the
+    monomial ``expr = C * axis**k``; every other symbol counts as part of ``C``.
+
+    E.g. ``axis_exponent("n*rho", "rho") == 1``, ``axis_exponent("n/H", "H") == -1``.
+    """
     if isinstance(expr, str):
         expr = parse_fan(expr, what=what)
+    sym = _symbol(axis)
     expr = sp.powsimp(sp.expand_power_base(expr, force=True), force=True)
     power = sp.S.Zero
     for factor in sp.Mul.make_args(expr):
         base, exp = factor.as_base_exp()
-        if base == WIDTH:
+        if base == sym:
             if not exp.is_Rational:
-                raise SpecError(f"{what} has a non-rational power of n")
+                raise SpecError(f"{what} has a non-rational power of {axis}")
             power += exp
-        elif WIDTH in factor.free_symbols:
-            raise SpecError(f"{what} is not a monomial in the width n")
+        elif sym in factor.free_symbols:
+            raise SpecError(f"{what} is not a monomial in {axis}")
     return sp.Rational(power)
+
+
+def fan_names(expr: sp.Expr) -> set[str]:
+    """The dimension names a parsed fan uses (``"n*rho/H"`` -> ``{"n", "rho", "H"}``)."""
+    return {s.name for s in expr.free_symbols}
 
 
 def fan_str(expr: sp.Expr) -> str:

@@ -16,8 +16,13 @@ Optional per-tensor fields: ``kind``, ``branch``, ``tied_to``, and the exponents
 given the way ``derive`` reports them, as ``{"width": {"init_variance": ..., "multiplier":
 ..., "learning_rate": ..., "epsilon": ...}}`` (then a = -multiplier, b = -init_variance/2,
 c = -learning_rate, d = -epsilon), so a derived JSON can be fed back to ``classify``.
-Optional top level: ``name`` and ``operations`` (``[{"name", "kind": "attention_logits",
-"contracted": "n/H"}]``).
+Optional top level: ``name``, ``operations`` (``[{"name", "kind": "attention_logits",
+"contracted": "n/H"}]``) and ``axes``: scaling axes besides the width, each with the limit it
+is taken in (``{"rho": "shrinks", "r": "grows"}``); fans are then monomials over ``n`` and the
+axes. Per tensor, ``density`` (a masked tensor's fraction of non-zero entries, ``"rho"``) and
+``tokens`` (the fraction of tokens a routed expert sees, ``"1/E"``) may only use declared axes;
+``init`` (``"zero"`` for LoRA's B), ``frozen`` (a base weight) and ``feeds`` (LoRA's A feeds B)
+describe a low-rank adapter.
 """
 
 from __future__ import annotations
@@ -52,7 +57,14 @@ _TENSOR_KEYS = {
     "width",
     "depth",
     "role",
+    "density",
+    "tokens",
+    "init",
+    "frozen",
+    "feeds",
 }
+#: Words a derived JSON writes where an exponent is a placeholder (read back as 0).
+_PLACEHOLDERS = {"init_variance": ("zero",), "learning_rate": ("frozen",)}
 _WIDTH_TO_ABCD = {
     "multiplier": ("a", -1),
     "init_variance": ("b", -2),
@@ -98,17 +110,21 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
     tensors = data.get("tensors")
     if not isinstance(tensors, list) or not tensors:
         raise SpecError("a spec needs a non-empty 'tensors' list")
+    axes = data.get("axes", {}) or {}
+    if not isinstance(axes, Mapping):
+        raise SpecError('axes must be an object such as {"rho": "shrinks", "r": "grows"}')
+    allowed = _TENSOR_KEYS | {str(a) for a in axes}  # a derived JSON's per-axis sections
     built = []
     for i, entry in enumerate(tensors):
         if not isinstance(entry, Mapping):
             raise SpecError(f"tensors[{i}] must be an object")
-        unknown = set(entry) - _TENSOR_KEYS
+        unknown = set(entry) - allowed
         if unknown:
             raise SpecError(f"tensors[{i}] has unknown field(s): {', '.join(sorted(unknown))}")
         for key in ("name", "fan_in", "fan_out"):
             if key not in entry:
                 raise SpecError(f"tensors[{i}] is missing {key!r}")
-        _names(entry, ("name", "kind", "branch", "tied_to"), f"tensors[{i}]")
+        _names(entry, ("name", "kind", "branch", "tied_to", "feeds", "init"), f"tensors[{i}]")
         exps = {k: entry[k] for k in ("a", "b", "c", "d") if k in entry}
         width = entry.get("width")
         if width is not None:
@@ -118,6 +134,9 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
                 if key not in _WIDTH_TO_ABCD:
                     continue  # weight_decay and others are consequences, not inputs
                 name, factor = _WIDTH_TO_ABCD[key]
+                if value in _PLACEHOLDERS.get(key, ()):  # zero init / frozen: no exponent
+                    exps.setdefault(name, 0)
+                    continue
                 exps.setdefault(
                     name, parse_rational(value, what=f"tensors[{i}].width.{key}") / factor
                 )
@@ -130,6 +149,11 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
                 branch=entry.get("branch"),
                 tied_to=entry.get("tied_to"),
                 exponents=exps,
+                density=entry.get("density"),
+                tokens=entry.get("tokens"),
+                init=entry.get("init", "random"),
+                frozen=entry.get("frozen", False),
+                feeds=entry.get("feeds"),
             )
         )
     ops = []
@@ -151,7 +175,9 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
             )
         )
     _names(data, ("name",), "the spec")
-    return NetworkSpec(str(data.get("name", default_name)), tuple(built), tuple(ops))
+    return NetworkSpec(
+        str(data.get("name", default_name)), tuple(built), tuple(ops), tuple(axes.items())
+    )
 
 
 #: Longest name (tensor, kind, branch) a spec may use.

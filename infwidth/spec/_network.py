@@ -32,7 +32,16 @@ from typing import Literal
 import sympy as sp
 
 from ..errors import SpecError
-from ._fans import MAX_EXPONENT, fan_str, parse_fan, width_exponent
+from ._fans import (
+    DEPTH,
+    MAX_EXPONENT,
+    WIDTH,
+    axis_exponent,
+    fan_names,
+    fan_str,
+    parse_fan,
+    width_exponent,
+)
 
 _RATIONAL = re.compile(
     r"[+-]?(?:\d{1,12}/\d{1,12}|(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})(?:[eE][+-]?\d{1,3})?)"
@@ -51,6 +60,9 @@ KIND_ROLES: dict[str, Role | None] = {
     "conv": None,
     "attention": "hidden",
     "ffn": "hidden",
+    "adapter": None,
+    "expert": None,
+    "router": None,
     "output": "output",
     "unembedding": "output",
     "scalar": "scalar",
@@ -84,6 +96,20 @@ class TensorSpec:
         tied_to: name of another tensor whose trainable entries this one shares
             (tied embedding and unembedding); each use keeps its own forward multiplier.
         exponents: given abc(d) exponents (``classify``) or pinned ones (``derive``).
+        density: a masked tensor's fraction of non-zero entries (``rho``): each output
+            coordinate sums ``fan_in * density`` terms forward and each input coordinate
+            ``fan_out * density`` terms backward (static random mask, SμPar).
+        tokens: the fraction of the tokens that reach the tensor (a routed expert: ``k/E``);
+            its gradient sums only those tokens, so the gradient's size carries this factor.
+        init: ``"random"`` (Gaussian, variance ``n^{-2b}``) or ``"zero"`` (a LoRA ``B``
+            factor: no init variance; its entries are what training puts there).
+        frozen: not trained (a LoRA base weight): no learning rate, only its init matters.
+        feeds: name of the tensor that consumes this tensor's output (LoRA's ``A`` feeds
+            ``B``): the output is an internal feature even when its dimension is finite, and
+            the backward signal reaching it is the one ``feeds`` sends back.
+        axis: the scaling axis that :attr:`fan_in_exponent`, :attr:`fan_out_exponent` and
+            :attr:`token_exponent` measure (``"n"``; :meth:`NetworkSpec.along` sets another).
+            The role is always read along the width.
     """
 
     name: str
@@ -93,20 +119,36 @@ class TensorSpec:
     branch: str | None = None
     tied_to: str | None = None
     exponents: Mapping[str, sp.Rational] = dataclasses.field(default_factory=dict)
+    density: sp.Expr | None = None
+    tokens: sp.Expr | None = None
+    init: str = "random"
+    frozen: bool = False
+    feeds: str | None = None
+    axis: str = "n"
 
     @property
     def fan_in_exponent(self) -> sp.Rational:
-        """alpha: fan_in = C * n**alpha."""
-        return width_exponent(self.fan_in)
+        """alpha: the forward contraction count ``fan_in * density = C * axis**alpha``."""
+        return axis_exponent(self.fan_in * (self.density or 1), self.axis)
 
     @property
     def fan_out_exponent(self) -> sp.Rational:
-        """beta: fan_out = C * n**beta."""
-        return width_exponent(self.fan_out)
+        """beta: the backward contraction count ``fan_out * density = C * axis**beta``."""
+        return axis_exponent(self.fan_out * (self.density or 1), self.axis)
+
+    @property
+    def token_exponent(self) -> sp.Rational:
+        """tau: the fraction of tokens reaching the tensor is ``C * axis**tau`` (0: all)."""
+        return axis_exponent(self.tokens or sp.Integer(1), self.axis)
 
     @property
     def role(self) -> Role:
-        return role_from_exponents(self.fan_in_exponent, self.fan_out_exponent)
+        """Read from the shape along the width, whatever :attr:`axis` is measured; a tensor
+        that ``feeds`` another produces a feature, not the network's output."""
+        role = role_from_exponents(width_exponent(self.fan_in), width_exponent(self.fan_out))
+        if self.feeds is not None:
+            return {"output": "hidden", "scalar": "input"}.get(role, role)
+        return role
 
     def to_json(self) -> dict:
         out = {
@@ -119,6 +161,16 @@ class TensorSpec:
             out["branch"] = self.branch
         if self.tied_to is not None:
             out["tied_to"] = self.tied_to
+        if self.density is not None:
+            out["density"] = fan_str(self.density)
+        if self.tokens is not None:
+            out["tokens"] = fan_str(self.tokens)
+        if self.init != "random":
+            out["init"] = self.init
+        if self.frozen:
+            out["frozen"] = True
+        if self.feeds is not None:
+            out["feeds"] = self.feeds
         if self.exponents:
             out.update({k: str(v) for k, v in self.exponents.items()})
         return out
@@ -154,14 +206,33 @@ class NetworkSpec:
     name: str
     tensors: tuple[TensorSpec, ...]
     operations: tuple[OperationSpec, ...] = ()
+    axes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.tensors:
             raise SpecError(f"network {self.name!r} has no tensors")
+        _check_axes(self.axes)
+        declared = {WIDTH.name} | {a for a, _ in self.axes}
+        for t in self.tensors:
+            for field in ("density", "tokens"):
+                expr = getattr(t, field)
+                if expr is None:
+                    continue
+                unknown = sorted(fan_names(expr) - declared)
+                if unknown:
+                    raise SpecError(
+                        f"{field} of tensor {t.name!r} uses {', '.join(unknown)}, which is not "
+                        f'a declared axis (declare it: "axes": {{"{unknown[0]}": '
+                        '"grows" or "shrinks"})'
+                    )
         names = [t.name for t in self.tensors]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise SpecError(f"duplicate tensor names: {', '.join(dupes)}")
+        for t in self.tensors:
+            if t.feeds is not None and (t.feeds not in names or t.feeds == t.name):
+                raise SpecError(f"tensor {t.name!r} feeds unknown tensor {t.feeds!r}")
+        _check_feeds(self.tensors)
         for t in self.tensors:
             if t.tied_to is not None:
                 if t.tied_to not in names or t.tied_to == t.name:
@@ -187,11 +258,60 @@ class NetworkSpec:
     def residual(self) -> bool:
         return any(t.branch is not None for t in self.tensors)
 
+    def along(self, axis: str) -> NetworkSpec:
+        """The same network with every exponent measured along ``axis`` (roles stay those of
+        the width): the engine imposes the desiderata along each axis with the others fixed."""
+        if axis != WIDTH.name and axis not in dict(self.axes):
+            raise SpecError(f"{axis!r} is not a declared axis of network {self.name!r}")
+        ts = tuple(dataclasses.replace(t, axis=axis) for t in self.tensors)
+        return dataclasses.replace(self, tensors=ts)
+
     def to_json(self) -> dict:
         out: dict = {"name": self.name, "tensors": [t.to_json() for t in self.tensors]}
+        if self.axes:
+            out["axes"] = dict(self.axes)
         if self.operations:
             out["operations"] = [o.to_json() for o in self.operations]
         return out
+
+
+#: Limit directions an axis may be taken in.
+AXIS_DIRECTIONS = ("grows", "shrinks")
+#: Most extra axes a spec may declare.
+MAX_AXES = 16
+_AXIS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+
+
+def _check_axes(axes: tuple[tuple[str, str], ...]) -> None:
+    if len(axes) > MAX_AXES:
+        raise SpecError(f"a spec declares at most {MAX_AXES} axes, got {len(axes)}")
+    for name, direction in axes:
+        if not isinstance(name, str) or not _AXIS_NAME.fullmatch(name) or name == "sqrt":
+            raise SpecError(f"axis name {str(name)[:40]!r} must be an identifier such as rho")
+        if name in (WIDTH.name, DEPTH.name):
+            raise SpecError(
+                f"axis {name!r} is built in ({WIDTH.name}: width, {DEPTH.name}: depth); "
+                "declare only the other axes"
+            )
+        if direction not in AXIS_DIRECTIONS:
+            raise SpecError(
+                f"axis {name!r} has direction {str(direction)[:40]!r}; choose grows or shrinks"
+            )
+
+
+#: How a tensor's entries start: Gaussian or zero (LoRA's B).
+INITS = ("random", "zero")
+
+
+def _check_feeds(tensors: tuple[TensorSpec, ...]) -> None:
+    feeds = {t.name: t.feeds for t in tensors}
+    for start in feeds:
+        seen, name = {start}, feeds[start]
+        while name is not None:
+            if name in seen:
+                raise SpecError(f"tensor {start!r} feeds itself through a cycle of 'feeds'")
+            seen.add(name)
+            name = feeds[name]
 
 
 def make_tensor(
@@ -203,6 +323,11 @@ def make_tensor(
     branch: str | None = None,
     tied_to: str | None = None,
     exponents: Mapping[str, str | int | sp.Rational] | None = None,
+    density: str | int | None = None,
+    tokens: str | int | None = None,
+    init: str = "random",
+    frozen: bool = False,
+    feeds: str | None = None,
 ) -> TensorSpec:
     """Build a :class:`TensorSpec`, validating fans and kind and inferring the kind."""
     if not isinstance(name, str) or not name:
@@ -210,6 +335,8 @@ def make_tensor(
     fi = parse_fan(fan_in, what=f"fan_in of {name!r}")
     fo = parse_fan(fan_out, what=f"fan_out of {name!r}")
     role = role_from_exponents(width_exponent(fi), width_exponent(fo))
+    if feeds is not None:  # its output is a feature (a LoRA bottleneck), not the network's
+        role = {"output": "hidden", "scalar": "input"}.get(role, role)
     if kind is None:
         kind = "bias" if (fi == 1 and role == "input") else role
     if kind not in KIND_ROLES:
@@ -227,7 +354,16 @@ def make_tensor(
         if key not in EXPONENT_NAMES:
             raise SpecError(f"unknown exponent {key!r} for tensor {name!r}")
         given[key] = parse_rational(value, what=f"exponent {key} of {name!r}")
-    return TensorSpec(name, fi, fo, kind, branch, tied_to, given)
+    dens = None if density is None else parse_fan(density, what=f"density of {name!r}")
+    tok = None if tokens is None else parse_fan(tokens, what=f"tokens of {name!r}")
+    if init not in INITS:
+        raise SpecError(f"init of {name!r} is {str(init)[:40]!r}; choose random or zero")
+    if not isinstance(frozen, bool):
+        raise SpecError(f"frozen of {name!r} must be true or false")
+    if frozen and init == "zero":
+        raise SpecError(f"tensor {name!r} is frozen at zero: it does nothing")
+    fields = (given, dens, tok, init, frozen, feeds)
+    return TensorSpec(name, fi, fo, kind, branch, tied_to, *fields)
 
 
 def parse_rational(value: str | int | float | sp.Rational, *, what: str) -> sp.Rational:

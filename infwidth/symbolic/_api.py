@@ -9,6 +9,7 @@ import sympy as sp
 
 from ..errors import InfwidthError, SpecError
 from ..spec import NetworkSpec, builtin, fan_str, load_spec
+from ._axes import AxisSolution, effective_width_notes, solve_axes
 from ._classify import Classification, classify_parametrization
 from ._constraints import Constraint
 from ._derive import (
@@ -22,7 +23,7 @@ from ._derive import (
 )
 from ._named import DERIVED, NATURAL_GAUGE, PRESET_NOTES, TARGETS, preset
 from ._optimizers import Optimizer, get_optimizer
-from ._parametrization import GAUGES, TensorExponents
+from ._parametrization import GAUGES, TensorExponents, mark_placeholders
 from ._scaling import ALIGNMENTS, Alignment
 
 
@@ -46,13 +47,14 @@ class Derivation:
     classification: Classification
     constraints: tuple[Constraint, ...] = ()
     notes: tuple[str, ...] = ()
+    axes: dict[str, AxisSolution] = dataclasses.field(default_factory=dict)
 
     def width_json(self, name: str) -> dict[str, str]:
         e = self.exponents[name]
         out = e.width_json()
         if self.optimizer.weight_decay:
             out["weight_decay"] = str(e.c)  # lr * wd fixed: wd ~ n^c = 1/lr
-        return out
+        return mark_placeholders(self.network.tensor(name), out)
 
     def render(self, fmt: str = "table") -> str:
         """``table``, ``markdown``, ``latex`` or ``json`` text (as the CLI prints it)."""
@@ -83,8 +85,17 @@ class Derivation:
                     "fan_out": fan_str(t.fan_out),
                     **({"branch": t.branch} if t.branch else {}),
                     **({"tied_to": t.tied_to} if t.tied_to else {}),
+                    **({"density": fan_str(t.density)} if t.density is not None else {}),
+                    **({"tokens": fan_str(t.tokens)} if t.tokens is not None else {}),
+                    **({"init": t.init} if t.init != "random" else {}),
+                    **({"frozen": True} if t.frozen else {}),
+                    **({"feeds": t.feeds} if t.feeds is not None else {}),
                     "width": self.width_json(t.name),
                     "depth": self.depth[t.name],
+                    **{
+                        x: s.tensor_json(self.network, t.name, self.optimizer)
+                        for x, s in self.axes.items()
+                    },
                 }
                 for t in self.network.tensors
             ],
@@ -94,9 +105,11 @@ class Derivation:
                     "kind": op.kind,
                     "contracted": fan_str(op.contracted),
                     "width": {"multiplier": str(self.operations[op.name])},
+                    **{x: {"multiplier": str(s.operations[op.name])} for x, s in self.axes.items()},
                 }
                 for op in self.network.operations
             ],
+            **({"axes": dict(self.network.axes)} if self.network.axes else {}),
             "depth_alpha": None if self.depth_alpha is None else str(self.depth_alpha),
             "regime": self.classification.to_json(),
             "notes": list(self.notes),
@@ -150,6 +163,12 @@ def derive(
         raise InfwidthError(f"unknown alignment {alignment!r}; choose one of full, none")
     if gauge is not None and gauge not in GAUGES:
         raise InfwidthError(f"unknown gauge {gauge!r}; choose one of {', '.join(GAUGES)}")
+    zero = [t.name for t in net.tensors if t.init == "zero"]
+    if opt.param_scaled and zero:
+        raise InfwidthError(
+            f"{opt.name}'s step is relative to RMS(w), which is zero for the zero-initialised "
+            f"tensor(s) {', '.join(zero)}; choose another optimizer"
+        )
     pinned = any(t.exponents for t in net.tensors)
     notes: list[str] = []
     if target in DERIVED:
@@ -164,6 +183,7 @@ def derive(
         cls = classify_parametrization(net, exps, opt, alignment=alignment)
         exps = with_epsilon(net, exps, opt, cls.backward)
         ops = operation_multipliers(net, alignment)
+        axes = solve_axes(net, opt, alignment, solve_gauge)
         if target == "mfp":
             notes.append(
                 "Mean-field (BP22/DMFT) is muP up to the abc symmetry (TP4 section 5): the "
@@ -174,6 +194,12 @@ def derive(
             raise InfwidthError(
                 f"target {target!r} is a preset; pinned exponents need a derived target"
             )
+        if net.axes:
+            raise InfwidthError(
+                f"target {target!r} is a preset defined along the width only; the axes "
+                f"{', '.join(a for a, _ in net.axes)} need a derived target (mup, mfp, ...)"
+            )
+        axes = {}
         exps = preset(target, net, opt)
         cls = classify_parametrization(net, exps, opt, alignment=alignment)
         out_gauge = gauge or NATURAL_GAUGE[target]
@@ -186,11 +212,12 @@ def derive(
             ops = operation_multipliers(net, None)
         constraints = ()
     alpha, _ = depth_for(target)
+    notes.extend(effective_width_notes(net, exps, axes))
     notes.extend(depth_notes(net, target))
     notes.extend(cls.notes)
     return Derivation(
         net, opt, target, out_gauge, alignment, exps, ops, depth_block(net, opt, target),
-        alpha, cls, tuple(constraints), tuple(notes),
+        alpha, cls, tuple(constraints), tuple(notes), axes,
     )  # fmt: skip
 
 

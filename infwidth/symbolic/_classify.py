@@ -29,6 +29,7 @@ from ._optimizers import Optimizer
 from ._parametrization import Parametrization, TensorExponents
 from ._scaling import (
     Alignment,
+    backward_exponents,
     feature_r,
     output_from_features,
     output_self_r,
@@ -130,12 +131,19 @@ def classify_parametrization(
     lam = {
         t.name: step_exponent(opt, ex[t.name].a, ex[t.name].b, ex[t.name].c) for t in net.tensors
     }
-    w = min(min(th[o.name], update_entry_exponent(opt, o, lam[o.name], 0)) for o in outs)
-    r_t = {t.name: sp.Rational(feature_r(opt, t, lam[t.name], w, alignment)) for t in feats}
+    w = min(
+        min(th[o.name], update_entry_exponent(opt, o, lam[o.name], 0))
+        if not o.frozen
+        else th[o.name]
+        for o in outs
+    )
+    r_t = _feature_rs(net, opt, feats, th, lam, w, alignment)
     r = min(r_t.values()) if r_t else None
     src = "TP4" if opt.family == "sgd" else "TP4b"
     checks: list[Check] = []
     for t in feats:
+        if t.init == "zero":
+            continue
         al = t.fan_in_exponent
         v = th[t.name] - al / 2
         checks.append(
@@ -159,23 +167,28 @@ def classify_parametrization(
                 f"the output blows up at init like n^{-v}", src,
             )
         )  # fmt: skip
-    for t in feats:
+    for t in (t for t in feats if t.name in r_t):
         checks.append(
             Check(
                 f"training({t.name})", "training", "r_t", r_t[t.name], ">=",
                 f"features of {t.name} blow up in training like n^{-r_t[t.name]}", src,
             )
         )  # fmt: skip
-    r_self = {o.name: sp.Rational(output_self_r(opt, o, lam[o.name], alignment)) for o in outs}
-    r_self |= {s.name: sp.Rational(output_self_r(opt, s, lam[s.name], alignment)) for s in scalars}
+    r_self = {
+        o.name: sp.Rational(output_self_r(opt, o, lam[o.name], alignment))
+        for o in outs + scalars
+        if not o.frozen
+    }
     via = {}
     for o in outs + scalars:
-        checks.append(
-            Check(
-                f"training-self({o.name})", "training", "r_self", r_self[o.name], ">=",
-                f"the output blows up from {o.name}'s own update like n^{-r_self[o.name]}", src,
-            )
-        )  # fmt: skip
+        if o.name in r_self:
+            checks.append(
+                Check(
+                    f"training-self({o.name})", "training", "r_self", r_self[o.name], ">=",
+                    f"the output blows up from {o.name}'s own update like "
+                    f"n^{-r_self[o.name]}", src,
+                )
+            )  # fmt: skip
         if r is not None:
             via[o.name] = sp.Rational(output_from_features(o, th[o.name], r))
             checks.append(
@@ -184,7 +197,7 @@ def classify_parametrization(
                     via[o.name], ">=", "the output blows up from the feature updates", src,
                 )
             )  # fmt: skip
-        if opt.family == "entrywise" and o.role == "output":
+        if opt.family == "entrywise" and o.role == "output" and not o.frozen:
             upd = update_entry_exponent(opt, o, lam[o.name], 0)
             checks.append(
                 Check(
@@ -196,7 +209,7 @@ def classify_parametrization(
                 )
             )  # fmt: skip
     movers = outs or scalars
-    nontrivial = any(r_self[o.name] == 0 or via.get(o.name) == 0 for o in movers)
+    nontrivial = any(r_self.get(o.name) == 0 or via.get(o.name) == 0 for o in movers)
     checks.append(
         Check(
             "nontrivial", "nontrivial", "min(r_self, a + b + r - alpha)",
@@ -216,13 +229,13 @@ def classify_parametrization(
     maximal = (
         regime == "feature_learning"
         and all(v == 0 for v in r_t.values())
-        and all(r_self[o.name] == 0 for o in outs + scalars)
+        and all(v == 0 for v in r_self.values())
         and all(via.get(o.name, 0) == 0 for o in outs)
     )
     # The first step back-propagates through the readout at init (w0 = theta_o); TP4's w is
     # the size after the readout has been updated, which holds from the second step on.
     w0 = min(th[o.name] for o in outs)
-    r_t0 = {t.name: sp.Rational(feature_r(opt, t, lam[t.name], w0, alignment)) for t in feats}
+    r_t0 = _feature_rs(net, opt, feats, th, lam, w0, alignment)
     r0 = min(r_t0.values()) if r_t0 else None
     via0 = {} if r0 is None else {
         o.name: sp.Rational(output_from_features(o, th[o.name], r0)) for o in outs + scalars
@@ -232,6 +245,16 @@ def classify_parametrization(
         _predictions(net, th, r_t, r_self, via, outs), _notes(opt, regime),
         _predictions(net, th, r_t0, r_self, via0, outs),
     )  # fmt: skip
+
+
+def _feature_rs(net, opt, feats, th, lam, w, alignment) -> dict[str, sp.Rational]:
+    """``r_t`` of every trained feature tensor, each with the backward signal reaching it."""
+    back = backward_exponents(net, opt, th, lam, w)
+    return {
+        t.name: sp.Rational(feature_r(opt, t, lam[t.name], back[t.name], alignment))
+        for t in feats
+        if not t.frozen
+    }
 
 
 def _predictions(net, th, r_t, r_self, via, outs) -> dict:
@@ -252,7 +275,7 @@ def _predictions(net, th, r_t, r_self, via, outs) -> dict:
             move[t.name] = str(-running)
     o = max(outs, key=lambda t: t.fan_in_exponent)
     init = o.fan_in_exponent / 2 - th[o.name]
-    moving = max(-r_self[o.name], -via[o.name]) if o.name in via else -r_self[o.name]
+    moving = max(-x[o.name] for x in (r_self, via) if o.name in x)
     return {
         "activation_rms": act,
         "feature_movement_rms": move,

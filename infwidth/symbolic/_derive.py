@@ -25,7 +25,7 @@ import dataclasses
 import sympy as sp
 
 from ..errors import InfwidthError, NoSolutionError
-from ..spec import NetworkSpec, TensorSpec, width_exponent
+from ..spec import NetworkSpec, TensorSpec, axis_exponent
 from ._classify import Classification, classify_parametrization
 from ._constraints import Constraint, solve_exact
 from ._depth import DEPTH_CONFLICT, DEPTH_TARGETS, depth_json
@@ -40,6 +40,7 @@ from ._parametrization import (
 from ._scaling import (
     ALIGNMENTS,
     Alignment,
+    backward_exponents,
     feature_r,
     kappa,
     output_self_r,
@@ -54,6 +55,8 @@ DESIDERATA = {
     "output": "non-trivial output: the readout moves the output by Theta(1)",
     "output-init": "readout initialised maximally (output O(1), moved Theta(1) by features)",
     "backward": "backward signal set by the readout's weights",
+    "zero": "zero-initialised: no init variance (b is a placeholder the gauge leaves at 0)",
+    "frozen": "not trained: no learning rate (c is a placeholder)",
     "gauge": "symmetry fixed by the gauge",
     "pin": "exponent pinned by the spec",
 }
@@ -95,32 +98,42 @@ def mup_constraints(
     cons: list[Constraint] = []
     outs = [t for t in net.tensors if t.role == "output"]
     main = max(outs, key=lambda t: t.fan_in_exponent)
+    th = {t.name: theta(*syms[t.name][:2]) for t in net.tensors}
+    lams = {t.name: step_exponent(opt, *syms[t.name]) for t in net.tensors}
+    back = backward_exponents(net, opt, th, lams, w)
     for t in net.tensors:
         a, b, c = syms[t.name]
         al = t.fan_in_exponent
-        lam = step_exponent(opt, a, b, c)
+        lam = lams[t.name]
+        cons += _placeholders(t, b, c)
         if t.role in ("input", "hidden"):
-            cons.append(
-                Constraint(
-                    f"init({t.name})", DESIDERATA["init"], theta(a, b), al / 2, t.name,
-                    f"(W x)_i sums fan_in = n^{al} independent terms of size n^-(a+b)",
-                )
-            )  # fmt: skip
-            cons.append(
-                Constraint(
-                    f"maximal({t.name})", DESIDERATA["maximal"],
-                    sp.expand(feature_r(opt, t, lam, w, alignment)), sp.Integer(0), t.name,
-                    _update_why(opt, t, alignment, feature=True),
-                )
-            )  # fmt: skip
+            if t.init != "zero":
+                cons.append(
+                    Constraint(
+                        f"init({t.name})", DESIDERATA["init"], theta(a, b), al / 2, t.name,
+                        f"(W x)_i sums fan_in = n^{al} independent terms of size n^-(a+b)",
+                    )
+                )  # fmt: skip
+            if not t.frozen:
+                why = _update_why(opt, t, alignment, feature=True)
+                if t.feeds is not None:
+                    why += f"; its backward signal is {t.feeds}^T delta, n^-({back[t.name]})"
+                cons.append(
+                    Constraint(
+                        f"maximal({t.name})", DESIDERATA["maximal"],
+                        sp.expand(feature_r(opt, t, lam, back[t.name], alignment)),
+                        sp.Integer(0), t.name, why,
+                    )
+                )  # fmt: skip
         else:
-            cons.append(
-                Constraint(
-                    f"output({t.name})", DESIDERATA["output"],
-                    sp.expand(output_self_r(opt, t, lam, alignment)), sp.Integer(0), t.name,
-                    _update_why(opt, t, alignment, feature=False),
-                )
-            )  # fmt: skip
+            if not t.frozen:
+                cons.append(
+                    Constraint(
+                        f"output({t.name})", DESIDERATA["output"],
+                        sp.expand(output_self_r(opt, t, lam, alignment)), sp.Integer(0),
+                        t.name, _update_why(opt, t, alignment, feature=False),
+                    )
+                )  # fmt: skip
             cons.append(
                 Constraint(
                     f"output-init({t.name})", DESIDERATA["output-init"], theta(a, b), al, t.name,
@@ -141,6 +154,17 @@ def mup_constraints(
             )
         )  # fmt: skip
     return cons
+
+
+def _placeholders(t: TensorSpec, b: sp.Symbol, c: sp.Symbol) -> list[Constraint]:
+    """A zero-initialised tensor has no init variance, a frozen one no learning rate: the
+    exponent stays a placeholder (0) that no desideratum involves, reported as such."""
+    out = []
+    if t.init == "zero":
+        out.append(Constraint(f"zero-init({t.name})", DESIDERATA["zero"], b, sp.Integer(0), t.name))
+    if t.frozen:
+        out.append(Constraint(f"frozen({t.name})", DESIDERATA["frozen"], c, sp.Integer(0), t.name))
+    return out
 
 
 def _update_why(opt: Optimizer, t: TensorSpec, alignment: Alignment, *, feature: bool) -> str:
@@ -182,9 +206,21 @@ def pin_constraints(net: NetworkSpec, syms: dict) -> list[Constraint]:
 
 
 def solve_mup(
-    net: NetworkSpec, opt: Optimizer, alignment: Alignment, gauge: str, *, use_pins: bool
+    net: NetworkSpec,
+    opt: Optimizer,
+    alignment: Alignment,
+    gauge: str,
+    *,
+    use_pins: bool,
+    shrinks: bool = False,
 ) -> Solved:
-    """Solve desiderata 1-5 plus gauge (or pins) exactly."""
+    """Solve desiderata 1-5 plus gauge (or pins) exactly.
+
+    The equations are homogeneous in the exponents, so the limit's direction only decides the
+    one inequality: the backward signal is the *larger* of the readout's weights and its
+    update, i.e. the smaller exponent when the axis grows and the larger when it shrinks
+    (``shrinks=True``: an axis such as the density ``rho -> 0``).
+    """
     if alignment not in ALIGNMENTS:
         raise InfwidthError(f"unknown alignment {alignment!r}; choose one of full, none")
     syms = symbols_for(net)
@@ -215,7 +251,7 @@ def solve_mup(
         main = max(outs, key=lambda t: t.fan_in_exponent)
         e = exps[main.name]
         upd = update_entry_exponent(opt, main, step_exponent(opt, e.a, e.b, e.c), 0)
-        if from_update or back <= upd:
+        if from_update or main.frozen or (back >= upd if shrinks else back <= upd):
             return Solved(exps, back, tuple(system), syms)
     raise NoSolutionError("no consistent backward signal size")  # pragma: no cover
 
@@ -232,22 +268,31 @@ def with_epsilon(
     """
     if not opt.epsilon:
         return exps
+    th = {t.name: theta(e.a, e.b) for t, e in ((t, exps[t.name]) for t in net.tensors)}
+    lam = {
+        t.name: step_exponent(opt, e.a, e.b, e.c)
+        for t, e in ((t, exps[t.name]) for t in net.tensors)
+    }
+    back = backward_exponents(net, opt, th, lam, w)
     out = {}
     for t in net.tensors:
         own = owner(net, t)
         e_own = exps[own.name]
-        d = e_own.a + (w if own.role in ("input", "hidden") else 0)
+        signal = back[own.name] if own.role in ("input", "hidden") else 0
+        d = e_own.a + signal - own.token_exponent
         out[t.name] = dataclasses.replace(exps[t.name], d=sp.Rational(d))
     return out
 
 
-def operation_multipliers(net: NetworkSpec, alignment: Alignment | None) -> dict[str, sp.Rational]:
+def operation_multipliers(
+    net: NetworkSpec, alignment: Alignment | None, axis: str = "n"
+) -> dict[str, sp.Rational]:
     """Attention logits ``s q.k`` over ``d_head = n^k`` coordinates: trained ``q`` and ``k``
     are correlated (LLN), so ``s ~ n^{-k}`` keeps logits Theta(1) in training (muP's
     ``1/d_head``); ``alignment=None`` gives the standard ``1/sqrt(d_head)`` (init-only CLT)."""
     out = {}
     for op in net.operations:
-        k = width_exponent(op.contracted)
+        k = axis_exponent(op.contracted, axis)
         out[op.name] = -(k / 2 if alignment is None else kappa(alignment) * k)
     return out
 
@@ -266,10 +311,15 @@ def depth_for(target: str) -> tuple[sp.Rational | None, str | None]:
 
 def depth_block(net: NetworkSpec, opt: Optimizer, target: str) -> dict[str, dict[str, str]]:
     alpha, _ = depth_for(target)
-    return {
-        t.name: depth_json(opt, alpha, t.branch is not None, with_wd=opt.weight_decay)
-        for t in net.tensors
-    }
+    out = {}
+    for t in net.tensors:
+        out[t.name] = depth_json(opt, alpha, t.branch is not None, with_wd=opt.weight_decay)
+        if t.frozen:  # not trained: no learning rate along depth either
+            out[t.name] = {
+                k: v for k, v in out[t.name].items() if k not in ("epsilon", "weight_decay")
+            }
+            out[t.name]["learning_rate"] = "frozen"
+    return out
 
 
 def depth_notes(net: NetworkSpec, target: str) -> tuple[str, ...]:

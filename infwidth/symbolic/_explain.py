@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..spec import fan_str
-from ._render import render_markdown
+from ._render import render_markdown, tex_base
 
 _STEP_TITLES = {
     "init": "Stable preactivations at initialisation",
@@ -16,6 +16,8 @@ _STEP_TITLES = {
     "maximal": "Maximal Theta(1) feature updates",
     "gauge": "What the symmetry leaves free: the gauge",
     "pin": "Exponents pinned by the spec",
+    "zero-init": "Zero-initialised tensors",
+    "frozen": "Frozen tensors",
 }
 
 _STEP_TEXT = {
@@ -53,6 +55,17 @@ _STEP_TEXT = {
         "{k} for {opt}). One exponent per tensor is therefore free; the gauge fixes it:"
     ),
     "pin": "The spec pins these exponents (they replace the gauge for their tensor):",
+    "zero-init": (
+        "A zero-initialised tensor (LoRA's $B$) has no initial variance: only its updates "
+        "fill it, so no stability equation involves $b$, which stays a placeholder (the gauge "
+        "fixes its $a$). The backward signal it sends to the tensor feeding it, $B^\\top "
+        "\\delta$, sums $n^{\\beta}$ terms correlated by back-propagation (law of large "
+        "numbers). Its placeholder:"
+    ),
+    "frozen": (
+        "A frozen tensor (a LoRA base weight) is not trained: only its initialisation "
+        "matters, and its learning-rate exponent is a placeholder:"
+    ),
 }
 
 
@@ -92,6 +105,7 @@ def explain(d) -> str:
     else:
         out += ["", "## Definition", "", f"`{d.target}` is a named parametrization (a preset)."]
     out += ["", "## Result", "", render_markdown(d).rstrip()]
+    out += _axis_steps(d)
     out += _extras(d)
     out += ["", "## Checks (classification)", ""]
     for c in d.classification.checks:
@@ -115,7 +129,10 @@ def _rel(r: str) -> str:
 
 def _steps(d) -> list[str]:
     out: list[str] = []
-    order = ["init", "output", "output-init", "backward", "maximal", "pin", "gauge"]
+    order = [
+        "init", "zero-init", "frozen", "output", "output-init", "backward", "maximal", "pin",
+        "gauge",
+    ]  # fmt: skip
     n = 0
     for kind in order:
         group = [c for c in d.constraints if _kind(c.label) == kind]
@@ -129,6 +146,40 @@ def _steps(d) -> list[str]:
         for c in group:
             why = f" — {c.why}" if c.why else ""
             out.append(f"- `{c.label}`: ${c.latex()}${why}")
+    return out
+
+
+def _axis_steps(d) -> list[str]:
+    """One section per declared axis: its contraction counts and the equations solved."""
+    out: list[str] = []
+    for axis, sol in d.axes.items():
+        view = d.network.along(axis)
+        limit = "\\to \\infty" if sol.direction == "grows" else "\\to 0"
+        sym = tex_base(axis)
+        out += [
+            "", f"## Along `{axis}` ({sol.direction})", "",
+            f"The same desiderata, imposed with $n$ and the other axes held fixed as ${sym} "
+            f"{limit}$: every exponent in this section is a power of `{axis}`. A tensor's "
+            "$\\alpha$ and $\\beta$ are now the exponents of its contraction counts "
+            "(`fan_in` and `fan_out` times its `density`: a masked tensor sums only its "
+            "non-zero terms) and $\\tau$ that of the fraction of tokens reaching it; the roles "
+            "stay those of the width. The equations are homogeneous in the exponents, so the "
+            "limit's direction only decides which contribution dominates the backward signal "
+            f"(here $w = {sol.backward}$).",
+            "",
+            "| tensor | alpha | beta | tau |",
+            "|---|---|---|---|",
+        ]  # fmt: skip
+        for t in view.tensors:
+            out.append(
+                f"| {t.name} | {t.fan_in_exponent} | {t.fan_out_exponent} | {t.token_exponent} |"
+            )
+        out.append("")
+        for c in sol.constraints:
+            out.append(f"- `{c.label}`: ${c.latex()}$")
+        for op, value in sol.operations.items():
+            out.append(f"- `{op}`: multiplier ${sym}^{{{value}}}$")
+        out += ["", f"Result: the `({axis}^)` columns of the table above."]
     return out
 
 

@@ -3,7 +3,7 @@ plus the classic comparison of Adam's and SGD's hidden-layer learning rates."""
 
 from __future__ import annotations
 
-from ..spec import ARCHITECTURES, builtin
+from ..spec import ARCHITECTURES, EXTENDED, builtin
 from ._api import derive
 from ._explain import explain
 from ._optimizers import OPTIMIZERS
@@ -32,8 +32,37 @@ def derivation_files() -> dict[str, str]:
             cells.append(f"[{target}]({name})")
         index.append(f"| {arch} | " + " | ".join(cells) + " |")
     files["adam-vs-sgd-hidden-lr.md"] = adam_vs_sgd()
+    index += extended_derivations(files)
     files["README.md"] = "\n".join(index) + "\n"
     return files
+
+
+#: Optimisers the built-ins with extra axes are derived for in ``derivations/``.
+EXTENDED_OPTIMIZERS = ("sgd", "adam")
+
+
+def extended_derivations(files: dict[str, str]) -> list[str]:
+    """Add the derivations of the built-ins with extra axes (density, rank, experts) to
+    ``files``; return their section of the index."""
+    index = [
+        "",
+        "## Beyond width and depth",
+        "",
+        "Built-ins that declare extra scaling axes (sparse: density `rho`; LoRA: rank `r`; "
+        "mixture of experts: expert count `E`, or `E = n`); every exponent is derived per axis.",
+        "",
+        "| architecture | " + " | ".join(EXTENDED_OPTIMIZERS) + " |",
+        "|---|" + "---|" * len(EXTENDED_OPTIMIZERS),
+    ]
+    for arch in EXTENDED:
+        target = "mup" if arch.endswith("mlp") else "depth-mup"
+        cells = []
+        for opt in EXTENDED_OPTIMIZERS:
+            name = f"{arch}-{opt}.md"
+            files[name] = explain(derive(builtin(arch), opt, target=target))
+            cells.append(f"[{target}]({name})")
+        index.append(f"| {arch} | " + " | ".join(cells) + " |")
+    return index
 
 
 def adam_vs_sgd() -> str:

@@ -71,6 +71,19 @@ class TensorExponents:
 Parametrization = Mapping[str, TensorExponents]
 
 
+def mark_placeholders(t: TensorSpec, out: dict[str, str]) -> dict[str, str]:
+    """A zero-initialised tensor reports ``init_variance: "zero"``, a frozen one
+    ``learning_rate: "frozen"`` (and no epsilon or weight decay): their ``b`` / ``c`` are
+    placeholders that no desideratum fixes."""
+    if t.init == "zero":
+        out["init_variance"] = "zero"
+    if t.frozen:
+        out["learning_rate"] = "frozen"
+        for key in ("epsilon", "weight_decay"):
+            out.pop(key, None)
+    return out
+
+
 def owner(net: NetworkSpec, t: TensorSpec) -> TensorSpec:
     """The tensor owning ``t``'s trainable entries (itself unless tied)."""
     return net.tensor(t.tied_to) if t.tied_to is not None else t
@@ -79,6 +92,8 @@ def owner(net: NetworkSpec, t: TensorSpec) -> TensorSpec:
 def gauge_value(gauge: str, t: TensorSpec) -> tuple[str, sp.Rational]:
     """Which exponent the gauge fixes for tensor ``t``, and its value."""
     al, be, role = t.fan_in_exponent, t.fan_out_exponent, t.role
+    if t.init == "zero" and gauge != "mean-field":  # b is a placeholder: fix a instead
+        return "a", sp.Integer(0)
     if gauge == "no-multipliers":
         return "a", sp.Integer(0)
     if gauge == "mup-package":

@@ -19,16 +19,32 @@ def _columns(d) -> list[str]:
     return cols
 
 
+#: Short column names for the exponents along the extra axes (``lr (rho^)``).
+_SHORT = {
+    "init_variance": "init_var",
+    "multiplier": "mult",
+    "learning_rate": "lr",
+    "epsilon": "eps",
+    "weight_decay": "wd",
+}
+
+
 def _rows(d) -> list[list[str]]:
     cols = _columns(d)
     rows = []
     for t in d.network.tensors:
         w = d.width_json(t.name)
         dep = d.depth[t.name]
-        row = [t.name, t.kind, f"{fan_str(t.fan_in)} -> {fan_str(t.fan_out)}"]
-        row += [w[c] for c in cols]
+        fans = f"{fan_str(t.fan_in)} -> {fan_str(t.fan_out)}"
+        fans += f", density {fan_str(t.density)}" if t.density is not None else ""
+        fans += f", tokens {fan_str(t.tokens)}" if t.tokens is not None else ""
+        row = [t.name, t.kind, fans]
+        row += [w.get(c, "-") for c in cols]
         if d.depth_alpha is not None:
             row += [dep["branch_multiplier"], dep["learning_rate"]]
+        for solution in d.axes.values():
+            x = solution.tensor_json(d.network, t.name, d.optimizer)
+            row += [x.get(c, "-") for c in cols]
         rows.append(row)
     return rows
 
@@ -37,13 +53,25 @@ def _header(d) -> list[str]:
     head = ["tensor", "kind", "fans"] + _columns(d)
     if d.depth_alpha is not None:
         head += ["branch_mult (L^)", "lr (L^)"]
+    for axis in d.axes:
+        head += [f"{_SHORT[c]} ({axis}^)" for c in _columns(d)]
     return head
 
 
+def _bases(d) -> list[str]:
+    """The base of every exponent column: ``n``, then ``L`` (depth), then each axis."""
+    cols = len(_columns(d))
+    bases = ["n"] * cols + (["L", "L"] if d.depth_alpha is not None else [])
+    for axis in d.axes:
+        bases += [axis] * cols
+    return bases
+
+
 def _title(d) -> str:
+    axes = "".join(f", {x} ({s.direction})" for x, s in d.axes.items())
     return (
         f"{d.target} for {d.network.name} under {d.optimizer.name} "
-        f"(gauge {d.gauge}, alignment {d.alignment}); exponents of n"
+        f"(gauge {d.gauge}, alignment {d.alignment}); exponents of n{axes}"
     )
 
 
@@ -61,7 +89,8 @@ def render_table(d) -> str:
     out += [line(r) for r in rows]
     for op in d.network.operations:
         out.append(
-            f"{op.name}: multiplier n^{d.operations[op.name]} (contracts {fan_str(op.contracted)})"
+            f"{op.name}: multiplier n^{d.operations[op.name]}{_op_axes(d, op.name)} "
+            f"(contracts {fan_str(op.contracted)})"
         )
     out.append(_regime_line(d))
     out += [f"note: {n}" for n in d.notes]
@@ -77,14 +106,30 @@ def render_markdown(d) -> str:
     ]
     out.append("")
     for op in d.network.operations:
-        out.append(f"- `{op.name}`: logit multiplier `n^{d.operations[op.name]}`")
+        out.append(
+            f"- `{op.name}`: logit multiplier `n^{d.operations[op.name]}{_op_axes(d, op.name)}`"
+        )
     out.append(f"- {_regime_line(d)}")
     out += [f"- note: {n}" for n in d.notes]
     return "\n".join(out) + "\n"
 
 
+#: Cells that are not exponents: zero init, frozen tensors, fields a tensor lacks.
+_WORDS = ("zero", "frozen", "-")
+
+
 def _tex(s: str) -> str:
     return s.replace("_", r"\_")
+
+
+def tex_base(base: str) -> str:
+    """``rho`` -> ``\\rho`` (Greek names), other axis names as they are."""
+    greek = {"rho", "alpha", "kappa", "gamma", "nu", "mu", "tau", "lambda", "sigma", "phi"}
+    return f"\\{base}" if base in greek else _tex(base)
+
+
+def _op_axes(d, name: str) -> str:
+    return "".join(f" {x}^{s.operations[name]}" for x, s in d.axes.items())
 
 
 def render_latex(d) -> str:
@@ -97,8 +142,10 @@ def render_latex(d) -> str:
     for r in rows:
         arrow = r[2].replace("->", r"\to")
         cells = [_tex(r[0]), _tex(r[1]), f"${arrow}$"]
-        cells += [f"$n^{{{x}}}$" if i < len(_columns(d)) else f"$L^{{{x}}}$"
-                  for i, x in enumerate(r[3:])]  # fmt: skip
+        cells += [
+            f"${tex_base(b)}^{{{x}}}$" if x not in _WORDS else x
+            for b, x in zip(_bases(d), r[3:], strict=True)
+        ]
         out.append(" & ".join(cells) + r" \\")
     out.append(r"\end{tabular}")
     out.append(f"% {_regime_line(d)}")

@@ -65,8 +65,9 @@ def update_gain(opt: Optimizer, t: TensorSpec, alignment: Alignment) -> sp.Expr:
 
 def update_entry_exponent(opt: Optimizer, t: TensorSpec, lam: sp.Expr, grad: sp.Expr) -> sp.Expr:
     """Entry size exponent (as ``n^{-e}``) of ``Delta W_eff`` given the gradient size
-    ``n^{-grad}`` of ``dL/dh`` on the tensor's output."""
-    e = lam + opt.gradient_power * grad
+    ``n^{-grad}`` of ``dL/dh`` on the tensor's output (times the token fraction ``n^{tau}``
+    the tensor's gradient sums over: a routed expert)."""
+    e = lam + opt.gradient_power * (grad - t.token_exponent)
     if opt.structure == "orthogonal":
         e += (t.fan_in_exponent + t.fan_out_exponent) / 2
     return e
@@ -77,15 +78,16 @@ def feature_r(opt: Optimizer, t: TensorSpec, lam: sp.Expr, w: sp.Expr, alignment
 
     ``(Delta W_eff x)_i ~ n^{-lambda} (n^{-w})^p n^{s_t}``: ``w`` is the size exponent of the
     backward signal ``dL/dh`` reaching a feature layer. TP4 (SGD): ``r_l = 2a_l + c + w - alpha``;
-    TP4b (Adam): ``r_l = a_l + c_l - alpha``.
+    TP4b (Adam): ``r_l = a_l + c_l - alpha``. A routed expert's gradient sums a fraction
+    ``n^{tau}`` of the tokens: ``w -> w - tau`` (it drops out for ``p = 0``).
     """
-    return lam + opt.gradient_power * w - update_gain(opt, t, alignment)
+    return lam + opt.gradient_power * (w - t.token_exponent) - update_gain(opt, t, alignment)
 
 
 def output_self_r(opt: Optimizer, t: TensorSpec, lam: sp.Expr, alignment: Alignment):
     """The readout's own update moves the output by ``n^{-r}`` (``dL/df = Theta(1)``).
     TP4: ``2 a_{L+1} + c - 1``; TP4b: ``a_{L+1} + c_{L+1} - 1``."""
-    return lam - update_gain(opt, t, alignment)
+    return lam - opt.gradient_power * t.token_exponent - update_gain(opt, t, alignment)
 
 
 def output_from_features(t: TensorSpec, th: sp.Expr, r: sp.Expr) -> sp.Expr:
@@ -96,3 +98,36 @@ def output_from_features(t: TensorSpec, th: sp.Expr, r: sp.Expr) -> sp.Expr:
     alignment assumption. TP4: ``a_{L+1} + b_{L+1} + r - 1``.
     """
     return th + r - t.fan_in_exponent
+
+
+def fed_signal(opt: Optimizer, u: TensorSpec, th: sp.Expr, lam: sp.Expr, w_u: sp.Expr):
+    """Size exponent of the backward signal ``u^T delta`` reaching a tensor that feeds ``u``.
+
+    ``delta`` (on ``u``'s output) has size ``n^{-w_u}`` and the sum runs over ``u``'s
+    ``fan_out = n^beta`` coordinates. A random ``u`` is independent of ``delta`` at init
+    (central limit): ``theta_u + w_u - beta/2``. A zero-initialised ``u`` (LoRA's ``B``)
+    holds only its updates, which are built from ``delta`` itself (law of large numbers):
+    ``e_u + w_u - beta`` with ``e_u`` the update's entry exponent.
+    """
+    if u.init == "zero":
+        return update_entry_exponent(opt, u, lam, w_u) + w_u - u.fan_out_exponent
+    return th + w_u - u.fan_out_exponent / 2
+
+
+def backward_exponents(net, opt: Optimizer, th: dict, lam: dict, w: sp.Expr) -> dict:
+    """Backward signal exponent at every tensor's output: ``w`` (set by the readout) unless
+    the tensor ``feeds`` another, then :func:`fed_signal` of the chain (numbers or symbols)."""
+    out: dict = {}
+
+    def of(t):
+        if t.name not in out:
+            if t.feeds is None:
+                out[t.name] = w
+            else:
+                u = net.tensor(t.feeds)
+                out[t.name] = fed_signal(opt, u, th[u.name], lam[u.name], of(u))
+        return out[t.name]
+
+    for t in net.tensors:
+        of(t)
+    return out

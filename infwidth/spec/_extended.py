@@ -1,0 +1,136 @@
+"""Built-in networks with scaling axes besides the width: sparse, LoRA, mixture of experts.
+
+Each is plain data (fans, densities, token fractions, zero-init / frozen / feeds flags and the
+declared axes); nothing in the solver knows these names.
+
+* ``sparse-mlp``, ``sparse-transformer``: a static random mask of density ``rho`` (axis
+  ``rho``, shrinks) on the hidden projections (the transformer: its FFN); embeddings, gains
+  and readout stay dense (SμPar, Dey, Bergsma, Hestness 2024).
+* ``lora-mlp``, ``lora-transformer``: a frozen base; trainable ``B A`` adapters (``A``:
+  ``n -> r`` random, ``B``: ``r -> n`` zero-initialised) on the hidden layer (the MLP) or on
+  the attention's ``q`` and ``v`` (the transformer); axis ``r`` (rank, grows). LoRA (Hu et
+  al. 2021), LoRA+ (Hayou, Ghosh, Yu 2024).
+* ``moe``, ``moe-growing``: a transformer whose FFN is routed to ``E`` experts, top-``k``: a
+  router ``n -> E`` and expert FFNs that each see a fraction ``k/E`` of the tokens (written
+  ``1/E``: the fixed ``k`` changes no exponent). ``moe``
+  keeps ``E`` finite in width (the router is an output-like weight) and declares ``E`` as an
+  axis (grows); ``moe-growing`` ties ``E`` to the width (``E = n``: the router is hidden).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ._builtin import EXTRA_MAKERS, mlp, transformer
+from ._fans import fan_str, parse_fan
+from ._network import NetworkSpec, TensorSpec, make_tensor
+
+EXTENDED = (
+    "sparse-mlp",
+    "sparse-transformer",
+    "lora-mlp",
+    "lora-transformer",
+    "moe",
+    "moe-growing",
+)
+
+
+def _with(
+    net: NetworkSpec, name: str, tensors: list[TensorSpec], axes: dict[str, str]
+) -> NetworkSpec:
+    return dataclasses.replace(net, name=name, tensors=tuple(tensors), axes=tuple(axes.items()))
+
+
+def sparse_mlp(depth: int = 2) -> NetworkSpec:
+    """An MLP whose hidden layers are masked with density ``rho``."""
+    base = mlp(depth)
+    ts = [
+        dataclasses.replace(t, density=_parse("rho")) if t.role == "hidden" else t
+        for t in base.tensors
+    ]
+    return _with(base, "sparse-mlp", ts, {"rho": "shrinks"})
+
+
+def sparse_transformer() -> NetworkSpec:
+    """The transformer with its FFN (up and down projections) masked with density ``rho``."""
+    base = transformer()
+    ts = [
+        dataclasses.replace(t, density=_parse("rho")) if t.kind == "ffn" else t
+        for t in base.tensors
+    ]
+    return _with(base, "sparse-transformer", ts, {"rho": "shrinks"})
+
+
+def _adapter(on: str, branch: str | None = None) -> list[TensorSpec]:
+    return [
+        make_tensor(f"{on}.lora_A", "n", "r", "adapter", branch=branch, feeds=f"{on}.lora_B"),
+        make_tensor(f"{on}.lora_B", "r", "n", "adapter", branch=branch, init="zero"),
+    ]
+
+
+def _frozen(t: TensorSpec) -> TensorSpec:
+    return dataclasses.replace(t, frozen=True)
+
+
+def lora_mlp() -> NetworkSpec:
+    """A frozen MLP with a LoRA adapter on its hidden layer ``W2``."""
+    base = mlp(2)
+    ts = [_frozen(t) for t in base.tensors]
+    ts[2:2] = _adapter("W2")
+    return _with(base, "lora-mlp", ts, {"r": "grows"})
+
+
+def lora_transformer() -> NetworkSpec:
+    """A frozen transformer with LoRA adapters on every block's ``q`` and ``v``."""
+    base = transformer()
+    ts: list[TensorSpec] = []
+    for t in base.tensors:
+        ts.append(_frozen(t))
+        if t.name in ("block.q", "block.v"):
+            ts += _adapter(t.name, t.branch)
+    return _with(base, "lora-transformer", ts, {"r": "grows"})
+
+
+def moe(growing: bool = False) -> NetworkSpec:
+    """The transformer with a routed FFN: a router ``n -> E`` and experts (up/down) that each
+    see a fraction ``k/E`` of the tokens (``1/E`` up to the fixed ``k``). ``growing``: ``E = n`` (experts grow with width)."""
+    base = transformer()
+    experts = "n" if growing else "E"
+    b = "block"
+    ts: list[TensorSpec] = []
+    for t in base.tensors:
+        if t.name == "block.ffn_up":
+            ts.append(make_tensor("block.router", "n", experts, "router", branch=b))
+            ts.append(
+                make_tensor(
+                    "block.expert_up", fan_str(t.fan_in), fan_str(t.fan_out), "expert",
+                    branch=b, tokens=f"1/{experts}",
+                )
+            )  # fmt: skip
+        elif t.name == "block.ffn_down":
+            ts.append(
+                make_tensor(
+                    "block.expert_down", fan_str(t.fan_in), fan_str(t.fan_out), "expert",
+                    branch=b, tokens=f"1/{experts}",
+                )
+            )  # fmt: skip
+        else:
+            ts.append(t)
+    name = "moe-growing" if growing else "moe"
+    return _with(base, name, ts, {} if growing else {"E": "grows"})
+
+
+EXTRA_MAKERS.update(
+    {
+        "sparse-mlp": sparse_mlp,
+        "sparse-transformer": sparse_transformer,
+        "lora-mlp": lora_mlp,
+        "lora-transformer": lora_transformer,
+        "moe": moe,
+        "moe-growing": lambda: moe(growing=True),
+    }
+)
+
+
+def _parse(text: str):
+    return parse_fan(text, what="density")
