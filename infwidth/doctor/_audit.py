@@ -139,7 +139,8 @@ def audit(make: Callable[[int], UserModel], widths: Sequence[int], table: Any, *
             raise InfwidthError(f"the model has no parameter {leaf!r} for table row {row.name!r}")
         i = list(leaf_names).index(leaf)
         resp = per[-1]["forward"][i]
-        feature = OUTPUT if row.tied_to else next(iter(resp), None)
+        own = row.name if row.name in resp else next(iter(resp), None)
+        feature = OUTPUT if row.tied_to else own
         findings += _row_findings(row, _fitted(widths, per, i, feature, _k(row.fan_in)), tol)
     if attention is not None:
         k = _k(attention.contracted)
