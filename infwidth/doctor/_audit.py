@@ -45,8 +45,16 @@ def _k(fan: str) -> Fraction:
     return Fraction(str(width_exponent(parse_fan(fan))))
 
 
-def _finding(t: str, q: str, expected: Fraction, measured: float | None, tol: float,
-             *, upper: bool = False, note: str | None = None) -> Finding:
+def _finding(
+    t: str,
+    q: str,
+    expected: Fraction,
+    measured: float | None,
+    tol: float,
+    *,
+    upper: bool = False,
+    note: str | None = None,
+) -> Finding:
     if measured is None:
         return Finding(t, q, str(expected), None, UNKNOWN, note=note)
     d = measured - float(expected)
@@ -76,19 +84,43 @@ def _row_findings(row: Any, m: dict[str, Any], tol: float) -> list[Finding]:
             mult_fix = delta
     res = []
     if M is None:
-        res.append(Finding(name, "multiplier", str(T["multiplier"]), None, UNKNOWN,
-                           note="no feature responds to it (pass features=...)"))
+        res.append(
+            Finding(
+                name,
+                "multiplier",
+                str(T["multiplier"]),
+                None,
+                UNKNOWN,
+                note="no feature responds to it (pass features=...)",
+            )
+        )
     else:
         exp = Fraction(round(2 * (M - (mult_fix or 0))), 2)
         res.append(_finding(name, "multiplier", exp, M, tol))
     shift = mult_fix or 0.0  # residuals explained by the multiplier
     M_ok = Mx - shift
-    res.append(_finding(name, "init_variance", Fraction(round(2 * (float(TF) - 2 * M_ok)), 2),
-                        m["var"], tol, upper=out,
-                        note="a smaller readout init is allowed" if out else None))
+    res.append(
+        _finding(
+            name,
+            "init_variance",
+            Fraction(round(2 * (float(TF) - 2 * M_ok)), 2),
+            m["var"],
+            tol,
+            upper=out,
+            note="a smaller readout init is allowed" if out else None,
+        )
+    )
     if TU is None:
-        res.append(Finding(name, "learning_rate", str(T["learning_rate"]), m["lr"], UNKNOWN,
-                           note="the update is neither linear nor invariant in the gradient"))
+        res.append(
+            Finding(
+                name,
+                "learning_rate",
+                str(T["learning_rate"]),
+                m["lr"],
+                UNKNOWN,
+                note="the update is neither linear nor invariant in the gradient",
+            )
+        )
     else:
         e = Fraction(round(2 * (float(TU) - (1 + p) * M_ok)), 2)
         res.append(_finding(name, "learning_rate", e, m["lr"], tol))
@@ -120,9 +152,18 @@ def _fitted(widths, per, i: int, feature: str | None, k_in: Fraction) -> dict[st
     return m
 
 
-def audit(make: Callable[[int], UserModel], widths: Sequence[int], table: Any, *,
-          leaf_names: Sequence[str], base_width: int, target: str, optimizer: str,
-          attention: Any = None, tol: float = 0.25) -> Report:
+def audit(
+    make: Callable[[int], UserModel],
+    widths: Sequence[int],
+    table: Any,
+    *,
+    leaf_names: Sequence[str],
+    base_width: int,
+    target: str,
+    optimizer: str,
+    attention: Any = None,
+    tol: float = 0.25,
+) -> Report:
     """Measure ``make(w)`` at every width and diff it with ``table`` (one row per tensor;
     ``leaf_names`` name the parameter leaves in ``tree_leaves`` order; a row tied to another
     is read on that leaf through the ``"output"`` feature). ``attention``: the table's
@@ -147,8 +188,16 @@ def audit(make: Callable[[int], UserModel], widths: Sequence[int], table: Any, *
         for name in per[-1]["logits"]:
             s = slope(widths, np.array([mw["logits"].get(name, np.nan) for mw in per]))
             meas = None if s is None else s - float(k) / 2
-            findings.append(_finding(name, "attention_logit_scale", attention.multiplier, meas,
-                                     tol, note="q.k summed over d_head: sqrt(d_head) at init"))
+            findings.append(
+                _finding(
+                    name,
+                    "attention_logit_scale",
+                    attention.multiplier,
+                    meas,
+                    tol,
+                    note="q.k summed over d_head: sqrt(d_head) at init",
+                )
+            )
     return Report(tuple(findings), tuple(widths), base_width, target, optimizer)
 
 
@@ -160,8 +209,9 @@ def _model(make: Callable[[int], UserModel], width: int) -> UserModel:
     except Exception as exc:  # noqa: BLE001 - a user's make(): one clear line
         raise InfwidthError(f"make({width}) failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, UserModel):
-        raise InfwidthError(f"make({width}) must return infwidth.doctor.UserModel, "
-                            f"not {type(model).__name__}")
+        raise InfwidthError(
+            f"make({width}) must return infwidth.doctor.UserModel, not {type(model).__name__}"
+        )
     jax.tree.leaves(model.params)
     return model
 

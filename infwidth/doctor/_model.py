@@ -87,8 +87,14 @@ def builtin_make(
 
     def make(width: int) -> UserModel:
         s = scale_table(
-            table, width=width, base_width=base_width, depth=depth, lr=lr, eps=eps,
-            weight_decay=weight_decay, dims=dims,
+            table,
+            width=width,
+            base_width=base_width,
+            depth=depth,
+            lr=lr,
+            eps=eps,
+            weight_decay=weight_decay,
+            dims=dims,
         )
         tied = {t.name: t.tied_to for t in table.tensors if t.tied_to}
         model = build_model(arch, s, names=table.names, tied=tied, dims=dims)

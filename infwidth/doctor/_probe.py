@@ -50,8 +50,10 @@ def optimizer_probes(model: UserModel, seed: int = 0) -> list[dict[str, float | 
     """Per leaf (``tree_leaves`` order): ``degree``, ``lr``, ``eps``, ``decay``."""
     leaves, tdef = jax.tree.flatten(model.params)
     keys = jr.split(jr.PRNGKey(seed), len(leaves))
-    signs = [jnp.sign(jr.normal(k, jnp.shape(w))).astype(jnp.result_type(w)) for k, w in
-             zip(keys, leaves, strict=True)]
+    signs = [
+        jnp.sign(jr.normal(k, jnp.shape(w))).astype(jnp.result_type(w))
+        for k, w in zip(keys, leaves, strict=True)
+    ]
 
     def U(a: float) -> list[float]:
         grads = jax.tree.unflatten(tdef, [a * s for s in signs])
@@ -62,7 +64,9 @@ def optimizer_probes(model: UserModel, seed: int = 0) -> list[dict[str, float | 
         scan = np.array([U(float(a)) for a in A_SCAN])  # (scales, leaves)
         zero = _step(model, jax.tree.unflatten(tdef, [jnp.zeros_like(s) for s in signs]))
     except Exception as exc:  # noqa: BLE001 - a user's optimiser: one clear line
-        raise InfwidthError(f"the optimizer cannot be probed: {type(exc).__name__}: {exc}") from None
+        raise InfwidthError(
+            f"the optimizer cannot be probed: {type(exc).__name__}: {exc}"
+        ) from None
     out = []
     for i, w in enumerate(leaves):
         deg = float(np.log2(hi2[i] / hi[i])) if hi[i] > 0 else None

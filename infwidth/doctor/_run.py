@@ -19,9 +19,18 @@ def _attention(optimizer: str, target: str) -> Any:
     return Table.derive("transformer", optimizer, target=target).operation("attention_logits")
 
 
-def audit_builtin(arch: str, optimizer: str, widths: Sequence[int], *, target: str = "mup",
-                  base_width: int | None = None, implemented: Any = None, tied: bool = False,
-                  depth: int = 1, **make_kwargs: Any) -> Report:
+def audit_builtin(
+    arch: str,
+    optimizer: str,
+    widths: Sequence[int],
+    *,
+    target: str = "mup",
+    base_width: int | None = None,
+    implemented: Any = None,
+    tied: bool = False,
+    depth: int = 1,
+    **make_kwargs: Any,
+) -> Report:
     """Audit the built-in ``arch`` trained with the table ``implemented`` (default: the
     derived one, which must pass) against the derived ``target`` table."""
     from ..sim import Table
@@ -33,12 +42,21 @@ def audit_builtin(arch: str, optimizer: str, widths: Sequence[int], *, target: s
     make = builtin_make(arch, table, optimizer, base_width=base, depth=depth, **make_kwargs)
     names = sorted(t.name for t in table.tensors if not t.tied_to)
     att = expected.operation("attention_logits")
-    return audit(make, widths, expected, leaf_names=names, base_width=base, target=target,
-                 optimizer=optimizer, attention=att)
+    return audit(
+        make,
+        widths,
+        expected,
+        leaf_names=names,
+        base_width=base,
+        target=target,
+        optimizer=optimizer,
+        attention=att,
+    )
 
 
-def user_table(make: Callable[[int], UserModel], widths: Sequence[int], optimizer: str,
-               target: str) -> tuple[Any, list[str]]:
+def user_table(
+    make: Callable[[int], UserModel], widths: Sequence[int], optimizer: str, target: str
+) -> tuple[Any, list[str]]:
     """The derived table of a user's parameters (leaves read as tensors by their growing
     axes, :func:`infwidth.sim.infer_leaves`) and the leaf names."""
     from .. import derive
@@ -49,8 +67,9 @@ def user_table(make: Callable[[int], UserModel], widths: Sequence[int], optimize
     lo, hi = _model(make, min(widths)).params, _model(make, max(widths)).params
     infos = infer_leaves(hi, lo)
     if not any(i.infinite_axes for i in infos if i.kind != "frozen"):
-        raise InfwidthError(f"no parameter shape grows with the width ({min(widths)} to "
-                            f"{max(widths)})")
+        raise InfwidthError(
+            f"no parameter shape grows with the width ({min(widths)} to {max(widths)})"
+        )
     tensors = [make_tensor(i.name, i.fan_in, i.fan_out) for i in infos if i.kind != "frozen"]
     try:
         spec = NetworkSpec("user", tuple(tensors))
@@ -60,13 +79,27 @@ def user_table(make: Callable[[int], UserModel], widths: Sequence[int], optimize
     return table, [i.name for i in infos]
 
 
-def audit_user(make: Callable[[int], UserModel], widths: Sequence[int], *, optimizer: str,
-               target: str = "mup", base_width: int | None = None) -> Report:
+def audit_user(
+    make: Callable[[int], UserModel],
+    widths: Sequence[int],
+    *,
+    optimizer: str,
+    target: str = "mup",
+    base_width: int | None = None,
+) -> Report:
     """Audit a user's ``make(width) -> UserModel`` against the derived ``target`` table."""
     table, names = user_table(make, widths, optimizer, target)
     base = min(widths) if base_width is None else base_width
-    return audit(make, widths, table, leaf_names=names, base_width=base, target=target,
-                 optimizer=optimizer, attention=_attention(optimizer, target))
+    return audit(
+        make,
+        widths,
+        table,
+        leaf_names=names,
+        base_width=base,
+        target=target,
+        optimizer=optimizer,
+        attention=_attention(optimizer, target),
+    )
 
 
 def load_make(ref: str) -> Callable[[int], UserModel]:
@@ -89,18 +122,28 @@ def load_make(ref: str) -> Callable[[int], UserModel]:
     return fn
 
 
-def run_doctor(*, widths: Sequence[int], out: str | Path, optimizer: str, target: str = "mup",
-               arch: str | None = None, model: str | None = None,
-               base_width: int | None = None, **builtin: Any) -> Report:
+def run_doctor(
+    *,
+    widths: Sequence[int],
+    out: str | Path,
+    optimizer: str,
+    target: str = "mup",
+    arch: str | None = None,
+    model: str | None = None,
+    base_width: int | None = None,
+    **builtin: Any,
+) -> Report:
     """The command: audit a built-in ``arch`` or the user's ``model`` (``FILE.py:make``) and
     write ``out/report.json`` and ``out/report.md``."""
     if (arch is None) == (model is None):
         raise InfwidthError("give exactly one of --arch and --model")
     if model is not None:
-        rep = audit_user(load_make(model), widths, optimizer=optimizer, target=target,
-                         base_width=base_width)
+        rep = audit_user(
+            load_make(model), widths, optimizer=optimizer, target=target, base_width=base_width
+        )
     else:
-        rep = audit_builtin(arch, optimizer, widths, target=target, base_width=base_width,
-                            **builtin)
+        rep = audit_builtin(
+            arch, optimizer, widths, target=target, base_width=base_width, **builtin
+        )
     rep.write(out)
     return rep
