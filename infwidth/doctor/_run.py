@@ -115,7 +115,9 @@ def load_make(ref: str) -> Callable[[int], UserModel]:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - the user's file: one clear line
-        raise InfwidthError(f"--model: {path} fails to import: {type(exc).__name__}: {exc}")
+        raise InfwidthError(
+            f"--model: {path} fails to import: {type(exc).__name__}: {exc}"
+        ) from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise InfwidthError(f"--model: {path} has no function {attr!r}")
