@@ -24,7 +24,7 @@ import infwidth
 
 ROOT = Path(infwidth.__file__).parent
 #: The engines, above the shared network model and the spec, below the CLI.
-ENGINES = ("symbolic", "kernels", "dmft", "sim", "sweep")
+ENGINES = ("symbolic", "kernels", "dmft", "sim", "sweep", "doctor")
 #: What sits on top of the engines and uses them.
 CONSUMERS = ("cli", "figures", "reproduce", "tour", "__main__")
 #: The engine -> engine (and engine -> spec/network) edges the design allows.
@@ -46,6 +46,11 @@ ALLOWED = {
     ("sweep", "spec"),
     ("sweep", "symbolic"),
     ("sweep", "network"),
+    ("doctor", "sim"),  # built-in networks and infer_leaves (issue 15, doctor)
+    ("doctor", "sweep"),
+    ("doctor", "spec"),
+    ("doctor", "symbolic"),
+    ("doctor", "network"),
 }
 #: Cycles being removed on another branch of the same issue (the lead deletes these at merge).
 KNOWN_CYCLES: set[frozenset[str]] = set()

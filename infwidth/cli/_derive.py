@@ -53,6 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alignment", default="full", choices=["full", "none"])
     p.add_argument("--format", default="table", choices=["table", "markdown", "latex", "json"])
     p.add_argument("--explain", action="store_true", help="print the step-by-step derivation")
+    p.add_argument(
+        "--export",
+        choices=["megatron", "hf", "olmo-core", "nanogpt-mup"],
+        help="print the framework's muP settings at --width/--base-width (JSON)",
+    )
+    p.add_argument("--width", type=int, default=None, help="--export: target width")
+    p.add_argument("--base-width", type=int, default=None, help="--export: base width")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,5 +74,14 @@ def run(args: argparse.Namespace) -> int:
         gauge=args.gauge,
         alignment=args.alignment,
     )
+    if args.export:
+        import json
+
+        from ..symbolic._export import export
+
+        w = args.width or args.base_width or 1
+        e = export(d.to_json(), args.export, width=w, base_width=args.base_width or w)
+        sys.stdout.write(json.dumps(e, indent=2) + "\n")
+        return 0
     sys.stdout.write((explain(d) if args.explain else render(d, args.format)).rstrip() + "\n")
     return 0
