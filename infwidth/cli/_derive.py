@@ -51,6 +51,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="mup", choices=list(TARGETS))
     p.add_argument("--gauge", default=None, choices=list(GAUGES))
     p.add_argument("--alignment", default="full", choices=["full", "none"])
+    p.add_argument(
+        "--perturbation",
+        choices=["sam"],
+        default=None,
+        help="also derive SAM's radius and per-layer perturbation scaling (muP²)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        choices=["timescale", "equilibrium"],
+        default=None,
+        help="desideratum weight decay is derived from (adamw; default timescale)",
+    )
     p.add_argument("--format", default="table", choices=["table", "markdown", "latex", "json"])
     p.add_argument("--explain", action="store_true", help="print the step-by-step derivation")
     p.add_argument(
@@ -73,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         target=args.target,
         gauge=args.gauge,
         alignment=args.alignment,
+        perturbation=args.perturbation,
+        weight_decay=args.weight_decay,
     )
     if args.export:
         import json

@@ -10,6 +10,8 @@
   verdicts: :mod:`infwidth._fit`); :func:`run_coord_check` runs one from the command's
   options and writes its files;
 * :func:`density_check` checks the derived sparse rule along the weight density (SμPar);
+* :func:`precond_check` checks K-FAC/Shampoo/FOOF update sizes and damping against the derived
+  exponents; :func:`sam_check` checks SAM's derived per-layer perturbation scaling (muP²);
 * :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
 """
 
@@ -19,7 +21,9 @@ from ._coord import CoordCheckConfig, RawRecords, model_at, run_widths
 from ._density import DensitySlope, density_check
 from ._model import ACTIVATIONS, Model, build_model
 from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
+from ._precond import precond_check
 from ._report import CoordCheckResult, analyse, coord_check
+from ._sam import sam_check
 from ._scaling import DEFAULT_DIMS, Scaling, scale_table
 from ._table import Table, TensorRow
 from ._train import Step, TrainState, train, train_step
@@ -36,6 +40,8 @@ __all__ = [
     "CoordCheckConfig",
     "CoordCheckResult",
     "DensitySlope",
+    "precond_check",
+    "sam_check",
     "Model",
     "RawRecords",
     "Scaling",

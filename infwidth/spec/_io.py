@@ -127,10 +127,15 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
         _names(entry, ("name", "kind", "branch", "tied_to", "feeds", "init"), f"tensors[{i}]")
         exps = {k: entry[k] for k in ("a", "b", "c", "d") if k in entry}
         width = entry.get("width")
+        damping: list[str] = []
         if width is not None:
             if not isinstance(width, Mapping):
                 raise SpecError(f"tensors[{i}].width must be an object")
             for key, value in width.items():
+                if key in ("damping_out", "damping_in"):  # checked against the optimiser
+                    parse_rational(value, what=f"tensors[{i}].width.{key}")
+                    damping.append(key.removeprefix("damping_"))
+                    continue
                 if key not in _WIDTH_TO_ABCD:
                     continue  # weight_decay and others are consequences, not inputs
                 name, factor = _WIDTH_TO_ABCD[key]
@@ -154,6 +159,7 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
                 init=entry.get("init", "random"),
                 frozen=entry.get("frozen", False),
                 feeds=entry.get("feeds"),
+                damping=tuple(damping),
             )
         )
     ops = []

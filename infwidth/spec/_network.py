@@ -110,6 +110,8 @@ class TensorSpec:
         axis: the scaling axis that :attr:`fan_in_exponent`, :attr:`fan_out_exponent` and
             :attr:`token_exponent` measure (``"n"``; :meth:`NetworkSpec.along` sets another).
             The role is always read along the width.
+        damping: the preconditioner factors (``"out"``, ``"in"``) the spec gives a damping
+            for (a derived JSON read back); checked against the optimiser, never used.
     """
 
     name: str
@@ -125,6 +127,7 @@ class TensorSpec:
     frozen: bool = False
     feeds: str | None = None
     axis: str = "n"
+    damping: tuple[str, ...] = ()
 
     @property
     def fan_in_exponent(self) -> sp.Rational:
@@ -328,6 +331,7 @@ def make_tensor(
     init: str = "random",
     frozen: bool = False,
     feeds: str | None = None,
+    damping: tuple[str, ...] = (),
 ) -> TensorSpec:
     """Build a :class:`TensorSpec`, validating fans and kind and inferring the kind."""
     if not isinstance(name, str) or not name:
@@ -363,7 +367,7 @@ def make_tensor(
     if frozen and init == "zero":
         raise SpecError(f"tensor {name!r} is frozen at zero: it does nothing")
     fields = (given, dens, tok, init, frozen, feeds)
-    return TensorSpec(name, fi, fo, kind, branch, tied_to, *fields)
+    return TensorSpec(name, fi, fo, kind, branch, tied_to, *fields, damping=tuple(damping))
 
 
 def parse_rational(value: str | int | float | sp.Rational, *, what: str) -> sp.Rational:

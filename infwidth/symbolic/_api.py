@@ -9,9 +9,10 @@ import sympy as sp
 
 from ..errors import InfwidthError, SpecError
 from ..spec import NetworkSpec, builtin, fan_str, load_spec
-from ._axes import AxisSolution, effective_width_notes, solve_axes
+from ._axes import AxisSolution, effective_width_notes, extra_fields, solve_axes
 from ._classify import Classification, classify_parametrization
 from ._constraints import Constraint
+from ._decay import RULES, rule_note, weight_decay_exponent
 from ._derive import (
     depth_block,
     depth_for,
@@ -22,8 +23,9 @@ from ._derive import (
     with_epsilon,
 )
 from ._named import DERIVED, NATURAL_GAUGE, PRESET_NOTES, TARGETS, preset
-from ._optimizers import Optimizer, get_optimizer
+from ._optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from ._parametrization import GAUGES, TensorExponents, mark_placeholders
+from ._perturbation import PERTURBATIONS, Perturbation, sam_scaling, standard_sam_note
 from ._scaling import ALIGNMENTS, Alignment
 
 
@@ -48,13 +50,24 @@ class Derivation:
     constraints: tuple[Constraint, ...] = ()
     notes: tuple[str, ...] = ()
     axes: dict[str, AxisSolution] = dataclasses.field(default_factory=dict)
+    extras: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    perturbation: Perturbation | None = None
+    weight_decay: str = "timescale"
 
     def width_json(self, name: str) -> dict[str, str]:
         e = self.exponents[name]
         out = e.width_json()
-        if self.optimizer.weight_decay:
-            out["weight_decay"] = str(e.c)  # lr * wd fixed: wd ~ n^c = 1/lr
-        return mark_placeholders(self.network.tensor(name), out)
+        if self.optimizer.weight_decay:  # timescale: lr * wd fixed, wd ~ n^c = 1/lr
+            out["weight_decay"] = str(weight_decay_exponent(e, self.weight_decay))
+        return mark_placeholders(self.network.tensor(name), out | self.extras.get(name, {}))
+
+    def perturbation_radius(self) -> dict[str, str] | None:
+        """SAM's radius exponent along the width and every axis (``None`` without SAM)."""
+        if self.perturbation is None:
+            return None
+        out = {"width": str(self.perturbation.radius)}
+        out.update({x: str(s.perturbation.radius) for x, s in self.axes.items()})
+        return out
 
     def render(self, fmt: str = "table") -> str:
         """``table``, ``markdown``, ``latex`` or ``json`` text (as the CLI prints it)."""
@@ -110,6 +123,11 @@ class Derivation:
                 for op in self.network.operations
             ],
             **({"axes": dict(self.network.axes)} if self.network.axes else {}),
+            **(
+                {"perturbation": "sam", "perturbation_radius": self.perturbation_radius()}
+                if self.perturbation is not None
+                else {}
+            ),
             "depth_alpha": None if self.depth_alpha is None else str(self.depth_alpha),
             "regime": self.classification.to_json(),
             "notes": list(self.notes),
@@ -133,6 +151,8 @@ def derive(
     target: str = "mup",
     gauge: str | None = None,
     alignment: Alignment = "full",
+    perturbation: str | None = None,
+    weight_decay: str | None = None,
 ) -> Derivation:
     """Derive (or, for SP/NTP/u-muP, evaluate) a parametrization of ``network``.
 
@@ -145,6 +165,10 @@ def derive(
         gauge: ``no-multipliers`` (TP5 Table 3), ``mup-package`` (Table 8), ``tp4``
             (Table 9), ``unit-scaled``, ``mean-field``; default: the target's natural gauge.
         alignment: ``full`` or ``none`` (Everett et al. 2024).
+        perturbation: ``"sam"``: also derive SAM's radius and per-layer perturbation
+            scaling (``_perturbation.py``) on top of the optimiser.
+        weight_decay: the desideratum weight decay is derived from, ``timescale`` (default)
+            or ``equilibrium`` (``_decay.py``); only for optimisers with weight decay.
 
     Returns:
         a :class:`Derivation`; ``.to_json()`` gives the CLI's JSON.
@@ -169,8 +193,28 @@ def derive(
             f"{opt.name}'s step is relative to RMS(w), which is zero for the zero-initialised "
             f"tensor(s) {', '.join(zero)}; choose another optimizer"
         )
+    if perturbation is not None and perturbation not in PERTURBATIONS:
+        raise InfwidthError(
+            f"unknown perturbation {perturbation!r}; choose one of {', '.join(PERTURBATIONS)}"
+        )
+    if weight_decay is not None and weight_decay not in RULES:
+        raise InfwidthError(
+            f"unknown weight-decay rule {weight_decay!r}; choose one of {', '.join(RULES)}"
+        )
+    if weight_decay is not None and not opt.weight_decay:
+        raise InfwidthError(f"{opt.name} has no decoupled weight decay; --weight-decay needs adamw")
+    _check_damping(net, opt)
+    if perturbation is not None and target not in DERIVED:
+        raise InfwidthError(f"--perturbation needs a derived target, not the preset {target!r}")
+    if opt.preconditioner and target not in DERIVED:
+        raise InfwidthError(
+            f"{opt.name}'s damping is derived; use a derived target, not {target!r}"
+        )
+    wd_rule = weight_decay or "timescale"
     pinned = any(t.exponents for t in net.tensors)
     notes: list[str] = []
+    sam = None
+    extras: dict[str, dict[str, str]] = {}
     if target in DERIVED:
         solve_gauge = gauge or NATURAL_GAUGE[target]
         solved = solve_mup(net, opt, alignment, solve_gauge, use_pins=pinned)
@@ -183,7 +227,12 @@ def derive(
         cls = classify_parametrization(net, exps, opt, alignment=alignment)
         exps = with_epsilon(net, exps, opt, cls.backward)
         ops = operation_multipliers(net, alignment)
-        axes = solve_axes(net, opt, alignment, solve_gauge)
+        axes = solve_axes(
+            net, opt, alignment, solve_gauge, perturbation=perturbation, weight_decay=wd_rule
+        )
+        if perturbation:
+            sam = sam_scaling(net, exps, opt, cls.backward, alignment)
+        extras = extra_fields(net, exps, opt, cls.backward, sam)
         if target == "mfp":
             notes.append(
                 "Mean-field (BP22/DMFT) is muP up to the abc symmetry (TP4 section 5): the "
@@ -212,13 +261,35 @@ def derive(
             ops = operation_multipliers(net, None)
         constraints = ()
     alpha, _ = depth_for(target)
-    notes.extend(effective_width_notes(net, exps, axes))
+    if weight_decay is not None:
+        notes.append(rule_note(weight_decay))
+    if sam is not None:
+        notes.extend(
+            n for n in (standard_sam_note(sam), *(
+                standard_sam_note(s.perturbation, x) for x, s in axes.items()
+            )) if n
+        )  # fmt: skip
+    notes.extend(effective_width_notes(net, exps, axes, opt))
     notes.extend(depth_notes(net, target))
     notes.extend(cls.notes)
     return Derivation(
         net, opt, target, out_gauge, alignment, exps, ops, depth_block(net, opt, target),
-        alpha, cls, tuple(constraints), tuple(notes), axes,
+        alpha, cls, tuple(constraints), tuple(notes), axes, extras, sam, wd_rule,
     )  # fmt: skip
+
+
+def _check_damping(net: NetworkSpec, opt: Optimizer) -> None:
+    """A spec that gives a damping the optimiser does not have is an error, not ignored."""
+    sides = set(opt.damping_sides)
+    for t in net.tensors:
+        for side in t.damping:
+            if side not in sides:
+                has = [o for o, x in OPTIMIZERS.items() if side in x.damping_sides]
+                raise InfwidthError(
+                    f"tensor {t.name!r} gives damping_{side}, but {opt.name} has no "
+                    f"{'left' if side == 'out' else 'right'} preconditioner factor to damp "
+                    f"({', '.join(has)} do)"
+                )
 
 
 def classify(

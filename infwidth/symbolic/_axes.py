@@ -28,9 +28,12 @@ import sympy as sp
 
 from ..spec import NetworkSpec, axis_exponent
 from ._constraints import Constraint
+from ._decay import weight_decay_exponent
 from ._derive import in_gauge, operation_multipliers, solve_mup, with_epsilon
 from ._optimizers import Optimizer
 from ._parametrization import TensorExponents, mark_placeholders
+from ._perturbation import Perturbation, sam_scaling
+from ._precondition import damping_exponents
 from ._scaling import Alignment
 
 
@@ -44,18 +47,27 @@ class AxisSolution:
     operations: dict[str, sp.Rational]
     backward: sp.Rational
     constraints: tuple[Constraint, ...]
+    extras: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    perturbation: Perturbation | None = None
+    weight_decay: str = "timescale"
 
     def tensor_json(self, net: NetworkSpec, name: str, opt: Optimizer) -> dict[str, str]:
         """The same fields as a tensor's ``width`` section, as powers of this axis."""
         e = self.exponents[name]
         out = e.width_json()
         if opt.weight_decay:
-            out["weight_decay"] = str(e.c)
-        return mark_placeholders(net.tensor(name), out)
+            out["weight_decay"] = str(weight_decay_exponent(e, self.weight_decay))
+        return mark_placeholders(net.tensor(name), out | self.extras.get(name, {}))
 
 
 def solve_axes(
-    net: NetworkSpec, opt: Optimizer, alignment: Alignment, gauge: str
+    net: NetworkSpec,
+    opt: Optimizer,
+    alignment: Alignment,
+    gauge: str,
+    *,
+    perturbation: str | None = None,
+    weight_decay: str = "timescale",
 ) -> dict[str, AxisSolution]:
     """Solve the desiderata along every declared axis of ``net`` (in declaration order)."""
     out = {}
@@ -67,14 +79,44 @@ def solve_axes(
         exps = in_gauge(view, solved.exponents, opt, gauge)
         exps = with_epsilon(view, exps, opt, solved.backward)
         ops = operation_multipliers(view, alignment, axis)
-        out[axis] = AxisSolution(
-            axis, direction, exps, ops, solved.backward, tuple(solved.constraints)
+        shrinks = direction == "shrinks"
+        sam = (
+            sam_scaling(view, exps, opt, solved.backward, alignment, shrinks=shrinks)
+            if perturbation
+            else None
         )
+        out[axis] = AxisSolution(
+            axis, direction, exps, ops, solved.backward, tuple(solved.constraints),
+            extra_fields(view, exps, opt, solved.backward, sam), sam, weight_decay,
+        )  # fmt: skip
+    return out
+
+
+def extra_fields(
+    net: NetworkSpec,
+    exps: dict[str, TensorExponents],
+    opt: Optimizer,
+    backward: sp.Rational,
+    sam: Perturbation | None,
+) -> dict[str, dict[str, str]]:
+    """Per tensor, the fields beyond abc(d): ``damping_out``/``damping_in`` of a
+    preconditioned optimiser and SAM's ``perturbation`` (empty for today's optimisers)."""
+    out: dict[str, dict[str, str]] = {}
+    for name, fields in damping_exponents(net, exps, opt, backward).items():
+        out.setdefault(name, {}).update({k: str(v) for k, v in fields.items()})
+    if sam is not None:
+        for t in net.tensors:
+            own = t.tied_to or t.name
+            if own in sam.layers:
+                out.setdefault(t.name, {})["perturbation"] = str(sam.layers[own])
     return out
 
 
 def effective_width_notes(
-    net: NetworkSpec, width: dict[str, TensorExponents], axes: dict[str, AxisSolution]
+    net: NetworkSpec,
+    width: dict[str, TensorExponents],
+    axes: dict[str, AxisSolution],
+    opt: Optimizer | None = None,
 ) -> tuple[str, ...]:
     """Where the derivation and the *effective-width* reading of SμPar disagree, say so.
 
@@ -95,7 +137,13 @@ def effective_width_notes(
                     f"{t.name}: the derived learning rate along {axis} is {axis}^{got}; "
                     f"treating the masked layer as a dense one of width n*{t.density} (the "
                     f"effective-width reading of SμPar) gives {axis}^{k * w}. They differ "
-                    f"because this optimiser's step carries the backward signal, which the "
-                    f"dense readout sets ({axis}^{-sol.backward}), not the masked layer."
+                    + (
+                        "because the preconditioner normalises by the norms of the dense "
+                        "input and gradient vectors, which the mask does not thin."
+                        if opt is not None and opt.preconditioner
+                        else f"because this optimiser's step carries the backward signal, "
+                        f"which the dense readout sets ({axis}^{-sol.backward}), not the "
+                        "masked layer."
+                    )
                 )
     return tuple(notes)

@@ -172,6 +172,12 @@ def _update_why(opt: Optimizer, t: TensorSpec, alignment: Alignment, *, feature:
     grad = " (n^-w)^p," if feature and opt.gradient_power else ""
     if opt.structure == "orthogonal":
         return f"Delta W x = n^-lambda{grad} |x| delta/|delta|: alignment {alignment}"
+    if opt.structure == "preconditioned":
+        u, v = opt.norm_powers
+        return (
+            f"Delta W x = n^-lambda{grad} |g|^-{u} |x|^-{v} g (x.x), x.x aligned as "
+            f"n^{k * t.fan_in_exponent} ({alignment} alignment)"
+        )
     return (
         f"(Delta W x)_i = n^-lambda{grad} times a sum of n^{t.fan_in_exponent} terms "
         f"aligned as n^{k * t.fan_in_exponent} ({alignment} alignment)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..spec import fan_str
+from ._decay import rule_note
 from ._render import render_markdown, tex_base
 
 _STEP_TITLES = {
@@ -194,7 +195,39 @@ def _extras(d) -> list[str]:
             "(features) or $d = a$ (readouts), the `epsilon` column (TP4b's $d$). It moves with "
             "the gauge: $d \\to d + \\tau$.",
         ]  # fmt: skip
-    if d.optimizer.weight_decay:
+    if d.optimizer.preconditioner:
+        out += [
+            "", "## Damping of the preconditioner", "",
+            "In the rank-one view $G = g x^\\top$ each factor has one non-zero eigenvalue "
+            "$|g|^{2k_g}|x|^{2k_x}$, with $|g|^2 = n^{\\beta - 2(a + w_t - \\tau)}$ (the gradient "
+            "on the tensor's output before its multiplier) and $|x|^2 = n^{\\alpha}$. The damping "
+            "must keep a fixed ratio to it: far below, the factor acts undamped; far above, it "
+            "drops out and the optimiser silently becomes another one (K-FAC -> FOOF -> SGD). "
+            "Update: $|g|^{-u}|x|^{-v} g x^\\top$ with "
+            f"$(u, v) = ({', '.join(map(str, d.optimizer.norm_powers))})$.",
+            "",
+        ]  # fmt: skip
+        for t in d.network.tensors:
+            fields = d.extras.get(t.name, {})
+            cells = ", ".join(f"`{k}` $n^{{{v}}}$" for k, v in fields.items() if "damping" in k)
+            if cells:
+                out.append(f"- `{t.name}`: {cells}")
+    if d.perturbation is not None:
+        p = d.perturbation
+        out += [
+            "", "## SAM perturbation (muP²)", "",
+            "SAM's ascent $\\epsilon_t = \\rho\\, n^{R} n^{P_t} g_t/\\lVert g\\rVert$ acts like an "
+            "SGD step of exponent $c^\\epsilon_t = G - R - P_t$ ($\\lVert g\\rVert \\sim n^{G}$, "
+            f"here $G = {p.gradient_norm}$). Every layer effectively perturbed: each "
+            "$c^\\epsilon_t$ solves SGD's maximal-update equation; the readout's $P = 0$ fixes "
+            f"the symmetry $R \\to R + s$, $P_t \\to P_t - s$. Radius $n^{{{p.radius}}}$.",
+            "",
+        ]  # fmt: skip
+        for k, v in p.layers.items():
+            out.append(f"- `{k}`: perturbation scaling $n^{{{v}}}$")
+    if d.optimizer.weight_decay and d.weight_decay != "timescale":
+        out += ["", "## Weight decay", "", rule_note(d.weight_decay)]
+    elif d.optimizer.weight_decay:
         out += [
             "", "## Weight decay", "",
             "Decoupled weight decay $w \\leftarrow w - \\mathrm{lr}\\cdot\\mathrm{wd}\\cdot w$ "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..spec import ARCHITECTURES, EXTENDED, builtin
 from ._api import derive
 from ._explain import explain
-from ._optimizers import OPTIMIZERS
+from ._optimizers import FIRST_ORDER, OPTIMIZERS
 
 
 def derivation_files() -> dict[str, str]:
@@ -20,19 +20,20 @@ def derivation_files() -> dict[str, str]:
         "desiderata, step by step; `resmlp` and `transformer` also carry Depth-muP's depth",
         "exponents. See also [adam-vs-sgd-hidden-lr.md](adam-vs-sgd-hidden-lr.md).",
         "",
-        "| architecture | " + " | ".join(OPTIMIZERS) + " |",
-        "|---|" + "---|" * len(OPTIMIZERS),
+        "| architecture | " + " | ".join(FIRST_ORDER) + " |",
+        "|---|" + "---|" * len(FIRST_ORDER),
     ]
     for arch in ARCHITECTURES:
         target = "depth-mup" if arch in ("resmlp", "transformer") else "mup"
         cells = []
-        for opt in OPTIMIZERS:
+        for opt in FIRST_ORDER:
             name = f"{arch}-{opt}.md"
             files[name] = explain(derive(builtin(arch), opt, target=target))
             cells.append(f"[{target}]({name})")
         index.append(f"| {arch} | " + " | ".join(cells) + " |")
     files["adam-vs-sgd-hidden-lr.md"] = adam_vs_sgd()
     index += extended_derivations(files)
+    index += second_order_derivations(files)
     files["README.md"] = "\n".join(index) + "\n"
     return files
 
@@ -58,6 +59,34 @@ def extended_derivations(files: dict[str, str]) -> list[str]:
         target = "mup" if arch.endswith("mlp") else "depth-mup"
         cells = []
         for opt in EXTENDED_OPTIMIZERS:
+            name = f"{arch}-{opt}.md"
+            files[name] = explain(derive(builtin(arch), opt, target=target))
+            cells.append(f"[{target}]({name})")
+        index.append(f"| {arch} | " + " | ".join(cells) + " |")
+    return index
+
+
+#: Matrix-preconditioned optimisers: their learning-rate and damping exponents.
+SECOND_ORDER = tuple(n for n in OPTIMIZERS if n not in FIRST_ORDER)
+
+
+def second_order_derivations(files: dict[str, str]) -> list[str]:
+    """Add the derivations under K-FAC, Shampoo and FOOF (learning rates and the damping of
+    each preconditioner factor) to ``files``; return their section of the index."""
+    index = [
+        "",
+        "## Second-order optimisers",
+        "",
+        "Matrix-preconditioned updates (Ishikawa & Karakida 2024): learning-rate exponents and "
+        "the damping of each preconditioner factor (`damping_out`: left, `damping_in`: right).",
+        "",
+        "| architecture | " + " | ".join(SECOND_ORDER) + " |",
+        "|---|" + "---|" * len(SECOND_ORDER),
+    ]
+    for arch in ("mlp", "transformer"):
+        target = "depth-mup" if arch == "transformer" else "mup"
+        cells = []
+        for opt in SECOND_ORDER:
             name = f"{arch}-{opt}.md"
             files[name] = explain(derive(builtin(arch), opt, target=target))
             cells.append(f"[{target}]({name})")

@@ -14,6 +14,21 @@ relative step). ``structure`` says whether Q acts entrywise (its output has entr
 size of the normalised gradient) or orthogonalises the matrix (``U V^T``: spectral norm 1,
 so a rank-one update has entries ``1/sqrt(fan_in * fan_out)``).
 
+Matrix-preconditioned updates ``P_out^{-q_out} G P_in^{-q_in}`` (K-FAC, Shampoo, FOOF; Ishikawa
+& Karakida 2024) are described by their :class:`Factor` s. In the rank-one view ``G = g x^T``
+(``g`` the gradient on the tensor's output, before its multiplier; ``x`` its input) each factor
+has one non-zero eigenvalue ``|g|^{2 k_g} |x|^{2 k_x}`` (K-FAC's ``B = g g^T``: ``(1, 0)``,
+``A = x x^T``: ``(0, 1)``; Shampoo's ``G G^T`` and ``G^T G``: ``(1, 1)``), so the update is
+
+.. math:: \\Delta W \\propto |g|^{-u}\\,|x|^{-v}\\, g x^T,\\qquad
+          u = 2\\sum q\\,k_g,\\quad v = 2\\sum q\\,k_x,
+
+homogeneous of degree ``p = 1 - u`` in the gradient. The damping added to each factor must
+track that eigenvalue (damping far below it: the factor acts undamped; far above: it drops
+out and K-FAC silently becomes FOOF or SGD), which gives the damping exponents
+(``_precondition.py``). An orthogonalised update is the case ``u = v = 1`` (Shampoo with
+``q = 1/4`` on both sides is Muon's geometry).
+
 A new optimiser is one more :class:`Optimizer` line, not new solver code.
 """
 
@@ -25,6 +40,18 @@ from typing import Literal
 import sympy as sp
 
 from ..errors import InfwidthError
+
+
+@dataclasses.dataclass(frozen=True)
+class Factor:
+    """One preconditioner factor ``P^{-power}`` on the ``side`` (``"out"``: left, acting on the
+    output index; ``"in"``: right, on the input index) whose non-zero eigenvalue in the rank-one
+    view is ``|g|^{2 grad} |x|^{2 inputs}``."""
+
+    side: Literal["out", "in"]
+    power: sp.Rational
+    grad: int
+    inputs: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,16 +67,33 @@ class Optimizer:
         weight_decay: supports decoupled weight decay ``w <- w - lr * wd * w``.
         momentum: uses a momentum buffer (does not change any exponent).
         description: one line for tables.
+        preconditioner: the factors of a matrix-preconditioned update (``structure ==
+            "preconditioned"``); each gets a damping whose exponent is derived.
     """
 
     name: str
     gradient_power: int
-    structure: Literal["entrywise", "orthogonal"] = "entrywise"
+    structure: Literal["entrywise", "orthogonal", "preconditioned"] = "entrywise"
     param_scaled: bool = False
     epsilon: bool = False
     weight_decay: bool = False
     momentum: bool = False
     description: str = ""
+    preconditioner: tuple[Factor, ...] = ()
+
+    @property
+    def norm_powers(self) -> tuple[sp.Rational, sp.Rational]:
+        """``(u, v)``: the update is ``|g|^{-u} |x|^{-v} g x^T`` in the rank-one view."""
+        if self.structure == "orthogonal":
+            return sp.Integer(1), sp.Integer(1)
+        u = sum((2 * f.power * f.grad for f in self.preconditioner), sp.Integer(0))
+        v = sum((2 * f.power * f.inputs for f in self.preconditioner), sp.Integer(0))
+        return u, v
+
+    @property
+    def damping_sides(self) -> tuple[str, ...]:
+        """``"out"``/``"in"`` for every damped factor (empty: no damping to derive)."""
+        return tuple(f.side for f in self.preconditioner)
 
     @property
     def c_shift(self) -> sp.Rational:
@@ -94,8 +138,35 @@ OPTIMIZERS: dict[str, Optimizer] = {
             momentum=True,
             description="orthogonalised update U V^T (Muon-like)",
         ),
+        Optimizer(
+            "kfac",
+            -1,
+            structure="preconditioned",
+            preconditioner=(Factor("out", sp.Integer(1), 1, 0), Factor("in", sp.Integer(1), 0, 1)),
+            description="K-FAC: (B + rho_B)^-1 G (A + rho_A)^-1",
+        ),
+        Optimizer(
+            "shampoo",
+            0,
+            structure="preconditioned",
+            preconditioner=(
+                Factor("out", sp.Rational(1, 4), 1, 1),
+                Factor("in", sp.Rational(1, 4), 1, 1),
+            ),
+            description="Shampoo: (GG^T + rho_L)^-1/4 G (G^TG + rho_R)^-1/4",
+        ),
+        Optimizer(
+            "foof",
+            1,
+            structure="preconditioned",
+            preconditioner=(Factor("in", sp.Integer(1), 0, 1),),
+            description="FOOF: G (A + rho_A)^-1, the input factor of K-FAC only",
+        ),
     )
 }
+
+#: The first-order optimisers (the classic table of ``derivations/``).
+FIRST_ORDER = tuple(n for n, o in OPTIMIZERS.items() if o.structure != "preconditioned")
 
 
 def get_optimizer(name: str | Optimizer) -> Optimizer:

@@ -16,6 +16,9 @@ def _columns(d) -> list[str]:
         cols.append("epsilon")
     if d.optimizer.weight_decay:
         cols.append("weight_decay")
+    cols += [f"damping_{side}" for side in d.optimizer.damping_sides]
+    if d.perturbation is not None:
+        cols.append("perturbation")
     return cols
 
 
@@ -26,6 +29,9 @@ _SHORT = {
     "learning_rate": "lr",
     "epsilon": "eps",
     "weight_decay": "wd",
+    "damping_out": "damp_out",
+    "damping_in": "damp_in",
+    "perturbation": "perturb",
 }
 
 
@@ -78,7 +84,13 @@ def _title(d) -> str:
 def _regime_line(d) -> str:
     c = d.classification
     kind = "muP (every layer maximal)" if c.maximal else c.regime.replace("_", " ")
-    return f"regime: {kind}" + ("" if c.r is None else f", r = {c.r}")
+    line = f"regime: {kind}" + ("" if c.r is None else f", r = {c.r}")
+    radius = d.perturbation_radius()
+    if radius is not None:
+        line += "; SAM radius " + " ".join(
+            f"{'n' if k == 'width' else k}^{v}" for k, v in radius.items()
+        )
+    return line
 
 
 def render_table(d) -> str:

@@ -23,7 +23,7 @@ from typing import Literal
 
 import sympy as sp
 
-from ..spec import TensorSpec
+from ..spec import TensorSpec, axis_exponent
 from ._optimizers import Optimizer
 
 Alignment = Literal["full", "none"]
@@ -51,16 +51,27 @@ def step_exponent(opt: Optimizer, a: sp.Expr, b: sp.Expr, c: sp.Expr) -> sp.Expr
 def update_gain(opt: Optimizer, t: TensorSpec, alignment: Alignment) -> sp.Expr:
     """``s_t``: exponent of ``(Delta W x)_i / (step * gradient scale)``.
 
-    Entrywise update of a rank-one gradient ``delta x^T`` (SGD: ``delta x^T`` itself; Adam's
-    first step: ``sign(delta) sign(x)^T``): ``(Delta W x)_i`` sums ``fan_in`` aligned terms,
-    ``n^{kappa alpha}``. Orthogonalised update ``(delta/|delta|)(x/|x|)^T``: its entries are
-    ``n^{-(alpha+beta)/2}``, and ``(Delta W x)_i = |x| delta_i/|delta|`` gives
-    ``n^{alpha (kappa - 1/2) - beta/2}``.
+    The update is ``|g|^{-u} |x|^{-v} g x^T`` (``Optimizer.norm_powers``): entrywise (SGD:
+    ``g x^T`` itself; Adam's first step: ``sign(g) sign(x)^T``) has ``u = v = 0``;
+    orthogonalised ``(g/|g|)(x/|x|)^T`` has ``u = v = 1``; K-FAC ``u = v = 2``, FOOF ``v = 2``.
+    ``(Delta W x)_i = |g|^{-u} g_i |x|^{-v} (x . x)``: ``x . x`` sums ``fan_in`` aligned
+    terms, ``n^{kappa alpha}``, ``|x| = n^{alpha/2}`` and ``|g|^{-u}`` contributes
+    ``n^{-u beta/2}`` beyond the gradient's scale: ``s = kappa alpha - (u beta + v alpha)/2``
+    (orthogonal: ``n^{alpha (kappa - 1/2) - beta/2}``).
     """
     al, be, k = t.fan_in_exponent, t.fan_out_exponent, kappa(alignment)
     if opt.structure == "orthogonal":
         return al * (k - HALF) - be / 2
-    return k * al
+    u, v = opt.norm_powers
+    dense_in, dense_out = dense_exponents(t)
+    return k * al - (u * dense_out + v * dense_in) / 2
+
+
+def dense_exponents(t: TensorSpec) -> tuple[sp.Rational, sp.Rational]:
+    """Exponents of ``fan_in`` and ``fan_out`` *without* the density: the norms ``|x|``, ``|g|``
+    of the dense vectors a preconditioner's factors are built from (a mask thins the sums
+    ``W x``, not the vectors)."""
+    return axis_exponent(t.fan_in, t.axis), axis_exponent(t.fan_out, t.axis)
 
 
 def update_entry_exponent(opt: Optimizer, t: TensorSpec, lam: sp.Expr, grad: sp.Expr) -> sp.Expr:
@@ -70,6 +81,10 @@ def update_entry_exponent(opt: Optimizer, t: TensorSpec, lam: sp.Expr, grad: sp.
     e = lam + opt.gradient_power * (grad - t.token_exponent)
     if opt.structure == "orthogonal":
         e += (t.fan_in_exponent + t.fan_out_exponent) / 2
+    elif opt.structure == "preconditioned":
+        u, v = opt.norm_powers
+        dense_in, dense_out = dense_exponents(t)
+        e += (u * dense_out + v * dense_in) / 2
     return e
 
 

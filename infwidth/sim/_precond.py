@@ -1,0 +1,202 @@
+"""Finite-size check of the second-order rules: K-FAC / Shampoo / FOOF update sizes vs width.
+
+A three-layer MLP ``d_in -> n -> n -> d_out`` (tanh, no multipliers: the ``no-multipliers``
+gauge of the derived table) takes one preconditioned step from its muP init at several widths:
+
+.. math:: \\Delta W_t = -\\eta\\, n^{l_t}\\,(P_{out} + \\lambda n^{k^{out}_t} I)^{-q}\\, G_t\\,
+          (P_{in} + \\lambda n^{k^{in}_t} I)^{-q'}
+
+with the optimiser's factors (K-FAC: ``B = g^T g / B``, ``A = X^T X / B``, ``q = q' = 1``;
+Shampoo: ``G G^T`` and ``G^T G``, ``q = q' = 1/4``; FOOF: ``A`` only), learning-rate exponent
+``l_t`` and damping exponents ``k_t`` read from the derived table (``rule="derived"``) or with
+every damping exponent set to 0 (``rule="fixed-damping"``: one width-independent damping, the
+practice the derivation warns against). Two quantities per tensor, RMS per seed:
+
+* ``update_rms``: the entries of ``Delta W_t``, predicted ``n^{-e_t}`` with ``e_t`` the update's
+  entry exponent (``_scaling.update_entry_exponent``);
+* ``feature_update_rms``: ``(X Delta W_t)`` on the same batch, what the update moves the
+  tensor's output by: predicted flat (``-r_t = 0``, every layer maximal).
+
+Slopes: :func:`infwidth._fit.fit_exponent`; verdicts: :func:`infwidth._fit.verdict`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal
+
+import numpy as np
+
+from .._fit import WIDTH, Slope, fit_exponent, verdict
+from ..errors import InfwidthError
+from ..spec import builtin
+from ..symbolic import derive
+from ..symbolic._scaling import (
+    backward_exponents,
+    feature_r,
+    output_self_r,
+    step_exponent,
+    theta,
+    update_entry_exponent,
+)
+
+Rule = Literal["derived", "fixed-damping"]
+TENSORS = ("W1", "W2", "W3")
+QUANTITIES = ("update_rms", "feature_update_rms")
+PRECONDITIONED = ("kfac", "shampoo", "foof")
+
+
+def mlp_table(optimizer: str, **kw) -> tuple[object, dict[str, dict[str, str]]]:
+    """The derived ``mlp`` table in the no-multipliers gauge and its width fields per tensor."""
+    d = derive(builtin("mlp"), optimizer, gauge="no-multipliers", **kw)
+    return d, {t: d.width_json(t) for t in TENSORS}
+
+
+def predicted_slopes(d) -> dict[tuple[str, str], Fraction]:
+    """``(tensor, quantity) -> predicted width exponent`` of the module's two quantities."""
+    net, opt = d.network, d.optimizer
+    ex = d.exponents
+    th = {t.name: theta(ex[t.name].a, ex[t.name].b) for t in net.tensors}
+    lam = {t.name: step_exponent(opt, ex[t.name].a, ex[t.name].b, ex[t.name].c)
+           for t in net.tensors}  # fmt: skip
+    back = backward_exponents(net, opt, th, lam, d.classification.backward)
+    out = {}
+    for t in net.tensors:
+        w = back[t.name] if t.role != "output" else 0
+        e = update_entry_exponent(opt, t, lam[t.name], w)
+        r = (
+            output_self_r(opt, t, lam[t.name], d.alignment)
+            if t.role == "output"
+            else feature_r(opt, t, lam[t.name], w, d.alignment)
+        )
+        out[(t.name, "update_rms")] = Fraction(str(-e))
+        out[(t.name, "feature_update_rms")] = Fraction(str(-r))
+    return out
+
+
+def _inv_root(m, power: float, damping: float):
+    """``(m + damping I)^{-power}`` of a symmetric PSD matrix (eigendecomposition)."""
+    import jax.numpy as jnp
+
+    vals, vecs = jnp.linalg.eigh(m)
+    vals = jnp.maximum(vals, 0.0) + damping
+    return (vecs * vals**-power) @ vecs.T
+
+
+def mlp_grads(params: dict, x, y):
+    """Per tensor: its input ``X_t`` (batch, fan_in), the per-sample gradient ``g_t`` on its
+    output (batch, fan_out; ``B * dL/dh`` for the batch-mean loss) and ``G_t = dL/dW_t``."""
+    import jax
+    import jax.numpy as jnp
+
+    def forward(hs):
+        h1 = hs[0]
+        a1 = jnp.tanh(h1)
+        h2 = a1 @ params["W2"] + hs[1]
+        a2 = jnp.tanh(h2)
+        f = a2 @ params["W3"] + hs[2]
+        return 0.5 * jnp.mean(jnp.sum((f - y) ** 2, axis=1)), (a1, a2)
+
+    h1 = x @ params["W1"]
+    zeros = (h1, jnp.zeros((x.shape[0], params["W2"].shape[1])),
+             jnp.zeros((x.shape[0], params["W3"].shape[1])))  # fmt: skip
+    (_, (a1, a2)), gh = jax.value_and_grad(forward, has_aux=True)(zeros)
+    inputs = {"W1": x, "W2": a1, "W3": a2}
+    out = {}
+    for t, g in zip(TENSORS, gh, strict=True):
+        out[t] = (inputs[t], g * x.shape[0], inputs[t].T @ g)
+    return out
+
+
+def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float):
+    """One preconditioned update of ``W`` (shape fan_in x fan_out, ``h = X W``)."""
+    b = X.shape[0]
+    if optimizer == "kfac":
+        return -lr * _inv_root(X.T @ X / b, 1.0, d_in) @ G @ _inv_root(g.T @ g / b, 1.0, d_out)
+    if optimizer == "shampoo":
+        return -lr * _inv_root(G @ G.T, 0.25, d_in) @ G @ _inv_root(G.T @ G, 0.25, d_out)
+    return -lr * _inv_root(X.T @ X / b, 1.0, d_in) @ G  # foof
+
+
+def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
+    import jax
+
+    d_in, d_out, batch, lr, damping, rule = cfg
+    k = jax.random.split(jax.random.PRNGKey(seed), 5)
+    x = jax.random.normal(k[0], (batch, d_in))
+    y = jax.random.normal(k[1], (batch, d_out))
+    shapes = {"W1": (d_in, n), "W2": (n, n), "W3": (n, d_out)}
+    base = {"W1": 1.0 / d_in, "W2": 1.0, "W3": 1.0}
+    params = {
+        t: jax.random.normal(kk, s) * np.sqrt(base[t] * n ** float(Fraction(width[t]["init_variance"])))
+        for (t, s), kk in zip(shapes.items(), k[2:], strict=True)
+    }  # fmt: skip
+    lrs, damps = {}, {}
+    for t in TENSORS:
+        f = width[t]
+        lrs[t] = lr * n ** float(Fraction(f["learning_rate"]))
+        damps[t] = tuple(
+            damping if key not in f or rule == "fixed-damping"
+            else damping * n ** float(Fraction(f[key]))
+            for key in ("damping_out", "damping_in")
+        )  # fmt: skip
+    return [float(v) for v in _measure(optimizer)(params, x, y, lrs, damps)]
+
+
+_MEASURE: dict = {}
+
+
+def _measure(optimizer: str):
+    """The jitted step-and-measure of ``optimizer`` (one compilation per width)."""
+    if optimizer not in _MEASURE:
+        import jax
+        import jax.numpy as jnp
+
+        def measure(params, x, y, lrs, damps):
+            grads = mlp_grads(params, x, y)
+            out = []
+            for t in TENSORS:
+                X, g, G = grads[t]
+                step = _step(optimizer, X, g, G, lrs[t], *damps[t])
+                out += [jnp.sqrt(jnp.mean(step**2)), jnp.sqrt(jnp.mean((X @ step) ** 2))]
+            return jnp.stack(out)
+
+        _MEASURE[optimizer] = jax.jit(measure)
+    return _MEASURE[optimizer]
+
+
+def precond_check(
+    optimizer: str = "kfac",
+    *,
+    rule: Rule = "derived",
+    widths: tuple[int, ...] = (128, 256, 512, 1024),
+    seeds: int = 3,
+    lr: float = 0.1,
+    damping: float = 1.0,
+    batch: int = 8,
+    tol: float = 0.15,
+) -> list[Slope]:
+    """One preconditioned step at every width; fitted slopes of the two quantities per tensor
+    with the derived prediction and a verdict (module docstring)."""
+    if optimizer not in PRECONDITIONED:
+        raise InfwidthError(f"precond_check steps {', '.join(PRECONDITIONED)}, got {optimizer!r}")
+    if rule not in ("derived", "fixed-damping"):
+        raise InfwidthError(f"rule is 'derived' or 'fixed-damping', got {rule!r}")
+    d, width = mlp_table(optimizer)
+    pred = predicted_slopes(d)
+    cfg = (16, 4, batch, lr, damping, rule)
+    values = np.array([[_run(s, n, optimizer, width, cfg) for s in range(seeds)] for n in widths])
+    keys = [(t, q) for t in TENSORS for q in QUANTITIES]
+    return _judge(widths, values, keys, pred, tol)
+
+
+def _judge(sizes, values, keys, pred, tol: float) -> list[Slope]:
+    """Fit ``values[:, :, i]`` for every ``keys[i] = (tensor, quantity)`` and judge it."""
+    out = []
+    for i, (t, q) in enumerate(keys):
+        fit = fit_exponent(sizes, values[:, :, i])
+        slope, lo, hi = (None, None, None) if fit is None else (fit.slope, fit.ci_low, fit.ci_high)
+        pts = np.asarray(sizes) if fit is None else fit.sizes
+        j = verdict(slope, lo, hi, pred[(t, q)], tol=tol, widths=pts, design=WIDTH)
+        out.append(Slope(t, q, 1, slope, lo, hi, pred[(t, q)], j.verdict, j.reason))
+    return out
