@@ -64,8 +64,8 @@ L0 = 2
 RUNS = {"relu": 1e-4, "tanh": 1e-2}
 SIZES = {
     True: {"width": 128, "batch": 32, "depths": (2, 4, 8, 16, 32, 64, 128), "seeds": 6},
-    False: {"width": 256, "batch": 128, "depths": (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
-            "seeds": 20},
+    False: {"width": 256, "batch": 128, "depths": (2, 4, 8, 16, 32, 64, 128, 256, 512),
+            "seeds": 10},
 }  # fmt: skip
 #: the depths the verdict's slopes are fitted over (the authors' alpha = 1/2 slope: L <= 256)
 FIT_MAX_DEPTH = 256
