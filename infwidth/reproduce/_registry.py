@@ -1,6 +1,8 @@
 """The reproductions by id: each is a module of this package exposing ``ID``, ``TITLE``,
 ``PAPER``, ``STAND_IN``, ``sweeps(quick)``, ``criteria(points, quick)``, ``report(points)``
-and ``plot(points, path)`` (see :mod:`infwidth.reproduce._run`)."""
+and ``plot(points, path, quick)`` (see :mod:`infwidth.reproduce._run`); a measurement
+that is not a learning-rate sweep defines ``compute(quick, out) -> (config, points,
+computed, cached)`` instead of ``sweeps`` and resumes through its own store."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ..errors import InfwidthError
 REPRODUCTIONS: dict[str, str] = {
     "tp5-fig3": "tp5_fig3",
     "depth-transfer": "depth_transfer",
+    "completep-fig6": "completep_fig6",
 }
 
 

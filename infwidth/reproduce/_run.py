@@ -102,7 +102,9 @@ def reproduce(
     points: list[dict[str, Any]] = []
     config: dict[str, Any] = {}
     computed = cached = 0
-    for sweep in mod.sweeps(quick):
+    if hasattr(mod, "compute"):  # a measurement that is not a learning-rate sweep
+        config, points, computed, cached = mod.compute(quick, out)
+    for sweep in mod.sweeps(quick) if not hasattr(mod, "compute") else ():
         run = run_sweep(sweep.spec, store=str(out / "store.sqlite"), progress=progress)
         computed, cached = computed + run.computed, cached + run.cached
         config[sweep.name] = run.spec.to_json()

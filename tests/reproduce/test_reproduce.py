@@ -1,7 +1,7 @@
 """``infwidth reproduce``: the quick reproductions' verdicts (computed from their data), the
 data/verdict contracts, --list, a bad id, and resume through the sweep store.
 
-The two quick runs are the CI versions (each a module-scoped fixture, run once, through the
+The quick runs are the CI versions (each a module-scoped fixture, run once, through the
 CLI); every other test reads their outputs.
 """
 
@@ -38,6 +38,11 @@ def depth(tmp_path_factory):
     return _run(tmp_path_factory, "depth-transfer")
 
 
+@pytest.fixture(scope="module")
+def completep(tmp_path_factory):
+    return _run(tmp_path_factory, "completep-fig6")
+
+
 def _crit(verdict, start):
     (c,) = [c for c in verdict["criteria"] if c["name"].startswith(start)]
     return c
@@ -47,7 +52,7 @@ def _value(c):
     return float(c["value"]) if c["value"] is not None else math.nan
 
 
-@pytest.mark.parametrize("which", ["tp5", "depth"])
+@pytest.mark.parametrize("which", ["tp5", "depth", "completep"])
 def test_contracts(which, request):
     code, out, verdict, data = request.getfixturevalue(which)
     assert code == 0 and verdict["pass"] is True
@@ -91,6 +96,51 @@ def test_depth_transfer_science(depth):
     assert _value(_crit(verdict, "alpha=0: optimum spread")) > 1.0
     assert _value(_crit(verdict, "alpha=1/2, L=8")) <= 1.0
     assert _value(_crit(verdict, "alpha=0 = alpha=1/2")) == 0.0
+
+
+def test_completep_fig6_science(completep):
+    _, out, verdict, data = completep
+    # alpha from the derived tables (resmlp, Adam): mup 0, depth-mup 1/2, completep 1
+    alphas = {p["target"]: p["alpha"] for p in data["points"]}
+    assert alphas == {"mup": 0.0, "depth-mup": 0.5, "completep": 1.0}
+    # panel B (corrected): 1/sqrt(L) under alpha = 1/2, flat under alpha = 1
+    assert -0.75 <= _value(_crit(verdict, "B (corrected, tanh): alpha=1/2")) <= -0.35
+    assert _value(_crit(verdict, "B: alpha=1 |slope|")) <= 0.15
+    # panel A tracks the step size; ReLU's true linearisation error is round-off
+    assert _value(_crit(verdict, "A (as published)")) <= 0.3
+    a = verdict["report"]["panels"]["A"]["by_target"]
+    assert a["mup"]["dw_slope"] == pytest.approx(-1, abs=0.02)  # |dW| ~ lr ~ L^(alpha-1)
+    assert a["completep"]["dw_slope"] == pytest.approx(0, abs=0.02)
+    assert _value(_crit(verdict, "ReLU at the published step")) <= 1e-8
+    b = verdict["report"]["panels"]["B"]["by_target"]
+    assert b["completep"]["slope"] - b["depth-mup"]["slope"] == pytest.approx(
+        _value(_crit(verdict, "B: alpha=1 slope - alpha=1/2"))
+    )
+    # a rerun is served from its store, with the same verdict
+    again = reproduce("completep-fig6", quick=True, out=out)
+    assert again.computed == 0 and again.verdict["cached"] == len(data["points"])
+    assert [c["value"] for c in again.verdict["criteria"]] == [
+        c["value"] for c in verdict["criteria"]
+    ]
+
+
+def test_corrected_metric_is_second_order_and_published_pairing_is_not_first_order():
+    """The corrected metric divides a second-order remainder by a first-order change: ten
+    times the step, ten times the metric. The notebook's pairing is not the first-order
+    term: its residual does not shrink with the step."""
+    import numpy as np
+
+    from infwidth.reproduce.completep_fig6 import one_step
+
+    rng = np.random.default_rng(0)
+    x, labels = rng.standard_normal((8, 20)), np.arange(8) % 3
+    kw = dict(width=32, depth=4, alpha=0.5, seed=1)
+    small = one_step(x, labels, activation="tanh", lr0=1e-3, **kw)
+    large = one_step(x, labels, activation="tanh", lr0=1e-2, **kw)
+    assert large["corrected"] / small["corrected"] == pytest.approx(10, rel=0.05)
+    assert large["dw_norm"] / small["dw_norm"] == pytest.approx(10, rel=1e-3)
+    # published residual / |b_00| grows like the step (first order), not its square
+    assert large["published"] / small["published"] == pytest.approx(10, rel=0.1)
 
 
 def test_resume_recomputes_only_missing_points(depth):
