@@ -77,6 +77,7 @@ def builtin_make(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     batch_size: int = 16,
+    n_batches: int = 1,
     seed: int = 0,
 ) -> Callable[[int], UserModel]:
     """``make(width)`` for the built-in ``arch`` trained with ``table`` (a
@@ -109,6 +110,7 @@ def builtin_make(
             f, feats = model.apply(p, batch[0])
             return {**feats, OUTPUT: f}
 
-        return UserModel(params, loss, opt, [model.batch(kb, batch_size)], features)
+        batches = [model.batch(k, batch_size) for k in jr.split(kb, n_batches)]
+        return UserModel(params, loss, opt, batches, features)
 
     return make

@@ -88,6 +88,8 @@ class Report:
     base_width: int
     target: str
     optimizer: str
+    alignment: tuple[dict[str, Any], ...] = ()
+    transfer: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -104,8 +106,8 @@ class Report:
             "widths": list(self.widths),
             "base_width": self.base_width,
             "findings": [f.to_json() for f in self.findings],
-            "alignment": [],
-            "transfer": {},
+            "alignment": list(self.alignment),
+            "transfer": self.transfer or {},
             "pass": self.passed,
         }
 
@@ -117,6 +119,11 @@ class Report:
         body = "".join(f"- {f.sentence()}\n" for f in fails)
         rest = [f for f in self.findings if f.verdict != FAIL]
         body += "\n## Everything else\n\n" + "".join(f"- {f.sentence()}\n" for f in rest)
+        if self.alignment:
+            body += "\n## Alignment over training\n\n"
+            body += "".join(f"- {a['sentence']}\n" for a in self.alignment)
+        if self.transfer:
+            body += f"\n## Transfer test\n\n{self.transfer['sentence']}\n"
         return head + "\n" + body
 
     def write(self, out: str | Path) -> Path:

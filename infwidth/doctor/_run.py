@@ -11,6 +11,26 @@ from ..errors import InfwidthError
 from ._audit import audit
 from ._model import UserModel, builtin_make
 from ._report import Report
+from ._transfer import BRACKET, check, transfer_test
+
+#: default horizon of the transfer test (steps per learning rate)
+TRANSFER_STEPS = 60
+
+
+def _extras(
+    rep: Report,
+    make: Callable[[int], UserModel],
+    widths: Sequence[int],
+    transfer_steps: int,
+    bracket: Sequence[float],
+) -> Report:
+    """The report with the transfer test (``transfer_steps`` 0: skipped)."""
+    import dataclasses
+
+    if not transfer_steps:
+        return rep
+    doc = transfer_test(make, widths, steps=transfer_steps, bracket=bracket)
+    return dataclasses.replace(rep, transfer=doc)
 
 
 def _attention(optimizer: str, target: str) -> Any:
@@ -29,20 +49,24 @@ def audit_builtin(
     implemented: Any = None,
     tied: bool = False,
     depth: int = 1,
+    transfer_steps: int = 0,
+    bracket: Sequence[float] = BRACKET,
     **make_kwargs: Any,
 ) -> Report:
     """Audit the built-in ``arch`` trained with the table ``implemented`` (default: the
-    derived one, which must pass) against the derived ``target`` table."""
+    derived one, which must pass) against the derived ``target`` table, then train it
+    (:mod:`._transfer`: ``transfer_steps`` steps per point of ``bracket``; 0 skips)."""
     from ..sim import Table
 
     kw = {"tied": True} if tied else {}
     expected = Table.derive(arch, optimizer, target=target, **kw)
     table = expected if implemented is None else implemented
     base = min(widths) if base_width is None else base_width
+    make_kwargs = {"n_batches": 8, "batch_size": 32, **make_kwargs}
     make = builtin_make(arch, table, optimizer, base_width=base, depth=depth, **make_kwargs)
     names = sorted(t.name for t in table.tensors if not t.tied_to)
     att = expected.operation("attention_logits")
-    return audit(
+    rep = audit(
         make,
         widths,
         expected,
@@ -52,6 +76,7 @@ def audit_builtin(
         optimizer=optimizer,
         attention=att,
     )
+    return _extras(rep, make, widths, transfer_steps, bracket)
 
 
 def user_table(
@@ -86,11 +111,14 @@ def audit_user(
     optimizer: str,
     target: str = "mup",
     base_width: int | None = None,
+    transfer_steps: int = 0,
+    bracket: Sequence[float] = BRACKET,
 ) -> Report:
-    """Audit a user's ``make(width) -> UserModel`` against the derived ``target`` table."""
+    """Audit a user's ``make(width) -> UserModel`` against the derived ``target`` table,
+    then train it (:mod:`._transfer`; ``transfer_steps`` 0 skips)."""
     table, names = user_table(make, widths, optimizer, target)
     base = min(widths) if base_width is None else base_width
-    return audit(
+    rep = audit(
         make,
         widths,
         table,
@@ -100,6 +128,7 @@ def audit_user(
         optimizer=optimizer,
         attention=_attention(optimizer, target),
     )
+    return _extras(rep, make, widths, transfer_steps, bracket)
 
 
 def load_make(ref: str) -> Callable[[int], UserModel]:
@@ -133,19 +162,25 @@ def run_doctor(
     arch: str | None = None,
     model: str | None = None,
     base_width: int | None = None,
+    transfer_steps: int = TRANSFER_STEPS,
+    bracket: Sequence[float] = BRACKET,
     **builtin: Any,
 ) -> Report:
     """The command: audit a built-in ``arch`` or the user's ``model`` (``FILE.py:make``) and
     write ``out/report.json`` and ``out/report.md``."""
     if (arch is None) == (model is None):
         raise InfwidthError("give exactly one of --arch and --model")
+    if transfer_steps:
+        check(bracket, transfer_steps)
     if model is not None:
         rep = audit_user(
-            load_make(model), widths, optimizer=optimizer, target=target, base_width=base_width
-        )
+            load_make(model), widths, optimizer=optimizer, target=target,
+            base_width=base_width, transfer_steps=transfer_steps, bracket=bracket,
+        )  # fmt: skip
     else:
         rep = audit_builtin(
-            arch, optimizer, widths, target=target, base_width=base_width, **builtin
-        )
+            arch, optimizer, widths, target=target, base_width=base_width,
+            transfer_steps=transfer_steps, bracket=bracket, **builtin,
+        )  # fmt: skip
     rep.write(out)
     return rep
