@@ -19,6 +19,7 @@ table's. Verdicts: ``fail`` beyond ``tol``, ``unknown`` when not measurable.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
@@ -29,6 +30,7 @@ import numpy as np
 from .._fit import fit_exponent
 from ..errors import InfwidthError
 from ..spec import parse_fan, width_exponent
+from ._alignment import Layer
 from ._model import OUTPUT, UserModel
 from ._probe import measure, stack
 from ._report import FAIL, PASS, UNKNOWN, Finding, Report, fix_sentence
@@ -174,6 +176,7 @@ def audit(
     per = [measure(_model(make, w)) for w in widths]
     _check_growth(per, widths)
     findings: list[Finding] = []
+    layers: list[Layer] = []
     for row in table.tensors:
         leaf = row.tied_to or row.name
         if leaf not in leaf_names:
@@ -183,6 +186,8 @@ def audit(
         own = row.name if row.name in resp else next(iter(resp), None)
         feature = OUTPUT if row.tied_to else own
         findings += _row_findings(row, _fitted(widths, per, i, feature, _k(row.fan_in)), tol)
+        if feature is not None and not row.tied_to:
+            layers.append(Layer(row.name, i, feature, _k(row.fan_in)))
     if attention is not None:
         k = _k(attention.contracted)
         for name in per[-1]["logits"]:
@@ -198,7 +203,8 @@ def audit(
                     note="q.k summed over d_head: sqrt(d_head) at init",
                 )
             )
-    return Report(tuple(findings), tuple(widths), base_width, target, optimizer)
+    rep = Report(tuple(findings), tuple(widths), base_width, target, optimizer)
+    return dataclasses.replace(rep, layers=tuple(layers))
 
 
 def _model(make: Callable[[int], UserModel], width: int) -> UserModel:

@@ -90,6 +90,8 @@ class Report:
     optimizer: str
     alignment: tuple[dict[str, Any], ...] = ()
     transfer: dict[str, Any] | None = None
+    #: the audited layers (:class:`~infwidth.doctor._alignment.Layer`), for the alignment run
+    layers: tuple[Any, ...] = dataclasses.field(default=(), repr=False)
 
     @property
     def passed(self) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from ..errors import InfwidthError
+from ._alignment import alignment_report
 from ._audit import audit
 from ._model import UserModel, builtin_make
 from ._report import Report
@@ -15,6 +17,8 @@ from ._transfer import BRACKET, check, transfer_test
 
 #: default horizon of the transfer test (steps per learning rate)
 TRANSFER_STEPS = 60
+#: default horizon of the alignment run (checkpoints 1, 2, 4, ...)
+ALIGNMENT_STEPS = 16
 
 
 def _extras(
@@ -23,14 +27,27 @@ def _extras(
     widths: Sequence[int],
     transfer_steps: int,
     bracket: Sequence[float],
+    alignment_steps: int,
+    rederive: Callable[[str], Any],
 ) -> Report:
-    """The report with the transfer test (``transfer_steps`` 0: skipped)."""
+    """The report with alignment over ``alignment_steps`` steps and the transfer test
+    (``transfer_steps`` steps per learning rate); 0 skips either. ``rederive(alignment)``:
+    the expected table derived under that alignment."""
     import dataclasses
 
-    if not transfer_steps:
-        return rep
-    doc = transfer_test(make, widths, steps=transfer_steps, bracket=bracket)
-    return dataclasses.replace(rep, transfer=doc)
+    if alignment_steps:
+
+        def lr_exponents(a: str) -> dict[str, Fraction]:
+            return {r.name: r.w("learning_rate") for r in rederive(a).tensors}
+
+        rows = alignment_report(
+            make, widths, rep.layers, steps=alignment_steps, lr_exponents=lr_exponents
+        )
+        rep = dataclasses.replace(rep, alignment=tuple(rows))
+    if transfer_steps:
+        doc = transfer_test(make, widths, steps=transfer_steps, bracket=bracket)
+        rep = dataclasses.replace(rep, transfer=doc)
+    return rep
 
 
 def _attention(optimizer: str, target: str) -> Any:
@@ -51,6 +68,7 @@ def audit_builtin(
     depth: int = 1,
     transfer_steps: int = 0,
     bracket: Sequence[float] = BRACKET,
+    alignment_steps: int = 0,
     **make_kwargs: Any,
 ) -> Report:
     """Audit the built-in ``arch`` trained with the table ``implemented`` (default: the
@@ -76,11 +94,18 @@ def audit_builtin(
         optimizer=optimizer,
         attention=att,
     )
-    return _extras(rep, make, widths, transfer_steps, bracket)
+    return _extras(
+        rep, make, widths, transfer_steps, bracket, alignment_steps,
+        lambda a: Table.derive(arch, optimizer, target=target, alignment=a, **kw),
+    )  # fmt: skip
 
 
 def user_table(
-    make: Callable[[int], UserModel], widths: Sequence[int], optimizer: str, target: str
+    make: Callable[[int], UserModel],
+    widths: Sequence[int],
+    optimizer: str,
+    target: str,
+    alignment: str = "full",
 ) -> tuple[Any, list[str]]:
     """The derived table of a user's parameters (leaves read as tensors by their growing
     axes, :func:`infwidth.sim.infer_leaves`) and the leaf names."""
@@ -100,7 +125,9 @@ def user_table(
         spec = NetworkSpec("user", tuple(tensors))
     except InfwidthError as exc:
         raise InfwidthError(f"cannot read the parameters as a network: {exc}") from None
-    table = Table.from_json(derive(spec, optimizer, target=target, gauge="no-multipliers"))
+    table = Table.from_json(
+        derive(spec, optimizer, target=target, gauge="no-multipliers", alignment=alignment)
+    )
     return table, [i.name for i in infos]
 
 
@@ -113,6 +140,7 @@ def audit_user(
     base_width: int | None = None,
     transfer_steps: int = 0,
     bracket: Sequence[float] = BRACKET,
+    alignment_steps: int = 0,
 ) -> Report:
     """Audit a user's ``make(width) -> UserModel`` against the derived ``target`` table,
     then train it (:mod:`._transfer`; ``transfer_steps`` 0 skips)."""
@@ -128,7 +156,10 @@ def audit_user(
         optimizer=optimizer,
         attention=_attention(optimizer, target),
     )
-    return _extras(rep, make, widths, transfer_steps, bracket)
+    return _extras(
+        rep, make, widths, transfer_steps, bracket, alignment_steps,
+        lambda a: user_table(make, widths, optimizer, target, alignment=a)[0],
+    )  # fmt: skip
 
 
 def load_make(ref: str) -> Callable[[int], UserModel]:
@@ -164,6 +195,7 @@ def run_doctor(
     base_width: int | None = None,
     transfer_steps: int = TRANSFER_STEPS,
     bracket: Sequence[float] = BRACKET,
+    alignment_steps: int = ALIGNMENT_STEPS,
     **builtin: Any,
 ) -> Report:
     """The command: audit a built-in ``arch`` or the user's ``model`` (``FILE.py:make``) and
@@ -176,11 +208,13 @@ def run_doctor(
         rep = audit_user(
             load_make(model), widths, optimizer=optimizer, target=target,
             base_width=base_width, transfer_steps=transfer_steps, bracket=bracket,
+            alignment_steps=alignment_steps,
         )  # fmt: skip
     else:
         rep = audit_builtin(
             arch, optimizer, widths, target=target, base_width=base_width,
-            transfer_steps=transfer_steps, bracket=bracket, **builtin,
+            transfer_steps=transfer_steps, bracket=bracket,
+            alignment_steps=alignment_steps, **builtin,
         )  # fmt: skip
     rep.write(out)
     return rep
