@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bracket", default="-2,-1,0,1,2", help="transfer test: log2 LR multipliers (5 points)"
     )
+    p.add_argument("--alignment-steps", type=int, default=16, help="alignment run: steps (0 skips)")
     p.add_argument("--out", default="doctor_out", help="output folder")
 
 
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sweep import parse_grid
 
     valid.nonnegative_int("--transfer-steps", args.transfer_steps)
+    valid.nonnegative_int("--alignment-steps", args.alignment_steps)
     bracket = parse_grid(args.bracket)
     rep = run_doctor(
         widths=widths,
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         base_width=args.base_width,
         transfer_steps=args.transfer_steps,
         bracket=bracket,
+        alignment_steps=args.alignment_steps,
         **builtin,
     )
     fails = len(rep.failures())

@@ -126,11 +126,22 @@ class Report:
             body += "".join(f"- {a['sentence']}\n" for a in self.alignment)
         if self.transfer:
             body += f"\n## Transfer test\n\n{self.transfer['sentence']}\n"
+        body += "\n## Figures\n\n![measured vs expected exponents](exponents.png)\n"
+        if self.alignment:
+            body += "![alignment over training](alignment.png)\n"
+        if self.transfer:
+            body += "![transfer bracket](transfer.png)\n"
         return head + "\n" + body
 
-    def write(self, out: str | Path) -> Path:
+    def write(self, out: str | Path, *, figures: bool = True) -> Path:
+        """``out/report.json``, ``out/report.md`` and (``figures``) the figures
+        (:mod:`._figures`)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
         (out / "report.md").write_text(self.markdown())
+        if figures:
+            from ._figures import write_figures
+
+            write_figures(self.to_json(), out)
         return out

@@ -73,6 +73,10 @@ def test_user_model_report(tmp_path, capsys):
         t = rep["transfer"]  # the default transfer test ran (5 points, 60 steps)
         assert t["steps"] == 60 and t["widths"] == [64, 128, 256] and len(t["points"]) >= 15
         assert t["verdict"] in ("transfers", "does not transfer", "inconclusive")
+        assert [a["tensor"] for a in rep["alignment"]] == ["W2", "W3"]  # W1's fan-in is fixed
+        assert rep["alignment"][0]["steps"] == [1, 2, 4, 8, 16]
+        for png in ("exponents.png", "alignment.png", "transfer.png"):
+            assert (out / png).read_bytes()[:4] == b"\x89PNG"
         assert fails == ([] if scaled else [("W2", "learning_rate")])
         assert set(rep["findings"][0]) >= {
             "tensor",
