@@ -3,8 +3,8 @@
 For every parameter leaf ``w`` of a :class:`~infwidth.doctor._model.UserModel`:
 
 * **init variance** :math:`\\overline{w^2}` (``None`` for an all-zero leaf);
-* **forward response** :math:`\\mathrm{RMS}(J_w\\,\\delta)` of a feature along a unit Gaussian
-  direction :math:`\\delta` (``jax.jvp``). For a layer :math:`h = m\\,x w` with
+* **forward response** :math:`\\mathrm{RMS}(J_w\\,\\delta)` of a feature along unit Gaussian
+  directions :math:`\\delta` (mean square over several) (``jax.jvp``). For a layer :math:`h = m\\,x w` with
   :math:`O(1)` inputs this is :math:`m\\,\\sqrt{\\mathrm{fan\\_in}}` (central limit over the
   fan-in), so the multiplier exponent is the fitted slope minus half the fan-in's;
 * **optimiser probes** on the user's optax chain, first step from ``init(params)``, with
@@ -98,9 +98,12 @@ def optimizer_probes(model: UserModel, seed: int = 0) -> list[dict[str, float | 
     return out
 
 
-def forward_responses(model: UserModel, batch: Any, seed: int = 1) -> list[dict[str, float]]:
-    """Per leaf: ``{feature: RMS of its JVP along a unit Gaussian direction}`` (features that
-    respond, in the features' order); ``[]`` per leaf without a features function."""
+def forward_responses(
+    model: UserModel, batch: Any, seed: int = 1, draws: int = 8
+) -> list[dict[str, float]]:
+    """Per leaf: ``{feature: RMS of its JVP along unit Gaussian directions}`` (mean square
+    over ``draws`` directions: a readout with few outputs sees few independent sums; features
+    that respond, in the features' order); ``[]`` per leaf without a features function."""
     leaves, tdef = jax.tree.flatten(model.params)
     if model.features is None:
         return [{} for _ in leaves]
@@ -111,9 +114,7 @@ def forward_responses(model: UserModel, batch: Any, seed: int = 1) -> list[dict[
     @jax.jit
     def response(tangent: Any) -> dict[str, jax.Array]:
         _, dj = jax.jvp(feats, (model.params,), (tangent,))
-        return {
-            n: jnp.sqrt(jnp.mean(jnp.square(jnp.asarray(v, jnp.float32)))) for n, v in dj.items()
-        }
+        return {n: jnp.mean(jnp.square(jnp.asarray(v, jnp.float32))) for n, v in dj.items()}
 
     order = list(model.features(model.params, batch))  # jvp returns dicts sorted by key
     rng = np.random.default_rng(seed)
@@ -123,10 +124,13 @@ def forward_responses(model: UserModel, batch: Any, seed: int = 1) -> list[dict[
         if not jnp.issubdtype(jnp.result_type(w), jnp.floating):
             out.append({})
             continue
-        tang = list(zeros)
-        tang[i] = jnp.asarray(rng.standard_normal(np.shape(w)), jnp.result_type(w))
-        r = response(jax.tree.unflatten(tdef, tang))
-        out.append({n: float(r[n]) for n in order if float(r[n]) > 0})
+        ms = {n: 0.0 for n in order}
+        for _ in range(draws):
+            tang = list(zeros)
+            tang[i] = jnp.asarray(rng.standard_normal(np.shape(w)), jnp.result_type(w))
+            r = response(jax.tree.unflatten(tdef, tang))
+            ms = {n: ms[n] + float(r[n]) / draws for n in order}
+        out.append({n: float(np.sqrt(ms[n])) for n in order if ms[n] > 0})
     return out
 
 
