@@ -8,7 +8,8 @@ diverged). :func:`infwidth.sweep.analyse` refines each width's optimum :math:`x^
 in log2 LR) and gives the verdict: the implementation transfers when
 :math:`\\max_n x^*(n) - \\min_n x^*(n)` is within ``tolerance`` octaves, at this horizon only.
 A width whose optimum lies on the bracket's edge gets one more point on that side, at most
-``extend`` times.
+``extend`` times; if it is still on the edge the spread is a lower bound, which decides
+"does not transfer" when it already exceeds the tolerance (and is inconclusive otherwise).
 
 Why not :func:`infwidth.sweep.run_sweep`: the sweep trains a *target's* table (its user-model
 path rescales the user's standard initialisation to the target), while the doctor must train
@@ -91,8 +92,14 @@ def transfer_test(
     # every width on one grid: points a width did not run count as missing (NaN)
     result = analyse(records, full, tolerance=tolerance, steps=steps)
     t = result["transfer"]["model"]
+    verdict, bound = t["verdict"], False
+    if verdict == "inconclusive" and t["spread_octaves"] is not None:
+        # an optimum on an edge lies at least that far out: beyond tolerance already decides
+        bound = t["spread_octaves"] > tolerance
+        verdict = "does not transfer" if bound else verdict
     doc = {
-        "verdict": t["verdict"],
+        "verdict": verdict,
+        "lower_bound": bound,
         "shift_octaves": t["shift_octaves"],
         "spread_octaves": t["spread_octaves"],
         "tolerance_octaves": tolerance,
@@ -111,13 +118,15 @@ def transfer_test(
 def sentence(doc: dict[str, Any]) -> str:
     """The verdict in words: transfers / does not, and by how many octaves it moved."""
     w0, w1, s = doc["widths"][0], doc["widths"][-1], doc["shift_octaves"]
-    moved = "" if s is None else f"the optimal learning rate moved by {s:+.2f} octaves"
+    least = "at least " if doc.get("lower_bound") else ""
+    moved = "" if s is None else f"the optimal learning rate moved by {least}{s:+.2f} octaves"
     at = f"at this horizon ({doc['steps']} steps, widths {w0} to {w1})"
     if doc["verdict"] == "transfers":
         return f"Transfers {at}: {moved} (tolerance {doc['tolerance_octaves']:g})."
     if doc["verdict"] == "does not transfer":
         return (
-            f"Does not transfer {at}: {moved}; the spread is {doc['spread_octaves']:.2f} "
+            f"Does not transfer {at}: {moved}; the spread is {least}"
+            f"{doc['spread_octaves']:.2f} "
             f"octaves (tolerance {doc['tolerance_octaves']:g})."
         )
     return f"Inconclusive {at}: an optimum lies on the bracket's edge or every point diverged."
