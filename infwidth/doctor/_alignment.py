@@ -43,7 +43,7 @@ import jax.random as jr
 import numpy as np
 
 from .._fit import fit_exponent
-from ._model import UserModel
+from ._model import UserModel, build
 from ._train import train
 
 TERMS = ("dW_x", "W_dx", "dW_dx")
@@ -139,13 +139,11 @@ def alignment_report(
     the step it leaves the ``assumed`` regime (``None``: never), the nearest regime and the
     learning-rate exponents derived under both (``lr_exponents(alignment)``; module
     docstring)."""
-    from ._audit import _model
-
     layers = [lay for lay in layers if lay.k_in > 0]
     if not layers:
         return []
     widths = sorted(int(w) for w in widths)
-    per = [_ratios(_model(make, w), layers, steps) for w in widths]
+    per = [_ratios(build(make, w), layers, steps) for w in widths]
     keep = checkpoints(steps)
     derived = {}
     if lr_exponents is not None:

@@ -24,14 +24,13 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
-import jax
 import numpy as np
 
 from .._fit import fit_exponent
 from ..errors import InfwidthError
 from ..spec import parse_fan, width_exponent
 from ._alignment import Layer
-from ._model import OUTPUT, UserModel
+from ._model import OUTPUT, UserModel, build
 from ._probe import measure, stack
 from ._report import FAIL, PASS, UNKNOWN, Finding, Report, fix_sentence
 
@@ -173,7 +172,7 @@ def audit(
     widths = sorted(int(w) for w in widths)
     if len(widths) < 2 or len(set(widths)) < len(widths):
         raise InfwidthError("the doctor needs at least two different widths")
-    per = [measure(_model(make, w)) for w in widths]
+    per = [measure(build(make, w)) for w in widths]
     _check_growth(per, widths)
     findings: list[Finding] = []
     layers: list[Layer] = []
@@ -205,21 +204,6 @@ def audit(
             )
     rep = Report(tuple(findings), tuple(widths), base_width, target, optimizer)
     return dataclasses.replace(rep, layers=tuple(layers))
-
-
-def _model(make: Callable[[int], UserModel], width: int) -> UserModel:
-    try:
-        model = make(width)
-    except InfwidthError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a user's make(): one clear line
-        raise InfwidthError(f"make({width}) failed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(model, UserModel):
-        raise InfwidthError(
-            f"make({width}) must return infwidth.doctor.UserModel, not {type(model).__name__}"
-        )
-    jax.tree.leaves(model.params)
-    return model
 
 
 def _check_growth(per: list[dict[str, Any]], widths: list[int]) -> None:

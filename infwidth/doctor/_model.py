@@ -114,3 +114,19 @@ def builtin_make(
         return UserModel(params, loss, opt, batches, features)
 
     return make
+
+
+def build(make: Callable[[int], UserModel], width: int) -> UserModel:
+    """``make(width)``, checked: a failing ``make`` or a wrong return type is one clear line."""
+    try:
+        model = make(width)
+    except InfwidthError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a user's make(): one clear line
+        raise InfwidthError(f"make({width}) failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, UserModel):
+        raise InfwidthError(
+            f"make({width}) must return infwidth.doctor.UserModel, not {type(model).__name__}"
+        )
+    jax.tree.leaves(model.params)
+    return model

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import InfwidthError
 from ._alignment import alignment_report
 from ._audit import audit
-from ._model import UserModel, builtin_make
+from ._model import UserModel, build, builtin_make
 from ._report import Report
 from ._transfer import BRACKET, check, transfer_test
 
@@ -112,9 +112,8 @@ def user_table(
     from .. import derive
     from ..sim import Table, infer_leaves
     from ..spec import NetworkSpec, make_tensor
-    from ._audit import _model
 
-    lo, hi = _model(make, min(widths)).params, _model(make, max(widths)).params
+    lo, hi = build(make, min(widths)).params, build(make, max(widths)).params
     infos = infer_leaves(hi, lo)
     if not any(i.infinite_axes for i in infos if i.kind != "frozen"):
         raise InfwidthError(

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InfwidthError
 from ..sweep import analyse
-from ._model import UserModel
+from ._model import UserModel, build
 from ._train import stepper, train
 
 #: the default bracket: log2 multipliers of the model's own learning rates
@@ -63,15 +63,13 @@ def transfer_test(
 ) -> dict[str, Any]:
     """``{"verdict", "shift_octaves", "spread_octaves", "optima", "points", "sentence", ...}``
     of the implementation ``make`` at ``widths`` (module docstring)."""
-    from ._audit import _model
-
     grid = check(bracket, steps)
     d = grid[1] - grid[0]
     widths = sorted(int(w) for w in widths)
     records: list[dict[str, Any]] = []
     full = list(grid)
     for w in widths:
-        model = _model(make, w)
+        model = build(make, w)
         step = stepper(model)
         todo, done, ext = list(grid), [], 0
         while todo:
