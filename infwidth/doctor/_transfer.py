@@ -5,7 +5,7 @@ At every width ``n`` the model trains ``steps`` steps at learning rates :math:`2
 for ``x`` on a uniform log2 grid around 0 (:math:`\\eta_n`: the model's own rates at ``n``);
 the metric is the mean training loss over the last quarter of the steps (``+inf`` when
 diverged). :func:`infwidth.sweep.analyse` refines each width's optimum :math:`x^*(n)` (parabola
-in log2 LR) and gives the verdict: the implementation transfers when
+in log2 LR, on that width's own points) and the sweep's rule gives the verdict: the implementation transfers when
 :math:`\\max_n x^*(n) - \\min_n x^*(n)` is within ``tolerance`` octaves, at this horizon only.
 A width whose optimum lies on the bracket's edge gets one more point on that side, at most
 ``extend`` times; if it is still on the edge the spread is a lower bound, which decides
@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InfwidthError
 from ..sweep import analyse
+from ..sweep._analysis import judge  # the sweep's verdict rule, on per-width optima
 from ._model import UserModel, build
 from ._train import stepper, train
 
@@ -67,7 +68,7 @@ def transfer_test(
     d = grid[1] - grid[0]
     widths = sorted(int(w) for w in widths)
     records: list[dict[str, Any]] = []
-    full = list(grid)
+    full, optima = list(grid), []
     for w in widths:
         model = build(make, w)
         step = stepper(model)
@@ -86,27 +87,24 @@ def transfer_test(
                 ext += 1
                 low = opt["log2_lr"] is None or opt["log2_lr"] == min(done)
                 todo = [min(done) - d if low else max(done) + d]
+        optima.append(opt)  # judged on the width's own points: its edges are its own
         full = sorted(set(full) | set(done))
-    # every width on one grid: points a width did not run count as missing (NaN)
-    result = analyse(records, full, tolerance=tolerance, steps=steps)
-    t = result["transfer"]["model"]
-    verdict, bound = t["verdict"], False
-    if verdict == "inconclusive" and t["spread_octaves"] is not None:
+    shift, spread, verdict = judge(optima, tolerance)
+    bound = False
+    if verdict == "inconclusive" and spread is not None:
         # an optimum on an edge lies at least that far out: beyond tolerance already decides
-        bound = t["spread_octaves"] > tolerance
+        bound = spread > tolerance
         verdict = "does not transfer" if bound else verdict
     doc = {
         "verdict": verdict,
         "lower_bound": bound,
-        "shift_octaves": t["shift_octaves"],
-        "spread_octaves": t["spread_octaves"],
+        "shift_octaves": shift,
+        "spread_octaves": spread,
         "tolerance_octaves": tolerance,
         "steps": steps,
         "widths": widths,
         "log2_lr_multipliers": full,
-        "optima": [
-            {k: o[k] for k in ("width", "log2_lr", "on_edge", "loss")} for o in result["optima"]
-        ],
+        "optima": [{k: o[k] for k in ("width", "log2_lr", "on_edge", "loss")} for o in optima],
         "points": [{k: r[k] for k in ("width", "log2_lr", "loss", "diverged")} for r in records],
     }
     doc["sentence"] = sentence(doc)
