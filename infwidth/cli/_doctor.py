@@ -30,6 +30,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-2, help="built-ins: base learning rate")
     p.add_argument("--eps", type=float, default=1e-8, help="built-ins: base Adam epsilon")
     p.add_argument("--weight-decay", type=float, default=0.0, help="built-ins: weight decay")
+    p.add_argument(
+        "--transfer-steps", type=int, default=60, help="transfer test: steps per LR (0 skips)"
+    )
+    p.add_argument(
+        "--bracket", default="-2,-1,0,1,2", help="transfer test: log2 LR multipliers (5 points)"
+    )
+    p.add_argument("--alignment-steps", type=int, default=16, help="alignment run: steps (0 skips)")
     p.add_argument("--out", default="doctor_out", help="output folder")
 
 
@@ -47,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
             "weight_decay": valid.nonnegative("--weight-decay", args.weight_decay),
             "tied": args.tied,
         }
+    from ..sweep import parse_grid
+
+    valid.nonnegative_int("--transfer-steps", args.transfer_steps)
+    valid.nonnegative_int("--alignment-steps", args.alignment_steps)
+    bracket = parse_grid(args.bracket)
     rep = run_doctor(
         widths=widths,
         out=args.out,
@@ -55,9 +67,14 @@ def run(args: argparse.Namespace) -> int:
         arch=args.arch,
         model=args.model,
         base_width=args.base_width,
+        transfer_steps=args.transfer_steps,
+        bracket=bracket,
+        alignment_steps=args.alignment_steps,
         **builtin,
     )
     fails = len(rep.failures())
     verdict = "PASS" if rep.passed else f"{fails} finding(s) fail"
+    if rep.transfer:
+        verdict += f"; transfer: {rep.transfer['verdict']}"
     sys.stdout.write(f"doctor: {verdict}; report in {args.out}/report.md\n")
     return 0

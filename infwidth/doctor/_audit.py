@@ -19,17 +19,18 @@ table's. Verdicts: ``fail`` beyond ``tol``, ``unknown`` when not measurable.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
-import jax
 import numpy as np
 
 from .._fit import fit_exponent
 from ..errors import InfwidthError
 from ..spec import parse_fan, width_exponent
-from ._model import OUTPUT, UserModel
+from ._alignment import Layer
+from ._model import OUTPUT, UserModel, build
 from ._probe import measure, stack
 from ._report import FAIL, PASS, UNKNOWN, Finding, Report, fix_sentence
 
@@ -171,9 +172,10 @@ def audit(
     widths = sorted(int(w) for w in widths)
     if len(widths) < 2 or len(set(widths)) < len(widths):
         raise InfwidthError("the doctor needs at least two different widths")
-    per = [measure(_model(make, w)) for w in widths]
+    per = [measure(build(make, w)) for w in widths]
     _check_growth(per, widths)
     findings: list[Finding] = []
+    layers: list[Layer] = []
     for row in table.tensors:
         leaf = row.tied_to or row.name
         if leaf not in leaf_names:
@@ -183,6 +185,8 @@ def audit(
         own = row.name if row.name in resp else next(iter(resp), None)
         feature = OUTPUT if row.tied_to else own
         findings += _row_findings(row, _fitted(widths, per, i, feature, _k(row.fan_in)), tol)
+        if feature is not None and not row.tied_to:
+            layers.append(Layer(row.name, i, feature, _k(row.fan_in)))
     if attention is not None:
         k = _k(attention.contracted)
         for name in per[-1]["logits"]:
@@ -198,22 +202,8 @@ def audit(
                     note="q.k summed over d_head: sqrt(d_head) at init",
                 )
             )
-    return Report(tuple(findings), tuple(widths), base_width, target, optimizer)
-
-
-def _model(make: Callable[[int], UserModel], width: int) -> UserModel:
-    try:
-        model = make(width)
-    except InfwidthError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a user's make(): one clear line
-        raise InfwidthError(f"make({width}) failed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(model, UserModel):
-        raise InfwidthError(
-            f"make({width}) must return infwidth.doctor.UserModel, not {type(model).__name__}"
-        )
-    jax.tree.leaves(model.params)
-    return model
+    rep = Report(tuple(findings), tuple(widths), base_width, target, optimizer)
+    return dataclasses.replace(rep, layers=tuple(layers))
 
 
 def _check_growth(per: list[dict[str, Any]], widths: list[int]) -> None:

@@ -77,6 +77,7 @@ def builtin_make(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     batch_size: int = 16,
+    n_batches: int = 1,
     seed: int = 0,
 ) -> Callable[[int], UserModel]:
     """``make(width)`` for the built-in ``arch`` trained with ``table`` (a
@@ -109,6 +110,23 @@ def builtin_make(
             f, feats = model.apply(p, batch[0])
             return {**feats, OUTPUT: f}
 
-        return UserModel(params, loss, opt, [model.batch(kb, batch_size)], features)
+        batches = [model.batch(k, batch_size) for k in jr.split(kb, n_batches)]
+        return UserModel(params, loss, opt, batches, features)
 
     return make
+
+
+def build(make: Callable[[int], UserModel], width: int) -> UserModel:
+    """``make(width)``, checked: a failing ``make`` or a wrong return type is one clear line."""
+    try:
+        model = make(width)
+    except InfwidthError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a user's make(): one clear line
+        raise InfwidthError(f"make({width}) failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, UserModel):
+        raise InfwidthError(
+            f"make({width}) must return infwidth.doctor.UserModel, not {type(model).__name__}"
+        )
+    jax.tree.leaves(model.params)
+    return model

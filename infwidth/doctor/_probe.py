@@ -3,8 +3,8 @@
 For every parameter leaf ``w`` of a :class:`~infwidth.doctor._model.UserModel`:
 
 * **init variance** :math:`\\overline{w^2}` (``None`` for an all-zero leaf);
-* **forward response** :math:`\\mathrm{RMS}(J_w\\,\\delta)` of a feature along a unit Gaussian
-  direction :math:`\\delta` (``jax.jvp``). For a layer :math:`h = m\\,x w` with
+* **forward response** :math:`\\mathrm{RMS}(J_w\\,\\delta)` of a feature along unit Gaussian
+  directions :math:`\\delta` (mean square over several) (``jax.jvp``). For a layer :math:`h = m\\,x w` with
   :math:`O(1)` inputs this is :math:`m\\,\\sqrt{\\mathrm{fan\\_in}}` (central limit over the
   fan-in), so the multiplier exponent is the fitted slope minus half the fan-in's;
 * **optimiser probes** on the user's optax chain, first step from ``init(params)``, with
@@ -25,7 +25,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 
 from ..errors import InfwidthError
@@ -36,39 +35,55 @@ A_SCAN = np.logspace(-15, 1, 17)
 
 
 def _rms(x: Any) -> float:
-    x = jnp.asarray(x, jnp.float32)
-    return float(jnp.sqrt(jnp.mean(x * x))) if x.size else 0.0
+    x = np.asarray(x, np.float32)
+    return float(np.sqrt(np.mean(x * x))) if x.size else 0.0
 
 
-def _step(model: UserModel, grads: Any) -> list[jax.Array]:
-    state = model.optimizer.init(model.params)
-    updates, _ = model.optimizer.update(grads, state, model.params)
-    return jax.tree.leaves(updates)
+def _signs(leaves: Sequence[Any], seed: int) -> list[jax.Array]:
+    """Random +-1 tensors shaped like ``leaves`` (NumPy: nothing to compile per shape)."""
+    rng = np.random.default_rng(seed)
+    return [
+        jnp.asarray(np.where(rng.standard_normal(np.shape(w)) < 0, -1.0, 1.0), jnp.result_type(w))
+        for w in leaves
+    ]
 
 
 def optimizer_probes(model: UserModel, seed: int = 0) -> list[dict[str, float | None]]:
     """Per leaf (``tree_leaves`` order): ``degree``, ``lr``, ``eps``, ``decay``."""
     leaves, tdef = jax.tree.flatten(model.params)
-    keys = jr.split(jr.PRNGKey(seed), len(leaves))
-    signs = [
-        jnp.sign(jr.normal(k, jnp.shape(w))).astype(jnp.result_type(w))
-        for k, w in zip(keys, leaves, strict=True)
-    ]
+    signs = _signs(leaves, seed)
 
-    def U(a: float) -> list[float]:
-        grads = jax.tree.unflatten(tdef, [a * s for s in signs])
-        return [_rms(u) for u in _step(model, grads)]
+    @jax.jit
+    def probe(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """RMS of each leaf's first update for the gradient ``a * signs``, and the decay
+        ``-<u, w>/<w, w>`` it implies."""
+        grads = jax.tree.unflatten(tdef, [(a * s).astype(s.dtype) for s in signs])
+        state = model.optimizer.init(model.params)
+        upd = jax.tree.leaves(model.optimizer.update(grads, state, model.params)[0])
+        f32 = [jnp.asarray(u, jnp.float32) for u in upd]
+        rms = jnp.stack([jnp.sqrt(jnp.mean(u * u)) if u.size else 0.0 for u in f32])
+        ww = [jnp.vdot(jnp.asarray(w, jnp.float32), jnp.asarray(w, jnp.float32)) for w in leaves]
+        dec = jnp.stack(
+            [
+                -jnp.vdot(u, jnp.asarray(w, jnp.float32)) / v
+                for u, w, v in zip(f32, leaves, ww, strict=True)
+            ]
+        )
+        return rms, dec
+
+    def U(a: float) -> np.ndarray:
+        return np.asarray(probe(jnp.float32(a))[0], float)
 
     try:
         hi, hi2 = U(A_HIGH), U(2 * A_HIGH)
         scan = np.array([U(float(a)) for a in A_SCAN])  # (scales, leaves)
-        zero = _step(model, jax.tree.unflatten(tdef, [jnp.zeros_like(s) for s in signs]))
+        zero = np.asarray(probe(jnp.float32(0.0))[1], float)
     except Exception as exc:  # noqa: BLE001 - a user's optimiser: one clear line
         raise InfwidthError(
             f"the optimizer cannot be probed: {type(exc).__name__}: {exc}"
         ) from None
     out = []
-    for i, w in enumerate(leaves):
+    for i in range(len(leaves)):
         deg = float(np.log2(hi2[i] / hi[i])) if hi[i] > 0 else None
         p = None if deg is None or min(abs(deg), abs(deg - 1)) > 0.1 else round(deg)
         lr = None if p is None else hi[i] / A_HIGH**p
@@ -78,15 +93,17 @@ def optimizer_probes(model: UserModel, seed: int = 0) -> list[dict[str, float | 
             j = int(np.argmin(np.abs(np.log(np.maximum(r, 1e-30) / 0.5))))
             if 0.05 < r[j] < 0.95:
                 eps = float(A_SCAN[j] * (1 - r[j]) / r[j])
-        ww = float(jnp.vdot(w, w))
-        decay = None if ww == 0 else -float(jnp.vdot(zero[i], w)) / ww
+        decay = None if not np.isfinite(zero[i]) else float(zero[i])
         out.append({"degree": p, "lr": lr, "eps": eps, "decay": decay})
     return out
 
 
-def forward_responses(model: UserModel, batch: Any, seed: int = 1) -> list[dict[str, float]]:
-    """Per leaf: ``{feature: RMS of its JVP along a unit Gaussian direction}`` (features that
-    respond, in the features' order); ``[]`` per leaf without a features function."""
+def forward_responses(
+    model: UserModel, batch: Any, seed: int = 1, draws: int = 8
+) -> list[dict[str, float]]:
+    """Per leaf: ``{feature: RMS of its JVP along unit Gaussian directions}`` (mean square
+    over ``draws`` directions: a readout with few outputs sees few independent sums; features
+    that respond, in the features' order); ``[]`` per leaf without a features function."""
     leaves, tdef = jax.tree.flatten(model.params)
     if model.features is None:
         return [{} for _ in leaves]
@@ -94,16 +111,26 @@ def forward_responses(model: UserModel, batch: Any, seed: int = 1) -> list[dict[
     def feats(p: Any) -> dict[str, jax.Array]:
         return dict(model.features(p, batch))
 
+    @jax.jit
+    def response(tangent: Any) -> dict[str, jax.Array]:
+        _, dj = jax.jvp(feats, (model.params,), (tangent,))
+        return {n: jnp.mean(jnp.square(jnp.asarray(v, jnp.float32))) for n, v in dj.items()}
+
     order = list(model.features(model.params, batch))  # jvp returns dicts sorted by key
+    rng = np.random.default_rng(seed)
+    zeros = [jnp.zeros_like(x) for x in leaves]
     out = []
-    for i, (k, w) in enumerate(zip(jr.split(jr.PRNGKey(seed), len(leaves)), leaves, strict=True)):
+    for i, w in enumerate(leaves):
         if not jnp.issubdtype(jnp.result_type(w), jnp.floating):
             out.append({})
             continue
-        tang = [jnp.zeros_like(x) for x in leaves]
-        tang[i] = jr.normal(k, jnp.shape(w), jnp.result_type(w))
-        _, dj = jax.jvp(feats, (model.params,), (jax.tree.unflatten(tdef, tang),))
-        out.append({n: r for n in order if (r := _rms(dj[n])) > 0})
+        ms = {n: 0.0 for n in order}
+        for _ in range(draws):
+            tang = list(zeros)
+            tang[i] = jnp.asarray(rng.standard_normal(np.shape(w)), jnp.result_type(w))
+            r = response(jax.tree.unflatten(tdef, tang))
+            ms = {n: ms[n] + float(r[n]) / draws for n in order}
+        out.append({n: float(np.sqrt(ms[n])) for n in order if ms[n] > 0})
     return out
 
 
@@ -112,13 +139,13 @@ def measure(model: UserModel) -> dict[str, Any]:
     batch = model.first_batch()
     leaves = jax.tree.leaves(model.params)
     try:
-        grads = jax.tree.leaves(jax.grad(model.loss)(model.params, batch))
+        grads = jax.tree.leaves(jax.jit(jax.grad(model.loss))(model.params, batch))
         feats = {} if model.features is None else dict(model.features(model.params, batch))
     except Exception as exc:  # noqa: BLE001 - a user's model: one clear line
         raise InfwidthError(f"the model fails to run: {type(exc).__name__}: {exc}") from None
     logits = {n: _rms(v) for n, v in feats.items() if n.endswith("logits") and n != OUTPUT}
     return {
-        "var": [float(jnp.mean(jnp.square(jnp.asarray(w, jnp.float32)))) for w in leaves],
+        "var": [float(np.mean(np.square(np.asarray(w, np.float32)))) for w in leaves],
         "grad": [_rms(g) for g in grads],
         "optim": optimizer_probes(model),
         "forward": forward_responses(model, batch),

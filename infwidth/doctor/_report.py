@@ -88,6 +88,10 @@ class Report:
     base_width: int
     target: str
     optimizer: str
+    alignment: tuple[dict[str, Any], ...] = ()
+    transfer: dict[str, Any] | None = None
+    #: the audited layers (:class:`~infwidth.doctor._alignment.Layer`), for the alignment run
+    layers: tuple[Any, ...] = dataclasses.field(default=(), repr=False)
 
     @property
     def passed(self) -> bool:
@@ -104,8 +108,8 @@ class Report:
             "widths": list(self.widths),
             "base_width": self.base_width,
             "findings": [f.to_json() for f in self.findings],
-            "alignment": [],
-            "transfer": {},
+            "alignment": list(self.alignment),
+            "transfer": self.transfer or {},
             "pass": self.passed,
         }
 
@@ -117,11 +121,27 @@ class Report:
         body = "".join(f"- {f.sentence()}\n" for f in fails)
         rest = [f for f in self.findings if f.verdict != FAIL]
         body += "\n## Everything else\n\n" + "".join(f"- {f.sentence()}\n" for f in rest)
+        if self.alignment:
+            body += "\n## Alignment over training\n\n"
+            body += "".join(f"- {a['sentence']}\n" for a in self.alignment)
+        if self.transfer:
+            body += f"\n## Transfer test\n\n{self.transfer['sentence']}\n"
+        body += "\n## Figures\n\n![measured vs expected exponents](exponents.png)\n"
+        if self.alignment:
+            body += "![alignment over training](alignment.png)\n"
+        if self.transfer:
+            body += "![transfer bracket](transfer.png)\n"
         return head + "\n" + body
 
-    def write(self, out: str | Path) -> Path:
+    def write(self, out: str | Path, *, figures: bool = True) -> Path:
+        """``out/report.json``, ``out/report.md`` and (``figures``) the figures
+        (:mod:`._figures`)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
         (out / "report.md").write_text(self.markdown())
+        if figures:
+            from ._figures import write_figures
+
+            write_figures(self.to_json(), out)
         return out

@@ -70,6 +70,13 @@ def test_user_model_report(tmp_path, capsys):
         rep = json.loads((out / "report.json").read_text())
         fails = [(x["tensor"], x["quantity"]) for x in rep["findings"] if x["verdict"] == "fail"]
         assert rep["pass"] is scaled
+        t = rep["transfer"]  # the default transfer test ran (5 points, 60 steps)
+        assert t["steps"] == 60 and t["widths"] == [64, 128, 256] and len(t["points"]) >= 15
+        assert t["verdict"] in ("transfers", "does not transfer", "inconclusive")
+        assert [a["tensor"] for a in rep["alignment"]] == ["W2", "W3"]  # W1's fan-in is fixed
+        assert rep["alignment"][0]["steps"] == [1, 2, 4, 8, 16]
+        for png in ("exponents.png", "alignment.png", "transfer.png"):
+            assert (out / png).read_bytes()[:4] == b"\x89PNG"
         assert fails == ([] if scaled else [("W2", "learning_rate")])
         assert set(rep["findings"][0]) >= {
             "tensor",
@@ -88,6 +95,7 @@ def test_bad_input_one_line(tmp_path, capsys):
     f.write_text(USER.format(scaled=True))
     for ref, needle in [
         (f"{f}:raises", "make(64) failed: RuntimeError: cannot build"),
+        (f"{f}:make --bracket 0,1", "at least 3 evenly spaced"),
         (f"{f}:fixed", "no parameter shape grows"),
         (f"{f}:wrong", "must return infwidth.doctor.UserModel"),
         (f"{f}:nothing", "has no function 'nothing'"),
@@ -95,7 +103,14 @@ def test_bad_input_one_line(tmp_path, capsys):
         ("notpython:make", "FILE.py:FUNCTION"),
     ]:
         code, _, err = _cli(
-            capsys, "doctor", "--model", ref, "--widths", "64,128", "--out", tmp_path / "o"
+            capsys,
+            "doctor",
+            "--model",
+            *ref.split(" "),
+            "--widths",
+            "64,128",
+            "--out",
+            tmp_path / "o",
         )
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
         assert needle in err, err
