@@ -118,10 +118,11 @@ def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float):
     return -lr * _inv_root(X.T @ X / b, 1.0, d_in) @ G  # foof
 
 
-def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
+def mlp_draw(seed: int, n: int, width: dict, d_in: int, d_out: int, batch: int):
+    """``(params, x, y)``: the three-layer MLP at width ``n`` drawn at the table's init
+    (variance ``n^{b_t}`` times ``1/d_in`` for ``W1``) and one Gaussian batch, from ``seed``."""
     import jax
 
-    d_in, d_out, batch, lr, damping, rule = cfg
     k = jax.random.split(jax.random.PRNGKey(seed), 5)
     x = jax.random.normal(k[0], (batch, d_in))
     y = jax.random.normal(k[1], (batch, d_out))
@@ -131,6 +132,12 @@ def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
         t: jax.random.normal(kk, s) * np.sqrt(base[t] * n ** float(Fraction(width[t]["init_variance"])))
         for (t, s), kk in zip(shapes.items(), k[2:], strict=True)
     }  # fmt: skip
+    return params, x, y
+
+
+def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
+    d_in, d_out, batch, lr, damping, rule = cfg
+    params, x, y = mlp_draw(seed, n, width, d_in, d_out, batch)
     lrs, damps = {}, {}
     for t in TENSORS:
         f = width[t]

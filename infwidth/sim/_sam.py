@@ -22,25 +22,16 @@ import numpy as np
 
 from .._fit import Slope
 from ..errors import InfwidthError
-from ._precond import TENSORS, _judge, mlp_grads, mlp_table
+from ._precond import TENSORS, _judge, mlp_draw, mlp_grads, mlp_table
 
 Rule = Literal["mup2", "standard"]
 
 
 def _run(seed: int, n: int, width: dict, scale: dict[str, float], cfg) -> list[float]:
-    import jax
     import jax.numpy as jnp
 
     d_in, d_out, batch, rho = cfg
-    k = jax.random.split(jax.random.PRNGKey(seed), 5)
-    x = jax.random.normal(k[0], (batch, d_in))
-    y = jax.random.normal(k[1], (batch, d_out))
-    shapes = {"W1": (d_in, n), "W2": (n, n), "W3": (n, d_out)}
-    base = {"W1": 1.0 / d_in, "W2": 1.0, "W3": 1.0}
-    params = {
-        t: jax.random.normal(kk, s) * np.sqrt(base[t] * n ** float(Fraction(width[t]["init_variance"])))
-        for (t, s), kk in zip(shapes.items(), k[2:], strict=True)
-    }  # fmt: skip
+    params, x, y = mlp_draw(seed, n, width, d_in, d_out, batch)
     grads = mlp_grads(params, x, y)
     norm = jnp.sqrt(sum(jnp.sum(grads[t][2] ** 2) for t in TENSORS))
     out = []
