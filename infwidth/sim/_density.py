@@ -37,6 +37,7 @@ from ..errors import InfwidthError
 from ..spec import builtin
 from ..symbolic import derive
 from ..symbolic._scaling import feature_r, step_exponent
+from ._precond import in_float32
 
 Rule = Literal["derived", "mup"]
 QUANTITIES = ("activation_rms", "update_rms")
@@ -130,6 +131,7 @@ def _run(seed: int, n: int, rho: float, optimizer: str, width, dens, cfg) -> tup
     return float(act), float(upd)
 
 
+@in_float32
 def density_check(
     optimizer: str = "sgd",
     *,

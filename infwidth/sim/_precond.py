@@ -172,6 +172,22 @@ def _measure(optimizer: str):
     return _MEASURE[optimizer]
 
 
+def in_float32(check):
+    """Run ``check`` in float32 whatever the global ``jax_enable_x64``: the same seed gives
+    the same draws and numbers in a process that turned x64 on (a test suite, a notebook)."""
+    import functools
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        import jax
+
+        with jax.enable_x64(False):
+            return check(*args, **kwargs)
+
+    return run
+
+
+@in_float32
 def precond_check(
     optimizer: str = "kfac",
     *,

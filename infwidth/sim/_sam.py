@@ -22,7 +22,7 @@ import numpy as np
 
 from .._fit import Slope
 from ..errors import InfwidthError
-from ._precond import TENSORS, _judge, mlp_draw, mlp_grads, mlp_table
+from ._precond import TENSORS, _judge, in_float32, mlp_draw, mlp_grads, mlp_table
 
 Rule = Literal["mup2", "standard"]
 
@@ -42,6 +42,7 @@ def _run(seed: int, n: int, width: dict, scale: dict[str, float], cfg) -> list[f
     return out
 
 
+@in_float32
 def sam_check(
     rule: Rule = "mup2",
     *,
