@@ -1,8 +1,15 @@
+"""Float64 for every test in this directory, scoped to the test (as tests/kernels/conftest.py:
+a module-level ``jax.config.update`` would turn x64 on for every suite collected with it)."""
+
 import jax
 import numpy as np
 import pytest
 
-jax.config.update("jax_enable_x64", True)
+
+@pytest.fixture(autouse=True)
+def _float64():
+    with jax.enable_x64(True):
+        yield
 
 
 @pytest.fixture
