@@ -55,15 +55,22 @@ def extended_derivations(files: dict[str, str]) -> list[str]:
         "| architecture | " + " | ".join(EXTENDED_OPTIMIZERS) + " |",
         "|---|" + "---|" * len(EXTENDED_OPTIMIZERS),
     ]
-    for arch in EXTENDED:
+    return index + _rows(files, EXTENDED, EXTENDED_OPTIMIZERS)
+
+
+def _rows(files: dict[str, str], archs, optimizers) -> list[str]:
+    """One index row per architecture (muP for an MLP, Depth-muP otherwise), one derivation
+    file per architecture x optimiser added to ``files``."""
+    rows = []
+    for arch in archs:
         target = "mup" if arch.endswith("mlp") else "depth-mup"
         cells = []
-        for opt in EXTENDED_OPTIMIZERS:
+        for opt in optimizers:
             name = f"{arch}-{opt}.md"
             files[name] = explain(derive(builtin(arch), opt, target=target))
             cells.append(f"[{target}]({name})")
-        index.append(f"| {arch} | " + " | ".join(cells) + " |")
-    return index
+        rows.append(f"| {arch} | " + " | ".join(cells) + " |")
+    return rows
 
 
 #: Matrix-preconditioned optimisers: their learning-rate and damping exponents.
@@ -83,15 +90,7 @@ def second_order_derivations(files: dict[str, str]) -> list[str]:
         "| architecture | " + " | ".join(SECOND_ORDER) + " |",
         "|---|" + "---|" * len(SECOND_ORDER),
     ]
-    for arch in ("mlp", "transformer"):
-        target = "depth-mup" if arch == "transformer" else "mup"
-        cells = []
-        for opt in SECOND_ORDER:
-            name = f"{arch}-{opt}.md"
-            files[name] = explain(derive(builtin(arch), opt, target=target))
-            cells.append(f"[{target}]({name})")
-        index.append(f"| {arch} | " + " | ".join(cells) + " |")
-    return index
+    return index + _rows(files, ("mlp", "transformer"), SECOND_ORDER)
 
 
 def adam_vs_sgd() -> str:
