@@ -132,7 +132,11 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
             if not isinstance(width, Mapping):
                 raise SpecError(f"tensors[{i}].width must be an object")
             for key, value in width.items():
-                if key in ("damping_out", "damping_in"):  # checked against the optimiser
+                if key in (
+                    "damping_out",
+                    "damping_in",
+                    "damping_eigen",
+                ):  # checked against the optimiser
                     parse_rational(value, what=f"tensors[{i}].width.{key}")
                     damping.append(key.removeprefix("damping_"))
                     continue
