@@ -128,3 +128,20 @@ def test_cli_soap(capsys):
 
     assert main(["derive", "--arch", "mlp", "--optimizer", "soap", "--format", "json"]) == 0
     assert '"damping_eigen": "1/2"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("arch", "axis", "note"),
+    [
+        ("gqa", "g", "spectral condition"),
+        ("mha-heads", "H", "Bordelon"),
+        ("large-vocab", "V", "Hayou"),
+    ],
+)
+def test_cli_new_builtins(capsys, arch, axis, note):
+    from infwidth.cli import main
+
+    args = ["derive", "--arch", arch, "--optimizer", "adam", "--target", "depth-mup"]
+    assert main([*args, "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert f"lr ({axis}^)" in out and note in out
