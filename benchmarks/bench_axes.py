@@ -1,7 +1,8 @@
 """Cold-process time of every built-in example with its axes, under SGD/Adam/K-FAC/Shampoo.
 
 One cold ``python`` process derives (and serialises to JSON) every built-in architecture —
-the width/depth ones and the ones with extra axes (density, LoRA rank, experts) — under SGD,
+the width/depth ones and the ones with extra axes (density, LoRA rank, experts, K/V
+groups, heads, vocabulary) — under SGD,
 Adam, K-FAC and Shampoo, SAM on top of SGD for each, and prints its wall time and the ratio
 against the baseline measured in the same run: a cold ``python -c "import sympy"``.
 Target (issue 16, item 7): under 3 s on 2 cores.

@@ -16,7 +16,8 @@ def add_network_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--arch",
         choices=["mlp", "resmlp", "transformer", "cnn", "sparse-mlp", "sparse-transformer"]
-        + ["lora-mlp", "lora-transformer", "moe", "moe-growing"],
+        + ["lora-mlp", "lora-transformer", "moe", "moe-growing", "gqa", "mha-heads"]
+        + ["large-vocab"],
     )
     src.add_argument("--spec", metavar="FILE", help="network spec (.json or .toml)")
     p.add_argument("--depth", type=int, default=None, help="mlp: hidden layers; cnn: convs")

@@ -10,18 +10,23 @@
   verdicts: :mod:`infwidth._fit`); :func:`run_coord_check` runs one from the command's
   options and writes its files;
 * :func:`density_check` checks the derived sparse rule along the weight density (SμPar);
+  :func:`rank_check` the LoRA rule along the rank, :func:`experts_check` the routed-expert
+  rule along the number of experts (:class:`AxisSlope` per fitted slope);
 * :func:`precond_check` checks K-FAC/Shampoo/FOOF update sizes and damping against the derived
   exponents; :func:`sam_check` checks SAM's derived per-layer perturbation scaling (muP²);
 * :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
 """
 
 from .._fit import Slope, fit_slope, verdict
+from ._axis_check import AxisSlope
 from ._check import run_coord_check
 from ._coord import CoordCheckConfig, RawRecords, model_at, run_widths
 from ._density import DensitySlope, density_check
+from ._experts import experts_check
 from ._model import ACTIVATIONS, Model, build_model
 from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
 from ._precond import precond_check
+from ._rank import rank_check
 from ._report import CoordCheckResult, analyse, coord_check
 from ._sam import sam_check
 from ._scaling import DEFAULT_DIMS, Scaling, scale_table
@@ -39,7 +44,10 @@ __all__ = [
     "OPTIMIZERS",
     "CoordCheckConfig",
     "CoordCheckResult",
+    "AxisSlope",
     "DensitySlope",
+    "experts_check",
+    "rank_check",
     "precond_check",
     "sam_check",
     "Model",

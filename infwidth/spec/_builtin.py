@@ -112,7 +112,8 @@ def cnn(depth: int = 3, *, kernel_size: int = 3, bias: bool = False) -> NetworkS
 def builtin(arch: str, **kwargs) -> NetworkSpec:
     """A built-in architecture by name (``mlp``, ``resmlp``, ``transformer``, ``cnn``, or one
     with extra axes: ``sparse-mlp``, ``sparse-transformer``, ``lora-mlp``,
-    ``lora-transformer``, ``moe``, ``moe-growing``; see ``_extended.py``)."""
+    ``lora-transformer``, ``moe``, ``moe-growing``, ``gqa``, ``mha-heads``, ``large-vocab``;
+    see ``_extended.py``)."""
     makers = {"mlp": mlp, "resmlp": resmlp, "transformer": transformer, "cnn": cnn}
     if arch in EXTRA_MAKERS:
         if kwargs:

@@ -15,6 +15,21 @@ declared axes); nothing in the solver knows these names.
   ``1/E``: the fixed ``k`` changes no exponent). ``moe``
   keeps ``E`` finite in width (the router is an output-like weight) and declares ``E`` as an
   axis (grows); ``moe-growing`` ties ``E`` to the width (``E = n``: the router is hidden).
+* ``gqa``: grouped-query attention (Ainslie et al. 2023; GQA-μP, arXiv 2605.15290): ``H``
+  query heads share ``H/g`` key/value heads, so ``k`` and ``v`` map ``n -> n/g`` (axis ``g``,
+  the query heads per K/V head, grows). A shared K/V head is read by ``g`` query heads: its
+  gradient sums ``g`` (token, reader) pairs where an unshared one sums one, declared as the
+  tensor's ``tokens`` count ``g`` (the same property as a routed expert's ``1/E``).
+* ``mha-heads``: multi-head attention with ``H`` heads of size ``N`` as two axes (Bordelon,
+  Chaudhry, Pehlevan 2024): ``d_model = H N``, the width ``n`` *is* the head size ``N`` (the
+  ``width`` section: more head size at fixed heads) and ``H`` is a declared axis (grows: more
+  heads of fixed size). The attention logits contract over the head size only.
+* ``large-vocab``: the transformer with its vocabulary ``V`` as an axis (grows, as fast as
+  one likes relative to the width: a rule for ``V = n^k`` adds ``k`` times the ``V``
+  exponent to the width's). The token embedding's input is one-hot: its forward sum has one
+  non-zero term of ``V`` (declared as the density ``1/V`` of that contraction); a row of the
+  embedding or the unembedding gets gradient from the ``~1/V`` of the tokens that are (or
+  target) its token (``tokens``: ``1/V``, uniform token frequencies).
 """
 
 from __future__ import annotations
@@ -22,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 
 from ._builtin import EXTRA_MAKERS, mlp, transformer
-from ._fans import fan_str, parse_fan
+from ._fans import fan_str, parse_fan, width_exponent
 from ._network import NetworkSpec, TensorSpec, make_tensor
 
 EXTENDED = (
@@ -32,6 +47,9 @@ EXTENDED = (
     "lora-transformer",
     "moe",
     "moe-growing",
+    "gqa",
+    "mha-heads",
+    "large-vocab",
 )
 
 
@@ -120,6 +138,50 @@ def moe(growing: bool = False) -> NetworkSpec:
     return _with(base, name, ts, {} if growing else {"E": "grows"})
 
 
+def gqa() -> NetworkSpec:
+    """The transformer with grouped-query attention: ``k`` and ``v`` map ``n -> n/g`` and each
+    K/V head is read by ``g`` query heads (``tokens``: ``g``)."""
+    base = transformer()
+    ts = [
+        dataclasses.replace(t, fan_out=_parse("n/g"), tokens=_parse("g"))
+        if t.name in ("block.k", "block.v")
+        else t
+        for t in base.tensors
+    ]
+    return _with(base, "gqa", ts, {"g": "grows"})
+
+
+def mha_heads() -> NetworkSpec:
+    """The transformer with ``d_model = H n``: ``H`` heads (axis, grows) of size ``n``."""
+    base = transformer()
+    heads = _parse("H")
+
+    def scaled(fan):  # n -> H n in a monomial C n^k: times H^k
+        return fan * heads ** width_exponent(fan)
+
+    ts = [
+        dataclasses.replace(t, fan_in=scaled(t.fan_in), fan_out=scaled(t.fan_out))
+        for t in base.tensors
+    ]
+    ops = tuple(dataclasses.replace(o, contracted=_parse("n")) for o in base.operations)
+    net = _with(base, "mha-heads", ts, {"H": "grows"})
+    return dataclasses.replace(net, operations=ops)
+
+
+def large_vocab() -> NetworkSpec:
+    """The transformer with its vocabulary ``V`` as an axis: a one-hot embedding (one term of
+    ``V`` in its forward sum) and embedding/unembedding rows reached by ``1/V`` of the tokens."""
+    base = transformer()
+    ts = []
+    for t in base.tensors:
+        if t.name == "tok_emb":
+            t = dataclasses.replace(t, density=_parse("1/V"), tokens=_parse("1/V"))
+        elif t.name == "unembed":
+            t = dataclasses.replace(t, tokens=_parse("1/V"))
+        ts.append(t)
+    return _with(base, "large-vocab", ts, {"V": "grows"})
+
+
 EXTRA_MAKERS.update(
     {
         "sparse-mlp": sparse_mlp,
@@ -128,6 +190,9 @@ EXTRA_MAKERS.update(
         "lora-transformer": lora_transformer,
         "moe": moe,
         "moe-growing": lambda: moe(growing=True),
+        "gqa": gqa,
+        "mha-heads": mha_heads,
+        "large-vocab": large_vocab,
     }
 )
 

@@ -24,6 +24,7 @@ accumulated exponent ``p/q`` with ``|p|, q <= MAX_EXPONENT``.
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -239,6 +240,16 @@ def axis_exponent(expr: sp.Expr | str, axis: str, *, what: str = "fan") -> sp.Ra
     """
     if isinstance(expr, str):
         expr = parse_fan(expr, what=what)
+    power = _axis_exponent(expr, axis)
+    if isinstance(power, str):
+        raise SpecError(f"{what} {power} {axis}")
+    return power
+
+
+@functools.lru_cache(maxsize=4096)
+def _axis_exponent(expr: sp.Expr, axis: str) -> sp.Rational | str:
+    """The exponent, or why there is none (cached: every solve asks for the same few fans
+    along the same axes many times, and ``powsimp`` dominates a derivation's time)."""
     sym = _symbol(axis)
     expr = sp.powsimp(sp.expand_power_base(expr, force=True), force=True)
     power = sp.S.Zero
@@ -246,10 +257,10 @@ def axis_exponent(expr: sp.Expr | str, axis: str, *, what: str = "fan") -> sp.Ra
         base, exp = factor.as_base_exp()
         if base == sym:
             if not exp.is_Rational:
-                raise SpecError(f"{what} has a non-rational power of {axis}")
+                return "has a non-rational power of"
             power += exp
         elif sym in factor.free_symbols:
-            raise SpecError(f"{what} is not a monomial in {axis}")
+            return "is not a monomial in"
     return sp.Rational(power)
 
 

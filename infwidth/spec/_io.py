@@ -65,6 +65,9 @@ _TENSOR_KEYS = {
 }
 #: Words a derived JSON writes where an exponent is a placeholder (read back as 0).
 _PLACEHOLDERS = {"init_variance": ("zero",), "learning_rate": ("frozen",)}
+#: Damping fields of a derived JSON (one per preconditioner side), read back and checked.
+_DAMPING = ("damping_out", "damping_in", "damping_eigen")
+
 _WIDTH_TO_ABCD = {
     "multiplier": ("a", -1),
     "init_variance": ("b", -2),
@@ -132,7 +135,7 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
             if not isinstance(width, Mapping):
                 raise SpecError(f"tensors[{i}].width must be an object")
             for key, value in width.items():
-                if key in ("damping_out", "damping_in"):  # checked against the optimiser
+                if key in _DAMPING:  # checked against the optimiser
                     parse_rational(value, what=f"tensors[{i}].width.{key}")
                     damping.append(key.removeprefix("damping_"))
                     continue

@@ -26,6 +26,7 @@ from ._named import DERIVED, NATURAL_GAUGE, PRESET_NOTES, TARGETS, preset
 from ._optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from ._parametrization import GAUGES, TensorExponents, mark_placeholders
 from ._perturbation import PERTURBATIONS, Perturbation, sam_scaling, standard_sam_note
+from ._published import published_axis_notes
 from ._scaling import ALIGNMENTS, Alignment
 
 
@@ -270,6 +271,7 @@ def derive(
             )) if n
         )  # fmt: skip
     notes.extend(effective_width_notes(net, exps, axes, opt))
+    notes.extend(published_axis_notes(net, exps, axes, opt))
     notes.extend(depth_notes(net, target))
     notes.extend(cls.notes)
     return Derivation(

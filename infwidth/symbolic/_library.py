@@ -50,7 +50,9 @@ def extended_derivations(files: dict[str, str]) -> list[str]:
         "## Beyond width and depth",
         "",
         "Built-ins that declare extra scaling axes (sparse: density `rho`; LoRA: rank `r`; "
-        "mixture of experts: expert count `E`, or `E = n`); every exponent is derived per axis.",
+        "mixture of experts: expert count `E`, or `E = n`; grouped-query attention: query heads "
+        "per K/V head `g`; heads `H` of size `n`; vocabulary `V`); every exponent is derived "
+        "per axis.",
         "",
         "| architecture | " + " | ".join(EXTENDED_OPTIMIZERS) + " |",
         "|---|" + "---|" * len(EXTENDED_OPTIMIZERS),
@@ -78,14 +80,15 @@ SECOND_ORDER = tuple(n for n in OPTIMIZERS if n not in FIRST_ORDER)
 
 
 def second_order_derivations(files: dict[str, str]) -> list[str]:
-    """Add the derivations under K-FAC, Shampoo and FOOF (learning rates and the damping of
-    each preconditioner factor) to ``files``; return their section of the index."""
+    """Add the derivations under K-FAC, Shampoo, FOOF and SOAP (learning rates and the damping
+    of each preconditioner factor) to ``files``; return their section of the index."""
     index = [
         "",
         "## Second-order optimisers",
         "",
         "Matrix-preconditioned updates (Ishikawa & Karakida 2024): learning-rate exponents and "
-        "the damping of each preconditioner factor (`damping_out`: left, `damping_in`: right).",
+        "the damping of each preconditioner factor (`damping_out`: left, `damping_in`: right; "
+        "SOAP: `damping_eigen`, Adam's epsilon in the factors' eigenbasis).",
         "",
         "| architecture | " + " | ".join(SECOND_ORDER) + " |",
         "|---|" + "---|" * len(SECOND_ORDER),

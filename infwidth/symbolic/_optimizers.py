@@ -29,6 +29,17 @@ out and K-FAC silently becomes FOOF or SGD), which gives the damping exponents
 (``_precondition.py``). An orthogonalised update is the case ``u = v = 1`` (Shampoo with
 ``q = 1/4`` on both sides is Muon's geometry).
 
+SOAP (Vyas et al., ICLR 2025, arXiv 2409.11321) runs Adam in the eigenbasis ``Q_L, Q_R`` of
+Shampoo's factors: ``Q_L (m / (sqrt(v) + eps)) Q_R^T`` with ``m, v`` Adam's moments of the
+rotated gradient ``Q_L^T G Q_R``. In the rank-one view the rotated gradient has one non-zero
+entry ``|g||x|`` (on the top eigenvectors ``g/|g|``, ``x/|x|``), Adam normalises it to ``+-1``
+and rotating back gives ``g x^T / (|g||x|)``: Shampoo's (and Muon's) geometry, ``u = v = 1``,
+so the same learning-rate exponents. Its factors are used only for their eigenvectors, which a
+damping ``rho I`` does not change; the damping that matters is Adam's ``eps``, added to
+``sqrt(v) = |g||x|``: one factor on the rotated coordinates (side ``"eigen"``) whose
+"eigenvalue" is ``|g|^{2 k_g} |x|^{2 k_x}`` with ``k_g = k_x = 1/2`` and power 1, so its
+damping exponent is half of Shampoo's.
+
 A new optimiser is one more :class:`Optimizer` line, not new solver code.
 """
 
@@ -45,13 +56,14 @@ from ..errors import InfwidthError
 @dataclasses.dataclass(frozen=True)
 class Factor:
     """One preconditioner factor ``P^{-power}`` on the ``side`` (``"out"``: left, acting on the
-    output index; ``"in"``: right, on the input index) whose non-zero eigenvalue in the rank-one
-    view is ``|g|^{2 grad} |x|^{2 inputs}``."""
+    output index; ``"in"``: right, on the input index; ``"eigen"``: entrywise on the rotated
+    coordinates, SOAP's Adam denominator) whose non-zero eigenvalue in the rank-one view is
+    ``|g|^{2 grad} |x|^{2 inputs}``."""
 
-    side: Literal["out", "in"]
+    side: Literal["out", "in", "eigen"]
     power: sp.Rational
-    grad: int
-    inputs: int
+    grad: sp.Rational | int
+    inputs: sp.Rational | int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +173,14 @@ OPTIMIZERS: dict[str, Optimizer] = {
             structure="preconditioned",
             preconditioner=(Factor("in", sp.Integer(1), 0, 1),),
             description="FOOF: G (A + rho_A)^-1, the input factor of K-FAC only",
+        ),
+        Optimizer(
+            "soap",
+            0,
+            structure="preconditioned",
+            momentum=True,
+            preconditioner=(Factor("eigen", sp.Integer(1), sp.Rational(1, 2), sp.Rational(1, 2)),),
+            description="SOAP: Adam in the eigenbasis of Shampoo's factors, eps on sqrt(v)",
         ),
     )
 }

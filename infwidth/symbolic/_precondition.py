@@ -1,4 +1,4 @@
-"""Damping exponents of a matrix-preconditioned optimiser (K-FAC, Shampoo, FOOF).
+"""Damping exponents of a matrix-preconditioned optimiser (K-FAC, Shampoo, FOOF, SOAP).
 
 Each factor ``P`` of the update ``P_out^{-q} G P_in^{-q'}`` is damped, ``P + rho I``. In the
 rank-one view ``G = g x^T`` (``_optimizers.py``) its non-zero eigenvalue is
@@ -23,7 +23,8 @@ reported as ``damping_out`` (left factor) and ``damping_in`` (right factor). It 
 gauge through ``a`` (the factor is built from the trainable parameter's gradient). Ishikawa &
 Karakida (ICLR 2024; the first author's ``classmup`` code, ``utils/damping.py``) set K-FAC's
 ``rho_A ~ fan_in`` (hidden and readout) and ``rho_B ~ 1/fan_out`` (input and hidden) without
-multipliers, which this reproduces.
+multipliers, which this reproduces. SOAP's one damping is Adam's ``eps`` on the rotated
+coordinates (``damping_eigen``), compared with ``sqrt(v) = |g||x|``: half Shampoo's exponent.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ._optimizers import Optimizer
 from ._parametrization import TensorExponents, owner
 from ._scaling import backward_exponents, dense_exponents, step_exponent, theta
 
-FIELDS = {"out": "damping_out", "in": "damping_in"}
+FIELDS = {"out": "damping_out", "in": "damping_in", "eigen": "damping_eigen"}
 
 
 def damping_exponents(

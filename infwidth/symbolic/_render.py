@@ -31,6 +31,7 @@ _SHORT = {
     "weight_decay": "wd",
     "damping_out": "damp_out",
     "damping_in": "damp_in",
+    "damping_eigen": "damp_eig",
     "perturbation": "perturb",
 }
 
