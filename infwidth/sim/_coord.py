@@ -294,9 +294,9 @@ def _one_seed(
             norm0[n], vecs[n] = power_iteration(as_matrix(p0[n], n in model.stacked), vecs[n], 30)
         rows = x.shape[0]
         p0 = {k: factorize(v, rows, T) if k in factored else v for k, v in p0.items()}
-        (_, (f0, feats0)), g0 = vg(p0)
 
-        def measure(p, f, feats, vecs):
+        def measure(p, f, feats, vecs, base):
+            f0, feats0 = base
             out = {**feature_metrics(feats, feats0), **output_metrics(f, f0)}
             new = {}
             for n in names:
@@ -319,28 +319,27 @@ def _one_seed(
                 new[k] = sgd_append(p[k], g[k], lr, t, momentum=beta, weight_decay=wd)
             return new, state
 
-        m0, _ = measure(p0, f0, feats0, vecs)
-
         def step(carry, t):
-            p, state, g, vecs = carry
-            p, state = update(p, state, g, t)
+            # Step t = 0..T: forward and backward at the weights of step t, measure against
+            # step 0 (whose outputs and features the carry keeps), update unless t = T. One
+            # copy of the forward+backward pass in the program keeps its compilation short;
+            # the gradient at t = T is not used.
+            p, state, vecs, base = carry
             (_, (f, feats)), g = vg(p)
-            m, vecs = measure(p, f, feats, vecs)
-            return (p, state, g, vecs), m
+            first = t == 0
+            base = jax.tree.map(lambda b, c: jnp.where(first, c, b), base, (f, feats))
+            m, new = measure(p, f, feats, vecs, base)
+            # no movement at t = 0: the power iteration starts from the drawn vectors at t = 1
+            vecs = jax.tree.map(lambda v, w: jnp.where(first, v, w), vecs, new)
+            p, state = jax.lax.cond(t < T, lambda: update(p, state, g, t), lambda: (p, state))
+            return (p, state, vecs, base), m
 
-        # T - 1 scanned steps (update, then forward+backward), then a last update and a
-        # forward only: T backward and T + 1 forward passes, the least the check needs.
         dense0 = {k: v for k, v in p0.items() if k not in factored}
-        p, state, g = p0, opt.init(dense0), g0
-        ms = {}
-        if T > 1:
-            carry = (p, state, g, vecs)
-            (p, state, g, vecs), ms = jax.lax.scan(step, carry, jnp.arange(T - 1))
-        p, _ = update(p, state, g, T - 1)
-        f, feats = model.apply(p, x)
-        mT, _ = measure(p, f, feats, vecs)
-        parts = [[m0[k][None]] + ([ms[k]] if ms else []) + [mT[k][None]] for k in m0]
-        return {k: jnp.concatenate(v) for k, v in zip(m0, parts, strict=True)}
+        shapes = jax.eval_shape(lambda p: model.apply(p, x), p0)
+        base0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        carry = (p0, opt.init(dense0), vecs, base0)
+        _, ms = jax.lax.scan(step, carry, jnp.arange(T + 1))
+        return ms
 
     return one
 
