@@ -64,7 +64,7 @@ GAMMAS = (0.2, 1.0, 2.0, 3.0)
 #: loss mean (f - y)^2 at t = 200 read off the paper's figure, per gamma0
 PAPER_FINAL = {0.2: 0.41, 1.0: 0.115, 2.0: 0.010, 3.0: 0.003}
 SIZES = {True: {"n_sites": 4000, "seeds": 2, "draws": 6},
-         False: {"n_sites": 40000, "seeds": 5, "draws": 20}}  # fmt: skip
+         False: {"n_sites": 16000, "seeds": 5, "draws": 10}}  # fmt: skip
 DATA_SEED = 0
 
 
