@@ -105,7 +105,7 @@ def test_alignment_science(align):
 def test_scaled_tanh_is_plain_tanh_on_scaled_problem():
     """phi(h) = tanh(0.8 h)/0.8 on x == tanh on 0.8 x with gamma0' = 0.8 gamma0 (module
     docstring): the same outputs from the same weights."""
-    import jax.numpy as jnp
+    import jax
     import jax.random as jr
 
     from infwidth.dmft._finite import init_params
@@ -113,11 +113,12 @@ def test_scaled_tanh_is_plain_tanh_on_scaled_problem():
 
     X, _ = dataset()
     N = 40
-    p = init_params(jr.PRNGKey(2), width=N, depth=DEPTH, input_dim=X.shape[1])
+    with jax.enable_x64(True):  # the weights initial_output draws (float64)
+        p = init_params(jr.PRNGKey(2), width=N, depth=DEPTH, input_dim=X.shape[1])
     phi = lambda h: np.tanh(BETA * h) / BETA  # noqa: E731
     h = np.asarray(p["W0"]) @ X.T / np.sqrt(X.shape[1])
     for W in np.asarray(p["W"]):
         h = W @ phi(h) / np.sqrt(N)
     f = np.asarray(p["w"]) @ phi(h) / (1.0 * N)  # gamma0 = 1
     assert np.allclose(initial_output(N, 2), f, atol=1e-12)
-    assert isinstance(jnp.asarray(f), jnp.ndarray)
+    assert np.std(f) > 1e-3  # not trivially zero
