@@ -19,9 +19,12 @@ alignment over the whole two-time tensor
 Theory: the finite-width kernel is the limit plus an :math:`O(N^{-1/2})` fluctuation (and an
 :math:`O(N^{-1})` bias); a cosine misalignment is quadratic in the fluctuation, so
 :math:`1 - A \\propto N^{-1}` until the DMFT's own Monte-Carlo error (``n_sites``) sets a
-floor. The slope is fitted (:func:`infwidth._fit.fit_exponent`) over the widths in
-``SIZES[quick]["fit"]``: from N = 100 on, where 1 - A is small enough for the quadratic
-expansion (at N = 25 it is 0.1-0.3), up to where the floor is still far below 1 - A.
+floor. The slope is fitted (:func:`infwidth._fit.fit_exponent`) over
+``FIT_MIN <= N <= n_sites / 4``: from N = 100 on, where 1 - A is small enough for the
+quadratic expansion (at N = 25 it is 0.1-0.3), up to a quarter of the DMFT's sites, where
+its own sampling error (that of a width-``n_sites`` network) is still a small part of 1 - A.
+(Measured at T = 100 with the paper's 1000 sites: slopes -0.93/-0.95/-1.07 over N =
+100..250, but -0.83/-0.90/-0.69 over 100..1000.)
 
 **The scaled tanh without a new activation.** With :math:`h' = \\beta h` the network with
 :math:`\\phi(h) = \\tanh(\\beta h)/\\beta` on inputs :math:`x` is *the same function of the
@@ -65,11 +68,13 @@ D, P, DEPTH, ETA, GAMMA0, BETA = 25, 10, 3, 0.1, 1.0, 0.8
 PAPER_READ = {100: (0.94, 0.97), 250: (0.985, 0.99), 1000: (0.995, 0.995), 2000: (0.997, 0.997)}
 SIZES = {
     True: {"steps": 20, "widths": (25, 50, 100, 200, 400, 800), "trials": 3, "n_sites": 4000,
-           "n_response_sites": 128, "sweeps": 8, "fit": (100, 800)},
-    False: {"steps": 100, "widths": (25, 50, 100, 250, 500, 1000, 2000), "trials": 10,
-            "n_sites": 1000, "n_response_sites": 256, "sweeps": 20, "fit": (100, 1000)},
+           "n_response_sites": 128, "sweeps": 8},
+    False: {"steps": 100, "widths": (25, 50, 100, 150, 250, 500, 1000, 2000), "trials": 10,
+            "n_sites": 1000, "n_response_sites": 256, "sweeps": 20},
 }  # fmt: skip
 MIXING = 0.7
+#: smallest width of the slope fit (module docstring); the largest is n_sites / 4
+FIT_MIN = 100
 DATA_SEED = 0
 
 
@@ -173,7 +178,7 @@ def compute(quick: bool, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]
     points: list[dict[str, Any]] = []
     computed = cached = 0
     for width in z["widths"]:
-        key = settings_key(ID, width, z, np.asarray(ref))
+        key = settings_key(ID, width, T, z["trials"], np.asarray(ref))
         rows = store.load_json(f"width_{width}", key)
         fresh = rows is None
         if fresh:
@@ -185,7 +190,7 @@ def compute(quick: bool, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]
                 rows.append({"sweep": "alignment", "target": "finite", "width": width,
                              "depth": DEPTH, "log2_lr": math.log2(ETA), "seed": seed,
                              "loss": float(loss[-1]) if ok else None, "diverged": not ok,
-                             "step": T, "alignment": al,
+                             "step": T, "alignment": al, "n_sites": z["n_sites"],
                              "loss_gap_dmft": float(np.max(np.abs(loss - dmft_loss)))
                              if ok else None})  # fmt: skip
             store.save_json(f"width_{width}", key, rows)
@@ -222,8 +227,8 @@ def _fits(points, fit: tuple[int, int]) -> list[dict[str, Any]]:
 
 
 def _fit_range(points) -> tuple[int, int]:
-    quick = points and points[0]["step"] == SIZES[True]["steps"]
-    return SIZES[bool(quick)]["fit"]
+    """``(FIT_MIN, n_sites // 4)`` (module docstring)."""
+    return FIT_MIN, points[0]["n_sites"] // 4 if points else 0
 
 
 def report(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -236,7 +241,7 @@ def report(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                      "paper": PAPER_READ.get(w), "max_loss_gap_dmft": float(np.mean(gaps))})  # fmt: skip
     return {"by_width": rows, "fits": _fits(points, _fit_range(points)), "note": (
         "A over the full (T, P, T, P) feature kernel of each hidden layer, trial means; "
-        "slope: fitted exponent of 1 - A in N over the widths in 'fit'  (theory -1 until the "
+        "slope: fitted exponent of 1 - A in N over 100 <= N <= n_sites/4 (theory -1 until the "
         "DMFT's Monte-Carlo floor). Paper read-off (all layers): A = 0.94-0.97 at N = 100, "
         "0.985-0.99 at 250, 0.995 at 1000, 0.997 at 2000; max_loss_gap_dmft is the trial-"
         "mean largest |mean (f-y)^2 (finite) - DMFT| over t.")}  # fmt: skip
