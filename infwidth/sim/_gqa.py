@@ -22,7 +22,9 @@ The ``g`` terms add up like ``g`` when they are *aligned* (the law-of-large-numb
 derivation). The readout is zero-initialised (muP's usual choice): every backward signal then
 comes through the readout's own update, which is the same for the ``g`` copies of a channel,
 so the sum is aligned; ``W_v`` moves from the second step on. With a random readout the copies'
-backward signals at init are independent and add like ``sqrt(g)`` (:data:`RANDOM_READOUT`).
+backward signals at init are independent and add like ``sqrt(g)`` (``readout=1``, measured
+at ``n = 256``, ``g = 1..8``: -0.50 derived, +0.50 blind: both rules shifted by ``-1/2``, a
+full ``g^1`` apart as predicted); zero readout: -0.03 derived, +0.97 blind.
 """
 
 from __future__ import annotations
