@@ -12,7 +12,7 @@
 * :func:`density_check` checks the derived sparse rule along the weight density (SμPar);
   :func:`rank_check` the LoRA rule along the rank, :func:`experts_check` the routed-expert
   rule along the number of experts (:class:`AxisSlope` per fitted slope);
-* :func:`precond_check` checks K-FAC/Shampoo/FOOF update sizes and damping against the derived
+* :func:`precond_check` checks K-FAC/Shampoo/FOOF/SOAP update sizes and damping against the derived
   exponents; :func:`sam_check` checks SAM's derived per-layer perturbation scaling (muP²);
 * :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
 """
@@ -23,6 +23,8 @@ from ._check import run_coord_check
 from ._coord import CoordCheckConfig, RawRecords, model_at, run_widths
 from ._density import DensitySlope, density_check
 from ._experts import experts_check
+from ._gqa import gqa_check
+from ._heads import heads_check
 from ._model import ACTIVATIONS, Model, build_model
 from ._optim import OPTIMIZERS, newton_schulz, table_optimizer
 from ._precond import precond_check
@@ -33,6 +35,7 @@ from ._scaling import DEFAULT_DIMS, Scaling, scale_table
 from ._table import Table, TensorRow
 from ._train import Step, TrainState, train, train_step
 from ._transfer import LeafInfo, Transfer, infer_leaves, mup_transfer
+from ._vocab import vocab_check
 
 __all__ = [
     "ACTIVATIONS",
@@ -47,6 +50,9 @@ __all__ = [
     "AxisSlope",
     "DensitySlope",
     "experts_check",
+    "gqa_check",
+    "heads_check",
+    "vocab_check",
     "rank_check",
     "precond_check",
     "sam_check",

@@ -22,7 +22,13 @@ import numpy as np
 
 from .._fit import Design, fit_exponent, verdict
 from ..errors import InfwidthError
-from ..symbolic._scaling import backward_exponents, feature_r, step_exponent, theta
+from ..symbolic._scaling import (
+    backward_exponents,
+    feature_r,
+    step_exponent,
+    theta,
+    update_entry_exponent,
+)
 from ._scaling import Scaling
 
 Rule = Literal["derived", "blind"]
@@ -85,10 +91,24 @@ def predicted_update_slope(d, axis: str, along: dict, tensor: str) -> Fraction:
         ex[t.name] = (a, b, c)
     th = {t: theta(a, b) for t, (a, b, _) in ex.items()}
     lam = {t: step_exponent(opt, *e) for t, e in ex.items()}
-    w = d.axes[axis].backward
+    w = readout_backward(view, opt, th, lam, d.axes[axis].direction)
     back = backward_exponents(view, opt, th, lam, w)
     r = feature_r(opt, view.tensor(tensor), lam[tensor], back[tensor], d.alignment)
     return -Fraction(str(r))
+
+
+def readout_backward(view, opt, th: dict, lam: dict, direction: str):
+    """The backward signal's exponent ``w`` under the exponents ``th``/``lam``, as the engine
+    sets it (``symbolic._derive``): the main readout's weights ``theta_o`` or its update's
+    entries, whichever is larger (the smaller exponent along a growing axis). A rule that
+    changes the readout's exponents along the axis (``blind`` along the heads) changes ``w``."""
+    outs = [t for t in view.tensors if t.role == "output"]
+    main = max(outs, key=lambda t: t.fan_in_exponent)
+    upd = update_entry_exponent(opt, main, lam[main.name], 0)
+    if main.frozen:
+        return th[main.name]
+    pick = max if direction == "shrinks" else min
+    return pick(th[main.name], upd)
 
 
 def scaling(n: int, std: dict, mult: dict, lrs: dict, eps: float = 1e-12) -> Scaling:

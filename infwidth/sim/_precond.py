@@ -1,4 +1,4 @@
-"""Finite-size check of the second-order rules: K-FAC / Shampoo / FOOF update sizes vs width.
+"""Finite-size check of the second-order rules: K-FAC / Shampoo / FOOF / SOAP update sizes vs width.
 
 A three-layer MLP ``d_in -> n -> n -> d_out`` (tanh, no multipliers: the ``no-multipliers``
 gauge of the derived table) takes one preconditioned step from its muP init at several widths:
@@ -7,7 +7,9 @@ gauge of the derived table) takes one preconditioned step from its muP init at s
           (P_{in} + \\lambda n^{k^{in}_t} I)^{-q'}
 
 with the optimiser's factors (K-FAC: ``B = g^T g / B``, ``A = X^T X / B``, ``q = q' = 1``;
-Shampoo: ``G G^T`` and ``G^T G``, ``q = q' = 1/4``; FOOF: ``A`` only), learning-rate exponent
+Shampoo: ``G G^T`` and ``G^T G``, ``q = q' = 1/4``; FOOF: ``A`` only; SOAP: one Adam step in
+the eigenbasis ``Q_L, Q_R`` of Shampoo's factors, ``Delta W = -eta Q_L [G'/(|G'| + eps)] Q_R^T``
+with ``G' = Q_L^T G Q_R`` and ``eps = lambda n^{k^{eigen}_t}``), learning-rate exponent
 ``l_t`` and damping exponents ``k_t`` read from the derived table (``rule="derived"``) or with
 every damping exponent set to 0 (``rule="fixed-damping"``: one width-independent damping, the
 practice the derivation warns against). Two quantities per tensor, RMS per seed:
@@ -43,7 +45,9 @@ from ..symbolic._scaling import (
 Rule = Literal["derived", "fixed-damping"]
 TENSORS = ("W1", "W2", "W3")
 QUANTITIES = ("update_rms", "feature_update_rms")
-PRECONDITIONED = ("kfac", "shampoo", "foof")
+PRECONDITIONED = ("kfac", "shampoo", "foof", "soap")
+#: The damping fields each optimiser reads from the table, in ``_step``'s order.
+DAMPINGS = {"soap": ("damping_eigen",)}
 
 
 def mlp_table(optimizer: str, **kw) -> tuple[object, dict[str, dict[str, str]]]:
@@ -108,9 +112,17 @@ def mlp_grads(params: dict, x, y):
     return out
 
 
-def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float):
-    """One preconditioned update of ``W`` (shape fan_in x fan_out, ``h = X W``)."""
+def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float = 0.0):
+    """One preconditioned update of ``W`` (shape fan_in x fan_out, ``h = X W``); SOAP's one
+    damping (Adam's epsilon in the eigenbasis) comes as ``d_out``."""
+    import jax.numpy as jnp
+
     b = X.shape[0]
+    if optimizer == "soap":
+        # Adam's first step from zero moments (bias-corrected): m = G', v = G'^2
+        ql, qr = jnp.linalg.eigh(G @ G.T)[1], jnp.linalg.eigh(G.T @ G)[1]
+        rot = ql.T @ G @ qr
+        return -lr * ql @ (rot / (jnp.abs(rot) + d_out)) @ qr.T
     if optimizer == "kfac":
         return -lr * _inv_root(X.T @ X / b, 1.0, d_in) @ G @ _inv_root(g.T @ g / b, 1.0, d_out)
     if optimizer == "shampoo":
@@ -145,7 +157,7 @@ def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
         damps[t] = tuple(
             damping if key not in f or rule == "fixed-damping"
             else damping * n ** float(Fraction(f[key]))
-            for key in ("damping_out", "damping_in")
+            for key in DAMPINGS.get(optimizer, ("damping_out", "damping_in"))
         )  # fmt: skip
     return [float(v) for v in _measure(optimizer)(params, x, y, lrs, damps)]
 
@@ -199,7 +211,7 @@ def precond_check(
     batch: int = 8,
     tol: float = 0.15,
 ) -> list[Slope]:
-    """One preconditioned step at every width; fitted slopes of the two quantities per tensor
+    """One preconditioned step (``optimizer`` in :data:`PRECONDITIONED`) at every width; fitted slopes of the two quantities per tensor
     with the derived prediction and a verdict (module docstring)."""
     if optimizer not in PRECONDITIONED:
         raise InfwidthError(f"precond_check steps {', '.join(PRECONDITIONED)}, got {optimizer!r}")

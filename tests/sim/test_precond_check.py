@@ -32,6 +32,18 @@ def test_shampoo_updates_match_the_derived_exponents():
     assert all(s.verdict == "PASS" for s in got), got
 
 
+def test_soap_updates_match_the_derived_exponents_and_fixed_epsilon_does_not():
+    """SOAP: Adam in Shampoo's eigenbasis. Its epsilon must track sqrt(v) = |g||x| per rotated
+    coordinate (damping_eigen n^-1/2 on the input layer, measured slopes 0.03/0.04); a
+    width-independent epsilon swamps the input layer's n^-1/2 coordinates (measured -0.42)."""
+    got = _by(precond_check("soap", **SMALL))
+    assert all(s.verdict == "PASS" for s in got.values()), got
+    assert abs(got[("W2", "update_rms")].slope + 1) < 0.1
+    fixed = _by(precond_check("soap", rule="fixed-damping", **SMALL))
+    assert fixed[("W1", "feature_update_rms")].verdict == "FAIL"
+    assert -0.6 < fixed[("W1", "feature_update_rms")].slope < -0.25
+
+
 def test_sam_perturbs_every_layer_only_at_the_derived_scaling():
     mup2 = _by(sam_check("mup2", **SMALL))
     assert all(s.verdict == "PASS" and s.predicted == 0 for s in mup2.values()), mup2
