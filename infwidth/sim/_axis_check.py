@@ -25,6 +25,7 @@ from ..errors import InfwidthError
 from ..symbolic._scaling import (
     backward_exponents,
     feature_r,
+    output_self_r,
     step_exponent,
     theta,
     update_entry_exponent,
@@ -93,7 +94,11 @@ def predicted_update_slope(d, axis: str, along: dict, tensor: str) -> Fraction:
     lam = {t: step_exponent(opt, *e) for t, e in ex.items()}
     w = readout_backward(view, opt, th, lam, d.axes[axis].direction)
     back = backward_exponents(view, opt, th, lam, w)
-    r = feature_r(opt, view.tensor(tensor), lam[tensor], back[tensor], d.alignment)
+    t = view.tensor(tensor)
+    if t.role == "output":  # the readout moves the output itself (dL/df = Theta(1))
+        r = output_self_r(opt, t, lam[tensor], d.alignment)
+    else:
+        r = feature_r(opt, t, lam[tensor], back[tensor], d.alignment)
     return -Fraction(str(r))
 
 
