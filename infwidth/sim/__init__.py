@@ -21,7 +21,7 @@ from .._fit import Slope, fit_slope, verdict
 from ._axis_check import AxisSlope
 from ._check import run_coord_check
 from ._coord import CoordCheckConfig, RawRecords, model_at, run_widths
-from ._density import DensitySlope, density_check
+from ._density import density_check
 from ._experts import experts_check
 from ._gqa import gqa_check
 from ._heads import heads_check
@@ -48,7 +48,6 @@ __all__ = [
     "CoordCheckConfig",
     "CoordCheckResult",
     "AxisSlope",
-    "DensitySlope",
     "experts_check",
     "gqa_check",
     "heads_check",

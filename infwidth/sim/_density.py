@@ -26,7 +26,6 @@ non-zero terms per row (``n rho >= 64``), the width design's floor on a contract
 
 from __future__ import annotations
 
-import dataclasses
 from fractions import Fraction
 from typing import Literal
 
@@ -37,6 +36,7 @@ from ..errors import InfwidthError
 from ..spec import builtin
 from ..symbolic import derive
 from ..symbolic._scaling import feature_r, step_exponent
+from ._axis_check import AxisSlope
 from ._precond import in_float32
 
 Rule = Literal["derived", "mup"]
@@ -45,24 +45,6 @@ QUANTITIES = ("activation_rms", "update_rms")
 MASKED = "W2"
 #: At least this many non-zero terms per row at the smallest density (the width floor).
 MIN_TERMS = 64
-
-
-@dataclasses.dataclass(frozen=True)
-class DensitySlope:
-    """One fitted slope along the density and its verdict."""
-
-    rule: str
-    optimizer: str
-    quantity: str
-    predicted: Fraction
-    slope: float | None
-    ci_low: float | None
-    ci_high: float | None
-    verdict: str
-    reason: str | None = None
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self) | {"predicted": str(self.predicted)}
 
 
 def _exponents(optimizer: str, rule: Rule) -> tuple[dict, dict, Fraction, Fraction]:
@@ -143,7 +125,7 @@ def density_check(
     lr: float = 0.1,
     batch: int = 32,
     tol: float = 0.15,
-) -> list[DensitySlope]:
+) -> list[AxisSlope]:
     """Train the masked MLP at every density and judge the fitted slopes (module docstring)."""
     if optimizer not in ("sgd", "adam"):
         raise InfwidthError(f"density_check trains sgd or adam, got {optimizer!r}")
@@ -166,5 +148,6 @@ def density_check(
         slope, lo, hi = (None, None, None) if fit is None else (fit.slope, fit.ci_low, fit.ci_high)
         sizes = np.asarray(densities) if fit is None else fit.sizes
         j = verdict(slope, lo, hi, pred, tol=tol, widths=sizes, design=design)
-        out.append(DensitySlope(rule, optimizer, q, pred, slope, lo, hi, j.verdict, j.reason))
+        out.append(AxisSlope("rho", rule, optimizer, MASKED, q, pred, slope, lo, hi, j.verdict,
+                             j.reason))  # fmt: skip
     return out
