@@ -16,6 +16,8 @@ REPRODUCTIONS: dict[str, str] = {
     "tp5-fig3": "tp5_fig3",
     "depth-transfer": "depth_transfer",
     "completep-fig6": "completep_fig6",
+    "mup-coord-check": "mup_coord_check",
+    "super-consistency": "super_consistency",
 }
 
 
