@@ -3,7 +3,7 @@ training across widths, muP vs NTP, and each one's learning-rate sweep.
 
 Stand-in (REPRODUCTIONS.md): MLP :math:`784 \\to N \\to N \\to 10`, ReLU, no biases,
 :math:`N \\in \\{64, 256, 1024\\}` (quick: 64, 128, 512), softmax cross-entropy, full-batch
-gradient descent on MSE to one-hot targets (:math:`\tfrac12\,\mathrm{mean}\lVert f-y\rVert^2`)
+gradient descent on MSE to one-hot targets (:math:`\\tfrac12\\,\\mathrm{mean}\\lVert f-y\\rVert^2`)
 over a fixed subset of Fashion-MNIST (MNIST when it is not installed; the verdict records
 which), standardised pixels. The authors' SGD on cross-entropy does not carry over: MNIST is
 fitted within a few hundred steps and a cross-entropy Hessian vanishes as the loss goes to 0
