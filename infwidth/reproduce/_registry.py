@@ -18,6 +18,8 @@ REPRODUCTIONS: dict[str, str] = {
     "completep-fig6": "completep_fig6",
     "bp22-gamma0": "bp22_gamma0",
     "bp22-alignment": "bp22_alignment",
+    "mup-coord-check": "mup_coord_check",
+    "super-consistency": "super_consistency",
 }
 
 

@@ -14,6 +14,7 @@
   rule along the number of experts (:class:`AxisSlope` per fitted slope);
 * :func:`precond_check` checks K-FAC/Shampoo/FOOF/SOAP update sizes and damping against the derived
   exponents; :func:`sam_check` checks SAM's derived per-layer perturbation scaling (muP²);
+* :func:`top_hessian_eigenvalue`: the sharpness (power iteration on Hessian-vector products);
 * :func:`mup_transfer` brings a parametrization to a user's own JAX parameter pytree.
 """
 
@@ -32,6 +33,7 @@ from ._rank import rank_check
 from ._report import CoordCheckResult, analyse, coord_check
 from ._sam import sam_check
 from ._scaling import DEFAULT_DIMS, Scaling, scale_table
+from ._sharpness import hessian_vector_product, top_hessian_eigenvalue
 from ._table import Table, TensorRow
 from ._train import Step, TrainState, train, train_step
 from ._transfer import LeafInfo, Transfer, infer_leaves, mup_transfer
@@ -74,6 +76,8 @@ __all__ = [
     "run_widths",
     "scale_table",
     "table_optimizer",
+    "top_hessian_eigenvalue",
+    "hessian_vector_product",
     "train",
     "train_step",
     "verdict",
