@@ -16,6 +16,7 @@ REPRODUCTIONS: dict[str, str] = {
     "tp5-fig3": "tp5_fig3",
     "depth-transfer": "depth_transfer",
     "completep-fig6": "completep_fig6",
+    "tp5-fig1": "tp5_fig1",
 }
 
 
