@@ -41,7 +41,7 @@ SP_SHIFT = -1.0
 #: quick: CI; full: the recipe's full size (REPRODUCTIONS.md)
 SIZES = {
     True: {"widths": (32, 64, 128), "block": 32, "batch": 8, "steps": 150, "seeds": 1,
-           "log2_lrs": "-11:-3:1"},
+           "log2_lrs": "-10:-4:1"},
     False: {"widths": (32, 64, 128, 256), "block": 128, "batch": 32, "steps": 300, "seeds": 2,
             "log2_lrs": "-12:-3:1"},
 }  # fmt: skip

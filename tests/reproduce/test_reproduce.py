@@ -103,6 +103,25 @@ def test_tp5_fig3_science(tp5):
     assert edges[widths[-1]] - edges[widths[0]] == _value(_crit(verdict, "SP edge"))
 
 
+def test_tp5_fig1_science(fig1):
+    _, _, verdict, data = fig1
+    # measured (quick, 150 steps): muP optima -6.83/-7.14/-7.18 for widths 32/64/128 (spread
+    # 0.35 octave); SP -6.83/-7.93/-8.51 (shift -1.68 octaves over 4x width)
+    assert _value(_crit(verdict, "muP optimum spread")) <= 1.0
+    assert _value(_crit(verdict, "SP optimum shift")) <= -1.0
+    assert _value(_crit(verdict, "muP wider is better")) < 0
+    assert _value(_crit(verdict, "SP = muP")) == 0.0  # one network at the base width
+    assert {(p["width"], p["depth"]) for p in data["points"]} == {(32, 2), (64, 2), (128, 2)}
+    assert not any(p["diverged"] for p in data["points"])
+    # the verdict is recomputed from the points: SP's shift is the report's optima
+    sp = {r["width"]: r["optimum_log2_lr"] for r in verdict["report"]["sp"]}
+    assert sp[128] - sp[32] == _value(_crit(verdict, "SP optimum shift"))
+    # muP's best loss falls with width, and at the widest width beats SP's
+    mup = {r["width"]: r["best_loss"] for r in verdict["report"]["mup"]}
+    sp_best = {r["width"]: r["best_loss"] for r in verdict["report"]["sp"]}
+    assert mup[32] > mup[64] > mup[128] and mup[128] < sp_best[128]
+
+
 def test_depth_transfer_science(depth):
     _, _, verdict, data = depth
     assert {p["alpha"] for p in data["points"]} == {0.0, 0.5}  # from the derived tables
