@@ -9,6 +9,10 @@ target, learning rate and seed of a width. The scalar axes fold into the same nu
 (init std times the init-std multiplier, the readout's multiplier times the output
 multiplier, per-tensor epsilon and weight decay times the point's base values), and the
 schedule's per-step learning-rate factors are an argument too: none of them recompiles.
+The ``transformer`` trains on token windows (:func:`~infwidth.sweep._data.token_windows`:
+integer inputs and next-token targets, cross-entropy over every position), with heads of
+fixed size ``head_dim`` (a constant logit scale ``1/head_dim``), optional global-norm
+gradient clipping and Adam's ``b2`` as static settings; its LayerNorm gains start at ones.
 A chunk is one width and one depth; a user's model (:mod:`infwidth.sweep._user`) gets
 its per-leaf factors from :func:`infwidth.mup_transfer` the same way.
 
