@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import InfwidthError
+from ._data import TOKEN_DATASETS
 
 ARCHS = ("mlp", "resmlp", "transformer")
 SCHEDULES = ("constant", "linear", "cosine")
@@ -308,7 +309,7 @@ class SweepSpec:
             bad(f"n_train must be a positive integer, got {self.n_train!r}")
         if self.base_width is not None and self.base_width < 1:
             bad(f"base_width must be positive, got {self.base_width}")
-        tokens = self.data == "shakespeare"
+        tokens = self.data in TOKEN_DATASETS
         if (self.arch == "transformer") != tokens:
             bad("arch transformer trains on token data (data = shakespeare) and only it does")
         if self.arch == "transformer":
