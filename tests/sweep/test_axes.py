@@ -262,7 +262,8 @@ def test_cli_flags_and_config_give_the_same_spec(tmp_path, capsys):
         (["--depths", "0,2"], "depths must be positive"),
         (["--spec", "/no/such.json"], "does not exist"),
         (["--spec", "/no/such.json", "--arch", "resmlp"], "run as a chain"),
-        (["--arch", "transformer"], "unknown arch"),
+        (["--arch", "cnn"], "unknown arch"),
+        (["--arch", "transformer"], "trains on token data"),
         (["--auto-extend", "-1"], "auto_extend must be a non-negative"),
     ],
 )
