@@ -211,10 +211,11 @@ IN_AXES = (None, 0, 0, 0, None, None, None, None)
 
 @functools.partial(jax.jit, static_argnames=("st", "sequential"))
 def _chunk_program(
-    units, seed_idx, numbers, lr, x, y, batches, sched, *, st: _Static, sequential: bool = False
+    units, seed_idx, numbers, lr, x, y, batches, sched, active, *, st: _Static, sequential: bool
 ):
     """All points of a chunk in one program, shapes shared: every per-point argument vmapped,
-    or (``sequential``) the points one after the other in a ``lax.map`` loop.
+    or (``sequential``) the points one after the other in a ``lax.map`` loop that skips the
+    padding (``active`` false), so that a chunk padded to any size costs its real points only.
 
     On CPU the loop is the faster of the two: a vmapped chunk multiplies batched matrices,
     which XLA's CPU backend runs at about half the rate of the plain products of one point
@@ -225,9 +226,17 @@ def _chunk_program(
         return jax.vmap(one, in_axes=IN_AXES)(units, seed_idx, numbers, lr, x, y, batches, sched)
 
     def point(args):
-        return one(units, *args, x, y, batches, sched)
+        *per, on = args
 
-    return jax.lax.map(point, (seed_idx, numbers, lr))
+        def run():
+            return one(units, *per, x, y, batches, sched)
+
+        def skip():
+            return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(run))
+
+        return jax.lax.cond(on, run, skip)
+
+    return jax.lax.map(point, (seed_idx, numbers, lr, active))
 
 
 def _unit_weights(
@@ -458,12 +467,21 @@ def run_chunk(
     place: Callable[[tuple, tuple], tuple] | None = None,
     model: Any = None,
 ) -> list[dict[str, Any]]:
-    """Train ``points`` (one width and depth) as one program padded to ``size`` points; ``model``: a user's model (:mod:`infwidth.sweep._user`) instead of the spec's.
+    """Train ``points`` (one width and depth) as one program padded to ``size`` points
+    (on one CPU device: to at least ``max_chunk``); ``model``: a user's model
+    (:mod:`infwidth.sweep._user`) instead of the spec's.
 
     ``place(args, IN_AXES)``: puts the program's arguments on devices (sharding)."""
     width, depth = points[0].width, points[0].depth
     dims = _dims(spec.arch, data.x.shape[1], data.classes, width, spec.head_dim)
     tail = max(1, round(spec.metric_fraction * spec.steps))
+    # One device on CPU: the points in a loop (see _chunk_program), every chunk padded to
+    # max_chunk points at no cost, so that one compiled program serves every chunk of a width
+    # (a transfer's bracket rounds, an extended grid); sharded: vmapped, so that XLA
+    # partitions the point axis over the devices.
+    sequential = place is None and jax.default_backend() == "cpu"
+    if sequential:
+        size = max(size, spec.max_chunk)
     padded = points + [points[-1]] * (size - len(points))
     seeds = sorted({p.seed for p in points})
     if model is None:
@@ -490,11 +508,9 @@ def run_chunk(
     seed_idx = np.asarray([seeds.index(p.seed) for p in padded], np.int32)
     lr = np.asarray([2.0**p.log2_lr for p in padded], np.float32)
     args = (units, seed_idx, numbers, lr, data.x, data.labels, batches, sched)
-    # One device on CPU: the points in a loop (see _chunk_program); sharded: vmapped, so that
-    # XLA partitions the point axis over the devices.
-    sequential = place is None and jax.default_backend() == "cpu"
     args = args if place is None else place(args, IN_AXES)
-    out = _chunk_program(*args, st=st, sequential=sequential)
+    active = np.arange(size) < len(points)
+    out = _chunk_program(*args, active, st=st, sequential=sequential)
     out = {k: np.asarray(v, np.float64) for k, v in jax.device_get(out).items()}
     diverged = ~out["finite"].astype(bool) | grown_beyond(out["size_max"], out["size0"])
     diverged |= ~np.isfinite(out["loss"])
