@@ -203,6 +203,9 @@ def main() -> None:
         default=8,
         help="time the torch loop on this many of the 8 LRs and scale (8)",
     )
+    ap.add_argument("--transfer-step", type=float, default=1.0,
+                    help="log2-LR step of the transfer comparison's grid (1: the sweep's; the "
+                    "transfer saves more the finer the grid)")  # fmt: skip
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch intra-op threads, 0 = torch's default (1)")  # fmt: skip
     args = ap.parse_args()
@@ -236,10 +239,12 @@ def main() -> None:
     import jax
 
     jax.clear_caches()
-    doc = run_transfer(s.replace(widths=(64,)), [512], compare_full=True)
+    lo, hi = (float(v) for v in GRID.split(":")[:2])
+    grid = f"{lo:g}:{hi:g}:{args.transfer_step:g}"
+    doc = run_transfer(s.replace(widths=(64,), log2_lrs=grid), [512], compare_full=True)
     c, full = doc["compute"], doc["full_grid"]
     verdicts = {t: round(v["shift_octaves"], 2) for t, v in doc["transfer"].items()}
-    print(f"(d) infwidth transfer 64 -> 512: {c['seconds']:.1f} s ({c['base']['points']} points "
+    print(f"(d) infwidth transfer 64 -> 512 (grid {grid}): {c['seconds']:.1f} s ({c['base']['points']} points "
           f"at 64 + {c['bracket']['points']} at 512) vs the full grid at 512: "
           f"{full['seconds']:.1f} s ({full['points']} points): {full['seconds'] / c['seconds']:.2f}x "
           f"less time; same optimum: {full['same_answer']}; shifts {verdicts}")  # fmt: skip
