@@ -59,8 +59,9 @@ PAPER = (
     "Pehlevan-Group/dmft_wide_networks deep_nonlinear_DMFT.ipynb"
 )
 STAND_IN = (
-    "none in the full run (the authors' sizes; DMFT sites 1000); quick: T = 20 steps, "
-    "fewer widths, trials and DMFT sites"
+    "full: the authors' T = 100 and 1000 DMFT sites, but 64 response sites (256), 6 sweeps "
+    "(20 iterations), 3 trials (10) and N up to 1000 (2000): the authors' sizes need an "
+    "estimated 1-2 h on 2 CPU cores; quick: T = 20 steps, fewer widths, trials and DMFT sites"
 )
 
 D, P, DEPTH, ETA, GAMMA0, BETA = 25, 10, 3, 0.1, 1.0, 0.8
@@ -69,8 +70,8 @@ PAPER_READ = {100: (0.94, 0.97), 250: (0.985, 0.99), 1000: (0.995, 0.995), 2000:
 SIZES = {
     True: {"steps": 20, "widths": (25, 50, 100, 200, 400, 800), "trials": 3, "n_sites": 4000,
            "n_response_sites": 128, "sweeps": 8},
-    False: {"steps": 100, "widths": (25, 50, 100, 150, 250, 500, 1000, 2000), "trials": 10,
-            "n_sites": 1000, "n_response_sites": 256, "sweeps": 20},
+    False: {"steps": 100, "widths": (25, 50, 100, 150, 250, 500, 1000), "trials": 3,
+            "n_sites": 1000, "n_response_sites": 64, "sweeps": 6},
 }  # fmt: skip
 MIXING = 0.7
 #: smallest width of the slope fit (module docstring); the largest is n_sites / 4
