@@ -4,37 +4,22 @@ quick verdicts, computed from their data, and the science behind them.
 Each quick run is a module-scoped fixture (through the CLI); the other tests read its outputs.
 """
 
-import json
-import math
-
 import numpy as np
 import pytest
 
-from infwidth.cli import main
 from infwidth.reproduce import reproduce
 
-
-def _run(tmp_path_factory, rid):
-    out = tmp_path_factory.mktemp(rid)
-    code = main(["reproduce", rid, "--quick", "--out", str(out)])
-    verdict = json.loads((out / "verdict.json").read_text())
-    data = json.loads((out / "data.json").read_text())
-    return code, out, verdict, data
+from ._quick import run_quick, value
 
 
 @pytest.fixture(scope="module")
 def gamma0(tmp_path_factory):
-    return _run(tmp_path_factory, "bp22-gamma0")
+    return run_quick(tmp_path_factory, "bp22-gamma0")
 
 
 @pytest.fixture(scope="module")
 def align(tmp_path_factory):
-    return _run(tmp_path_factory, "bp22-alignment")
-
-
-def _value(verdict, start):
-    (c,) = [c for c in verdict["criteria"] if c["name"].startswith(start)]
-    return float(c["value"]) if c["value"] is not None else math.nan
+    return run_quick(tmp_path_factory, "bp22-alignment")
 
 
 @pytest.mark.parametrize("which", ["gamma0", "align"])
@@ -53,7 +38,7 @@ def test_gamma0_science(gamma0):
     rows = {r["gamma0"]: r for r in verdict["report"]["by_gamma0"]}
     assert sorted(rows) == [0.2, 1.0, 2.0, 3.0]
     # finite N = 3000 (centred) on the DMFT curve, at every gamma0
-    assert _value(verdict, "finite (N=3000) vs DMFT: largest |loss gap|") <= 0.015
+    assert value(verdict, "finite (N=3000) vs DMFT: largest |loss gap|") <= 0.015
     for g, r in rows.items():
         assert r["finite_final"] == pytest.approx(r["dmft_final"], rel=0.15), g
     # larger gamma0 trains faster and aligns the kernel more with y y^T
@@ -63,7 +48,7 @@ def test_gamma0_science(gamma0):
     al = [rows[g]["alignment_dmft"] for g in sorted(rows)]
     assert al == sorted(al) and al[-1] > 5 * rows[0.2]["alignment_init"]
     # gamma0 = 0.2 is within 10% of the lazy NTK curve; gamma0 = 3 is 50x below it
-    assert _value(verdict, "gamma0=0.2: largest |DMFT - lazy") <= 0.1
+    assert value(verdict, "gamma0=0.2: largest |DMFT - lazy") <= 0.1
     assert rows[3.0]["lazy_final"] > 50 * rows[3.0]["dmft_final"]
     # the paper's read-offs lie within the DMFT's spread over data draws
     for g, r in rows.items():

