@@ -292,6 +292,11 @@ def point_config(spec: SweepSpec, p: Point, model: Any = None) -> dict[str, Any]
         cfg["spec_file"] = hashlib.sha256(_spec_text(spec).encode()).hexdigest()
     if model is not None:
         cfg["arch"] = "user:" + model_name(model)
+    elif spec.arch == "transformer":
+        # the transformer's FFN nonlinearity is fixed (``activation`` does not apply); exact
+        # GELU since 2026-12-07: points trained with the tanh approximation are not reused
+        cfg.pop("activation", None)
+        cfg["ffn"] = "gelu"
     return cfg
 
 

@@ -37,6 +37,22 @@ def test_mlp_keys_do_not_name_the_transformer_settings():
     cfg = point_config(t, t.points()[0])
     assert (cfg["block"], cfg["head_dim"], cfg["grad_clip"], cfg["adam_b2"]) == (32, 16, 1.0, 0.95)
     assert SweepSpec.from_dict(t.to_json()) == t
+    # the FFN is exact GELU whatever `activation` says: keyed so, not by the unused activation
+    assert cfg["ffn"] == "gelu" and "activation" not in cfg
+
+
+def test_transformer_ffn_is_the_layer_librarys_exact_gelu():
+    import jax
+    import jax.numpy as jnp
+    from jax.scipy.stats import norm
+
+    from infwidth.sim._transformer import _GELU
+
+    x = jnp.linspace(-5.0, 5.0, 101)
+    exact = x * norm.cdf(x)
+    assert float(jnp.max(jnp.abs(_GELU(x) - exact))) < 1e-6
+    # not the tanh approximation (which differs by up to ~5e-4 around |x| ~ 2)
+    assert float(jnp.max(jnp.abs(_GELU(x) - jax.nn.gelu(x, approximate=True)))) > 1e-4
 
 
 def test_heads_of_fixed_size_and_token_activations():
