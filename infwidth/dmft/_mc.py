@@ -209,18 +209,17 @@ def layer_update(
     T, P = u.shape[1:]
     Cf = C.reshape(T, P, T * P)
     Df = D.reshape(T, P, T * P)
-    paths = _site_paths
-    phi, g = paths(u, r, Cf, Df, act)
+    phi, g = _site_paths(u, r, Cf, Df, act)
     S = phi.shape[0]
-    pf = phi.reshape(S, -1)
-    gf = g.reshape(S, -1)
-    # Symmetrise explicitly: blocked BLAS products are symmetric only to ~1e-12.
-    Phi = pf.T @ pf / S
-    G = gf.T @ gf / S
-    Phi = (0.5 * (Phi + Phi.T)).reshape(T, P, T, P)
-    G = (0.5 * (G + G.T)).reshape(T, P, T, P)
-    var_phi = (jnp.mean(jnp.sum(pf**2, 1) ** 2) - jnp.sum(Phi**2)) / S
-    var_g = (jnp.mean(jnp.sum(gf**2, 1) ** 2) - jnp.sum(G**2)) / S
+
+    def estimate(paths):  # the kernel <x x^T> over sites and its estimator's summed variance
+        x = paths.reshape(S, -1)
+        K = x.T @ x / S
+        # Symmetrise explicitly: blocked BLAS products are symmetric only to ~1e-12.
+        K = (0.5 * (K + K.T)).reshape(T, P, T, P)
+        return K, (jnp.mean(jnp.sum(x**2, 1) ** 2) - jnp.sum(K**2)) / S
+
+    (Phi, var_phi), (G, var_g) = estimate(phi), estimate(g)
 
     nb = n_resp // batch
     ub = u[: nb * batch].reshape(nb, batch, T, P)
