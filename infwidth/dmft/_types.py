@@ -95,14 +95,9 @@ class DMFTProblem:
             raise InfwidthError(f"arch must be 'mlp' or 'resmlp', got {self.arch!r}")
         if self.dynamics not in ("gd", "flow"):
             raise InfwidthError(f"dynamics must be 'gd' or 'flow', got {self.dynamics!r}")
-        object.__setattr__(self, "X", X)
-        object.__setattr__(self, "y", y)
-        object.__setattr__(self, "X_test", Xt)
-        object.__setattr__(self, "depth", depth)
-        object.__setattr__(self, "steps", steps)
-        object.__setattr__(self, "gamma0", gamma0)
-        object.__setattr__(self, "eta", eta)
-        object.__setattr__(self, "beta0", beta0)
+        names = ("X", "y", "X_test", "depth", "steps", "gamma0", "eta", "beta0")
+        for k, v in zip(names, (X, y, Xt, depth, steps, gamma0, eta, beta0), strict=True):
+            object.__setattr__(self, k, v)
 
     @property
     def n_train(self) -> int:
