@@ -62,6 +62,12 @@ def min_threshold(ntk: np.ndarray, n_train: int) -> float:
     return float(2.0 / lam.max()) if lam.size else float("inf")
 
 
+def eig_root(M: jnp.ndarray) -> jnp.ndarray:
+    """A square root R (R R^T = M) of a symmetric PSD M = V diag(w) V^T: V sqrt(max(w, 0))."""
+    w, V = jnp.linalg.eigh(M)
+    return V * jnp.sqrt(jnp.clip(w, 0))
+
+
 def tile_time(K: np.ndarray, T: int) -> np.ndarray:
     """A P x P kernel constant in time, as a (T, P, T, P) two-time kernel."""
     P = K.shape[0]

@@ -23,8 +23,13 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
 
 from ..network import get_activation
+from ._common import equal_time, rel_change, response_budget, solver_output, sweep_loop, tile_time
+from ._lazy import gaussian_moments, lazy_error_trajectory
+from ._mc import sample_gp, sample_input, sample_readout
 
 
 def _stream_paths(u, r, C, D, b, act):
@@ -118,10 +123,6 @@ def lazy_resnet_kernels(Kx, depth: int, activation: str, beta0: float):
     G^L = <phi' phi'>_{H^L}, G^l = G^{l+1} * (1 + b^2 <phi' phi'>_{H^l}); NTK as in the module
     docstring. Returns ``(Phi, G, K)`` with Phi[l-1] = Phi^l, G[l-1] = G^l (P x P).
     """
-    import numpy as np
-
-    from ._lazy import gaussian_moments
-
     b2 = beta0**2 / depth
     H = np.asarray(Kx, dtype=np.float64)
     Phi, dots = [], []
@@ -140,8 +141,6 @@ def lazy_resnet_kernels(Kx, depth: int, activation: str, beta0: float):
 
 def resnet_ntk(Phi, G, Kx, b):
     """K(t,t) = G^1 * K^x + b^2 sum_{l<L} G^{l+1} * Phi^l + Phi^L (equal times)."""
-    from ._common import equal_time
-
     K = equal_time(G[0]) * Kx[None] + equal_time(Phi[-1])
     for k in range(len(Phi) - 1):
         K = K + b**2 * equal_time(G[k + 1]) * equal_time(Phi[k])
@@ -151,13 +150,6 @@ def resnet_ntk(Phi, G, Kx, b):
 def solve_resnet(problem, solver, Kx, lazy, key, rule: dict, max_sweeps: int):
     """Alternating Monte Carlo for the stream DMFT (same loop as the MLP solver); ``lazy`` is
     :func:`lazy_resnet_kernels`' ``(Phi, G, K)``."""
-    import jax.random as jr
-    import numpy as np
-
-    from ._common import rel_change, response_budget, solver_output, sweep_loop, tile_time
-    from ._lazy import lazy_error_trajectory
-    from ._mc import sample_gp, sample_input, sample_readout
-
     gia = solver.approximation is not None
     T, L, P, Ptr = problem.steps, problem.depth, Kx.shape[0], problem.n_train
     b = problem.beta0 / np.sqrt(L)

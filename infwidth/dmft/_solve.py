@@ -41,7 +41,7 @@ from ._types import (
 def _lazy(problem: DMFTProblem, lazy):
     Phi_l, G_l, K = lazy
     T, L, P = problem.steps, problem.depth, problem.n_train
-    y = problem.y
+    y, ntk = problem.y, np.broadcast_to(K, (T, *K.shape))
     if problem.dynamics == "flow":
         # Gradient flow in tau = eta t: f(tau) = K_{:,X} V diag((1 - e^{-lam tau}) / lam) V^T y.
         lam, V = np.linalg.eigh(K[:P, :P])
@@ -56,13 +56,12 @@ def _lazy(problem: DMFTProblem, lazy):
         f = coef @ K[:, :P].T
         delta = y[None] - f[:, :P]
     else:
-        ntk = np.broadcast_to(K, (T, *K.shape))
         f, delta = (
             np.asarray(a) for a in euler_outputs(jnp.asarray(ntk), jnp.asarray(y), problem.eta)
         )
     Phi = np.stack([tile_time(Phi_l[layer], T) for layer in range(1, L + 1)])
     G = np.stack([tile_time(G_l[layer], T) for layer in range(1, L + 1)])
-    return solver_output(f, delta, Phi, G, np.broadcast_to(K, (T, *K.shape)).copy())
+    return solver_output(f, delta, Phi, G, ntk.copy())
 
 
 def _two_layer(problem, solver: TwoLayerParticles, Kx, key):

@@ -54,7 +54,7 @@ import jax.numpy as jnp
 from jax.scipy.special import erf
 
 from ..errors import InfwidthError
-from ._layers import KernelState, pair_vars
+from ._layers import Elementwise, KernelState, pair_vars
 from ._quadrature import DEFAULT_ORDER, gaussian_maps
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation"]
@@ -70,7 +70,7 @@ def _fn_field() -> Any:
 
 
 @dataclass(frozen=True)
-class Activation:
+class Activation(Elementwise):
     """An elementwise nonlinearity with its derivatives and Gaussian expectation maps.
 
     ``Activation("tanh")`` is the registry entry (all fields filled in from :data:`ACTIVATIONS`;
@@ -113,10 +113,6 @@ class Activation:
         return KernelState(
             nngp, k.ntk * dot, self.var(k.var1), self.var(k.var2), k.ntk_diag * self.dvar(k.var1)
         )
-
-    def init(self, key: jax.Array, input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple]:
-        del key
-        return tuple(input_shape), ()
 
     def apply(self, params: Any, x: jax.Array) -> jax.Array:
         del params
