@@ -190,9 +190,8 @@ class MonteCarlo(AbstractDMFTSolver):
 
     def __post_init__(self) -> None:
         valid.positive_int("n_sites", self.n_sites, minimum=2)
-        valid.positive_int("n_response_sites", self.n_response_sites)
-        valid.positive_int("batch", self.batch)
-        valid.positive_int("response_every", self.response_every)
+        for k in ("n_response_sites", "batch", "response_every"):
+            valid.positive_int(k, getattr(self, k))
         if not 0 < valid.finite("mixing", self.mixing) <= 1:
             raise InfwidthError(f"mixing must be in (0, 1], got {self.mixing}")
         if self.response_dtype not in ("float64", "float32"):
