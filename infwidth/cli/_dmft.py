@@ -134,17 +134,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_if_over(
         need, args.max_memory_gb, what, "use fewer --steps, --n-points, --sites or widths"
     )
-    problem = dmft.DMFTProblem(
-        X,
-        y,
-        depth=args.depth,
-        activation=args.activation,
-        gamma0=args.gamma0,
-        eta=args.eta,
-        steps=args.steps,
-        arch=args.arch,
-        beta0=args.beta0,
-    )
+    fields = ("depth", "activation", "gamma0", "eta", "steps", "arch", "beta0")
+    problem = dmft.DMFTProblem(X, y, **{k: getattr(args, k) for k in fields})
     budget = dict(sites=args.sites, response_sites=args.response_sites,
                   response_every=args.response_every)  # fmt: skip
     files = ("dmft.json", "kernels.npz", "loss.png", "phi_heatmap.png", "deviation.png")

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._divergence import blown_up, first_divergence, rms_per_step
+from ._types import RESULTS
 
 
 @jax.jit
@@ -61,6 +62,12 @@ def min_threshold(ntk: np.ndarray, n_train: int) -> float:
     return float(2.0 / lam.max()) if lam.size else float("inf")
 
 
+def eig_root(M: jnp.ndarray) -> jnp.ndarray:
+    """A square root R (R R^T = M) of a symmetric PSD M = V diag(w) V^T: V sqrt(max(w, 0))."""
+    w, V = jnp.linalg.eigh(M)
+    return V * jnp.sqrt(jnp.clip(w, 0))
+
+
 def tile_time(K: np.ndarray, T: int) -> np.ndarray:
     """A P x P kernel constant in time, as a (T, P, T, P) two-time kernel."""
     P = K.shape[0]
@@ -88,8 +95,6 @@ def record_sweep(
 
 def sweep_outcome(stop: str) -> tuple[str, str | None]:
     """``(result, reason)`` of a loop that :func:`record_sweep` stopped with ``stop``."""
-    from ._types import RESULTS
-
     if stop == "diverged":
         return RESULTS.diverged, None
     return RESULTS.successful, stop
@@ -119,3 +124,60 @@ def stop_reason(
         if np.median(residuals[-3:]) >= 0.9 * np.median(residuals[-6:-3]):
             return "plateau"
     return None
+
+
+def solver_output(
+    f, delta, Phi, G, ntk, A=None, B=None, *, residuals=(), floor=(), result=None, stop=None
+) -> dict:
+    """What a solver driver hands to :func:`~infwidth.dmft.solve_dmft`: outputs ``f``, errors
+    ``delta``, kernels, responses (None where the solver has none), the residual and noise-floor
+    history (empty for the direct solvers), the status (default successful) and stop reason."""
+    return dict(
+        f=f,
+        delta=delta,
+        Phi=Phi,
+        G=G,
+        ntk=ntk,
+        A=A,
+        B=B,
+        residuals=np.asarray(residuals, dtype=np.float64),
+        floor=np.asarray(floor, dtype=np.float64),
+        result=RESULTS.successful if result is None else result,
+        stop=stop,
+    )
+
+
+def response_budget(solver) -> tuple[int, int]:
+    """``(batch, n_resp)`` of a :class:`MonteCarlo` solver: response sites in whole batches,
+    at least one batch, at most ``n_sites``."""
+    n_resp = min(solver.n_response_sites, solver.n_sites)
+    batch = max(1, min(solver.batch, n_resp))
+    return batch, max(batch, (n_resp // batch) * batch)
+
+
+def sweep_loop(state, ntk_of, sweep, problem, rule: dict, max_sweeps: int):
+    """The alternating Monte-Carlo loop of the MLP and residual solvers (DMFT.md 4.2).
+
+    Each sweep takes the outputs ``f`` and errors ``delta`` of the NTK/Euler update with
+    ``ntk_of(state)`` (stopping if they blew up), then ``sweep(state, k, f, delta) ->
+    (state, residual, floor)`` and the stopping rule ``rule`` (:func:`record_sweep`). Returns
+    the last iterate and :func:`solver_output`'s fields but the kernels: the outputs of the
+    last iterate's NTK, the residuals and floors, status and stop reason."""
+    y = jnp.asarray(problem.y)
+    residuals, floors, result, reason = [], [], RESULTS.max_sweeps_reached, None
+    for k in range(max_sweeps):
+        f, delta = euler_outputs(ntk_of(state), y, problem.eta)
+        if is_blown_up(delta, problem.y):
+            result = RESULTS.diverged
+            break
+        state, res, floor = sweep(state, k, f, delta)
+        stop = record_sweep(residuals, floors, res, floor, **rule)
+        if stop is not None:
+            result, reason = sweep_outcome(stop)
+            break
+    ntk = ntk_of(state)
+    f, delta = euler_outputs(ntk, y, problem.eta)
+    if is_blown_up(delta, problem.y):
+        result = RESULTS.diverged
+    out = dict(residuals=residuals, floor=floors, result=result, stop=reason)
+    return state, dict(f=f, delta=delta, ntk=ntk) | out

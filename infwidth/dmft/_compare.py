@@ -35,13 +35,6 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
 
 
-def _first_bad(outputs: np.ndarray, *finite: np.ndarray) -> int:
-    """First step (leading axis) at which a finite network diverged, or -1: the definition of
-    :mod:`infwidth._divergence` (non-finite, or output RMS beyond ``GROWTH_BOUND`` times its
-    initial value, floored at the targets' unit scale)."""
-    return first_divergence(rms_per_step(outputs), *finite)
-
-
 def _measure(problem: DMFTProblem, sol: DMFTSolution, fin: FiniteRun) -> dict[str, np.ndarray]:
     """Per-seed deviations of ``fin`` from ``sol`` (NaN for diverged seeds) and their losses."""
     L, S = problem.depth, fin.loss.shape[0]
@@ -49,8 +42,10 @@ def _measure(problem: DMFTProblem, sol: DMFTSolution, fin: FiniteRun) -> dict[st
     diverged_at = np.full(S, -1)
     for i in range(S):
         phi, g = fin.Phi[i, L - 1], fin.G[i, 0]
-        # time first: (T, P, T, P); a bad step t spoils row t of the two-time kernels
-        diverged_at[i] = _first_bad(fin.outputs[i], fin.loss[i], phi, g)
+        # First step at which this network diverged, or -1 (:mod:`infwidth._divergence`:
+        # non-finite, or output RMS beyond GROWTH_BOUND x its initial value, floored at the
+        # targets' unit scale). Kernels are time first, (T, P, T, P): a bad step t spoils row t.
+        diverged_at[i] = first_divergence(rms_per_step(fin.outputs[i]), fin.loss[i], phi, g)
         if diverged_at[i] >= 0:
             continue
         with np.errstate(over="ignore", invalid="ignore"):

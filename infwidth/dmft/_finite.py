@@ -226,11 +226,7 @@ def train_finite(
     with jax.enable_x64(True):
         keys = jnp.stack([jr.PRNGKey(int(s)) for s in seeds])
         arrays = (keys, jnp.asarray(problem.X_all), jnp.asarray(problem.y))
-        numbers = {
-            "gamma0": float(problem.gamma0),
-            "eta": float(problem.eta),
-            "beta0": float(problem.beta0),
-        }
+        numbers = {k: float(getattr(problem, k)) for k in ("gamma0", "eta", "beta0")}
         static = {
             "activation": problem.activation,
             "steps": problem.steps,
@@ -239,11 +235,5 @@ def train_finite(
             "kernels": kernels,
             "residual": problem.arch == "resmlp",
         }
-        f, loss, Phi, G = _compiled(arrays, numbers, static)(*arrays, **numbers)
-
-        def conv(a):
-            return None if a is None else np.asarray(a)
-
-        return FiniteRun(
-            np.asarray(f), np.asarray(loss), conv(Phi), conv(G), int(width), tuple(seeds)
-        )
+        out = _compiled(arrays, numbers, static)(*arrays, **numbers)
+        return FiniteRun(*(None if a is None else np.asarray(a) for a in out), int(width), seeds)

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import jax.random as jr
 
 from ..network import get_activation
+from ._common import eig_root
 
 
 class MCState(NamedTuple):
@@ -142,8 +143,7 @@ def _mean_jacobian(u, r, Cf, Df, act, phiT, gT, which: str):
 @partial(jax.jit, static_argnames=("n_sites", "steps"))
 def sample_input(key, Kx, *, n_sites: int, steps: int):
     """u^1 ~ N(0, K^x): one P-vector per site, constant in time. Shape (S, T, P)."""
-    w, V = jnp.linalg.eigh(Kx)
-    x = jr.normal(key, (n_sites, Kx.shape[0]), Kx.dtype) @ (V * jnp.sqrt(jnp.clip(w, 0))).T
+    x = jr.normal(key, (n_sites, Kx.shape[0]), Kx.dtype) @ eig_root(Kx).T
     return jnp.broadcast_to(x[:, None, :], (n_sites, steps, Kx.shape[0]))
 
 
@@ -167,12 +167,7 @@ def _root(cov):
     M = 0.5 * (M + M.T)
     jitter = 1e-10 * jnp.mean(jnp.diag(M)) + 1e-300
     Lc = jnp.linalg.cholesky(M + jitter * jnp.eye(T * P, dtype=M.dtype))
-
-    def eig_root(_):
-        w, V = jnp.linalg.eigh(M)
-        return V * jnp.sqrt(jnp.clip(w, 0))
-
-    return jax.lax.cond(jnp.all(jnp.isfinite(Lc)), lambda _: Lc, eig_root, None)
+    return jax.lax.cond(jnp.all(jnp.isfinite(Lc)), lambda _: Lc, lambda _: eig_root(M), None)
 
 
 @partial(jax.jit, static_argnames=("n_sites",))
@@ -209,18 +204,17 @@ def layer_update(
     T, P = u.shape[1:]
     Cf = C.reshape(T, P, T * P)
     Df = D.reshape(T, P, T * P)
-    paths = _site_paths
-    phi, g = paths(u, r, Cf, Df, act)
+    phi, g = _site_paths(u, r, Cf, Df, act)
     S = phi.shape[0]
-    pf = phi.reshape(S, -1)
-    gf = g.reshape(S, -1)
-    # Symmetrise explicitly: blocked BLAS products are symmetric only to ~1e-12.
-    Phi = pf.T @ pf / S
-    G = gf.T @ gf / S
-    Phi = (0.5 * (Phi + Phi.T)).reshape(T, P, T, P)
-    G = (0.5 * (G + G.T)).reshape(T, P, T, P)
-    var_phi = (jnp.mean(jnp.sum(pf**2, 1) ** 2) - jnp.sum(Phi**2)) / S
-    var_g = (jnp.mean(jnp.sum(gf**2, 1) ** 2) - jnp.sum(G**2)) / S
+
+    def estimate(paths):  # the kernel <x x^T> over sites and its estimator's summed variance
+        x = paths.reshape(S, -1)
+        K = x.T @ x / S
+        # Symmetrise explicitly: blocked BLAS products are symmetric only to ~1e-12.
+        K = (0.5 * (K + K.T)).reshape(T, P, T, P)
+        return K, (jnp.mean(jnp.sum(x**2, 1) ** 2) - jnp.sum(K**2)) / S
+
+    (Phi, var_phi), (G, var_g) = estimate(phi), estimate(g)
 
     nb = n_resp // batch
     ub = u[: nb * batch].reshape(nb, batch, T, P)

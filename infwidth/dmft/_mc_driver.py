@@ -10,16 +10,15 @@ import numpy as np
 
 from ._common import (
     equal_time,
-    euler_outputs,
-    is_blown_up,
-    record_sweep,
     rel_change,
-    sweep_outcome,
+    response_budget,
+    solver_output,
+    sweep_loop,
     tile_time,
 )
 from ._lazy import lazy_error_trajectory
 from ._mc import MCState, build_CD, layer_update, sample_gp, sample_input, sample_readout
-from ._types import RESULTS, MonteCarlo
+from ._types import MonteCarlo
 
 
 def mc_ntk(Phi, G, Kx):
@@ -30,14 +29,11 @@ def mc_ntk(Phi, G, Kx):
     return K + equal_time(Phi[-1])
 
 
-def monte_carlo(
-    problem, solver: MonteCarlo, Kx, lazy, key, tol, max_sweeps, floor_factor, min_sweeps
-):
+def monte_carlo(problem, solver: MonteCarlo, Kx, lazy, key, rule: dict, max_sweeps: int):
     gia = solver.approximation is not None
     T, L, P, Ptr = problem.steps, problem.depth, Kx.shape[0], problem.n_train
     eg = problem.eta * problem.gamma0
     Kx = jnp.asarray(Kx)
-    y = jnp.asarray(problem.y)
     Phi_l, G_l, K = lazy
     zeros4 = jnp.zeros((T, P, T, P))
     state = MCState(
@@ -49,18 +45,12 @@ def monte_carlo(
         delta=jnp.asarray(lazy_error_trajectory(K[:Ptr, :Ptr], problem.y, problem.eta, T)),
     )
     S = solver.n_sites
-    n_resp = min(solver.n_response_sites, S)
-    batch = max(1, min(solver.batch, n_resp))
-    n_resp = (n_resp // batch) * batch
+    batch, n_resp = response_budget(solver)
     beta = solver.mixing
     Kx4 = jnp.asarray(tile_time(np.asarray(Kx), T))
     ones4 = jnp.ones((T, P, T, P))
-    residuals, floors, result, reason = [], [], RESULTS.max_sweeps_reached, None
-    for sweep in range(max_sweeps):
-        f, delta = euler_outputs(mc_ntk(state.Phi, state.G, Kx), y, problem.eta)
-        if is_blown_up(delta, problem.y):
-            result = RESULTS.diverged
-            break
+
+    def one_sweep(state, sweep, f, delta):
         dpad = jnp.zeros((T, P)).at[:, :Ptr].set(delta)
         Phi_n, G_n, A_n, B_n = list(state.Phi), list(state.G), list(state.A), list(state.B)
         var_sum, norm_sum = 0.0, 0.0
@@ -92,7 +82,7 @@ def monte_carlo(
                 need_A=need_A,
                 need_B=need_B,
                 batch=batch,
-                n_resp=max(n_resp, batch),
+                n_resp=n_resp,
                 response_dtype=solver.response_dtype,
             )
             var_sum += float(vp + vg)
@@ -105,28 +95,10 @@ def monte_carlo(
                 B_n[layer - 2] = (1 - beta) * state.B[layer - 2] + beta * Bt
         new = MCState(tuple(Phi_n), tuple(G_n), tuple(A_n), tuple(B_n), f, delta)
         res = rel_change((*new.Phi, *new.G, new.delta), (*state.Phi, *state.G, state.delta))
-        floor = float(np.sqrt(max(var_sum, 0.0) / max(norm_sum, 1e-300)))
-        state = new
-        stop = record_sweep(
-            residuals, floors, res, floor, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
-        )
-        if stop is not None:
-            result, reason = sweep_outcome(stop)
-            break
-    ntk = mc_ntk(state.Phi, state.G, Kx)
-    f, delta = euler_outputs(ntk, y, problem.eta)
-    if is_blown_up(delta, problem.y):
-        result = RESULTS.diverged
-    return dict(
-        f=f,
-        delta=delta,
-        Phi=jnp.stack(state.Phi),
-        G=jnp.stack(state.G),
-        ntk=ntk,
-        A=jnp.stack(state.A) if L > 1 else None,
-        B=jnp.stack(state.B) if L > 1 else None,
-        residuals=np.asarray(residuals),
-        floor=np.asarray(floors),
-        result=result,
-        stop=reason,
+        return new, res, float(np.sqrt(max(var_sum, 0.0) / max(norm_sum, 1e-300)))
+
+    state, out = sweep_loop(
+        state, lambda s: mc_ntk(s.Phi, s.G, Kx), one_sweep, problem, rule, max_sweeps
     )
+    A, B = (jnp.stack(state.A), jnp.stack(state.B)) if L > 1 else (None, None)
+    return solver_output(Phi=jnp.stack(state.Phi), G=jnp.stack(state.G), A=A, B=B, **out)

@@ -35,12 +35,6 @@ def _derived_abc(gauge: str) -> dict[str, Abc]:
     return {k: (frac(v.a), frac(v.b), frac(v.c)) for k, v in rows.items()}
 
 
-def shift_abc(abc: Abc, theta: Fraction) -> Abc:
-    """The symmetry (a, b, c) -> (a + theta, b - theta, c - 2 theta) of SGD training."""
-    a, b, c = abc
-    return (a + theta, b - theta, c - 2 * theta)
-
-
 @dataclass(frozen=True)
 class MuPLink:
     """How (gamma0, eta) of the DMFT network map to a muP network.

@@ -185,6 +185,11 @@ def plot_report(out: Path, sol: DMFTSolution, comparison: dict | None, L: int) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.semilogy(sol.loss, "k-", lw=2, label="DMFT")
     for row in (comparison or {}).get("rows", []):
@@ -193,9 +198,7 @@ def plot_report(out: Path, sol: DMFTSolution, comparison: dict | None, L: int) -
     ax.set_xlabel("GD step t")
     ax.set_ylabel("train loss")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=120)
-    plt.close(fig)
+    save(fig, "loss.png")
 
     traced = np.einsum("tmsm->ts", sol.Phi[L - 1])
     fig, ax = plt.subplots(figsize=(4.2, 3.5))
@@ -204,9 +207,7 @@ def plot_report(out: Path, sol: DMFTSolution, comparison: dict | None, L: int) -
     ax.set_ylabel("t")
     ax.set_title(f"sum_mu Phi^{L}_mu,mu(t, s)")
     fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(out / "phi_heatmap.png", dpi=120)
-    plt.close(fig)
+    save(fig, "phi_heatmap.png")
 
     if comparison and len(comparison["widths"]) >= 2:
         w = np.array(comparison["widths"], dtype=float)
@@ -225,6 +226,4 @@ def plot_report(out: Path, sol: DMFTSolution, comparison: dict | None, L: int) -
         ax.set_xlabel("width N")
         ax.set_ylabel("deviation from DMFT")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "deviation.png", dpi=120)
-        plt.close(fig)
+        save(fig, "deviation.png")

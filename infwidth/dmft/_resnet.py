@@ -23,8 +23,13 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
 
 from ..network import get_activation
+from ._common import equal_time, rel_change, response_budget, solver_output, sweep_loop, tile_time
+from ._lazy import gaussian_moments, lazy_error_trajectory
+from ._mc import sample_gp, sample_input, sample_readout
 
 
 def _stream_paths(u, r, C, D, b, act):
@@ -118,10 +123,6 @@ def lazy_resnet_kernels(Kx, depth: int, activation: str, beta0: float):
     G^L = <phi' phi'>_{H^L}, G^l = G^{l+1} * (1 + b^2 <phi' phi'>_{H^l}); NTK as in the module
     docstring. Returns ``(Phi, G, K)`` with Phi[l-1] = Phi^l, G[l-1] = G^l (P x P).
     """
-    import numpy as np
-
-    from ._lazy import gaussian_moments
-
     b2 = beta0**2 / depth
     H = np.asarray(Kx, dtype=np.float64)
     Phi, dots = [], []
@@ -140,55 +141,33 @@ def lazy_resnet_kernels(Kx, depth: int, activation: str, beta0: float):
 
 def resnet_ntk(Phi, G, Kx, b):
     """K(t,t) = G^1 * K^x + b^2 sum_{l<L} G^{l+1} * Phi^l + Phi^L (equal times)."""
-    from ._common import equal_time
-
     K = equal_time(G[0]) * Kx[None] + equal_time(Phi[-1])
     for k in range(len(Phi) - 1):
         K = K + b**2 * equal_time(G[k + 1]) * equal_time(Phi[k])
     return K
 
 
-def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sweeps):
-    """Alternating Monte Carlo for the stream DMFT (same loop as the MLP solver)."""
-    import jax.random as jr
-    import numpy as np
-
-    from ._common import (
-        euler_outputs,
-        is_blown_up,
-        record_sweep,
-        rel_change,
-        sweep_outcome,
-        tile_time,
-    )
-    from ._lazy import lazy_error_trajectory
-    from ._mc import sample_gp, sample_input, sample_readout
-    from ._types import RESULTS
-
+def solve_resnet(problem, solver, Kx, lazy, key, rule: dict, max_sweeps: int):
+    """Alternating Monte Carlo for the stream DMFT (same loop as the MLP solver); ``lazy`` is
+    :func:`lazy_resnet_kernels`' ``(Phi, G, K)``."""
     gia = solver.approximation is not None
     T, L, P, Ptr = problem.steps, problem.depth, Kx.shape[0], problem.n_train
     b = problem.beta0 / np.sqrt(L)
     eg = problem.eta * problem.gamma0
-    Phi_l, G_l, K = lazy_resnet_kernels(Kx, L, problem.activation, problem.beta0)
+    Phi_l, G_l, K = lazy
     Kx = jnp.asarray(Kx)
-    y = jnp.asarray(problem.y)
     Phi = jnp.stack([jnp.asarray(tile_time(p, T)) for p in Phi_l])
     G = jnp.stack([jnp.asarray(tile_time(g, T)) for g in G_l])
     A = jnp.zeros((max(L - 1, 1), T, P, T, P))
-    B = jnp.zeros_like(A)
     delta = jnp.asarray(lazy_error_trajectory(K[:Ptr, :Ptr], problem.y, problem.eta, T))
     S = solver.n_sites
-    batch = max(1, min(solver.batch, solver.n_response_sites, S))
-    n_resp = max(batch, (min(solver.n_response_sites, S) // batch) * batch)
+    batch, n_resp = response_budget(solver)
     strict = jnp.tril(jnp.ones((T, T)), -1)
     Kx4 = jnp.asarray(tile_time(np.asarray(Kx), T))
-    residuals, floors, result, reason = [], [], RESULTS.max_sweeps_reached, None
     beta = solver.mixing
-    for sweep in range(max_sweeps):
-        f, delta_new = euler_outputs(resnet_ntk(Phi, G, Kx, b), y, problem.eta)
-        if is_blown_up(delta_new, problem.y):
-            result = RESULTS.diverged
-            break
+
+    def one_sweep(state, sweep, f, delta_new):
+        Phi, G, A, B, delta = state
         dpad = jnp.zeros((T, P)).at[:, :Ptr].set(delta_new)
         w = eg * strict[:, None, :, None] * dpad[None, None]
         C = [Kx4 * w] + [A[k - 1] + b * Phi[k - 1] * w for k in range(1, L)]
@@ -219,29 +198,9 @@ def solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sw
         )
         res = rel_change((new[0], new[1], delta_new), (Phi, G, delta))
         floor = float(np.sqrt(max(float(var), 0.0) / float(jnp.sum(Pt**2) + jnp.sum(Gt**2))))
-        Phi, G, A, B = new
-        delta = delta_new
-        stop = record_sweep(
-            residuals, floors, res, floor, tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps
-        )
-        if stop is not None:
-            result, reason = sweep_outcome(stop)
-            break
-    ntk = resnet_ntk(Phi, G, Kx, b)
-    f, delta = euler_outputs(ntk, y, problem.eta)
-    if is_blown_up(delta, problem.y):
-        result = RESULTS.diverged
-    return dict(
-        f=f,
-        delta=delta,
-        Phi=Phi,
-        G=G,
-        ntk=ntk,
-        A=A if L > 1 else None,
-        B=B if L > 1 else None,
-        residuals=np.asarray(residuals),
-        floor=np.asarray(floors),
-        result=result,
-        stop=reason,
-        lazy_K=K,
-    )
+        return (*new, delta_new), res, floor
+
+    state = (Phi, G, A, jnp.zeros_like(A), delta)
+    ntk_of = lambda s: resnet_ntk(s[0], s[1], Kx, b)  # noqa: E731
+    (Phi, G, A, B, _), out = sweep_loop(state, ntk_of, one_sweep, problem, rule, max_sweeps)
+    return solver_output(Phi=Phi, G=G, A=A if L > 1 else None, B=B if L > 1 else None, **out)

@@ -17,6 +17,7 @@ from ._common import (
     euler_outputs,
     is_blown_up,
     min_threshold,
+    solver_output,
     tile_time,
 )
 from ._lazy import gd_threshold, lazy_kernels
@@ -37,10 +38,10 @@ from ._types import (
 )
 
 
-def _lazy(problem: DMFTProblem, Kx, lazy):
+def _lazy(problem: DMFTProblem, lazy):
     Phi_l, G_l, K = lazy
     T, L, P = problem.steps, problem.depth, problem.n_train
-    y = problem.y
+    y, ntk = problem.y, np.broadcast_to(K, (T, *K.shape))
     if problem.dynamics == "flow":
         # Gradient flow in tau = eta t: f(tau) = K_{:,X} V diag((1 - e^{-lam tau}) / lam) V^T y.
         lam, V = np.linalg.eigh(K[:P, :P])
@@ -55,25 +56,12 @@ def _lazy(problem: DMFTProblem, Kx, lazy):
         f = coef @ K[:, :P].T
         delta = y[None] - f[:, :P]
     else:
-        ntk = np.broadcast_to(K, (T, *K.shape))
         f, delta = (
             np.asarray(a) for a in euler_outputs(jnp.asarray(ntk), jnp.asarray(y), problem.eta)
         )
     Phi = np.stack([tile_time(Phi_l[layer], T) for layer in range(1, L + 1)])
     G = np.stack([tile_time(G_l[layer], T) for layer in range(1, L + 1)])
-    ntk = np.broadcast_to(K, (T, *K.shape)).copy()
-    return dict(
-        f=f,
-        delta=delta,
-        Phi=Phi,
-        G=G,
-        ntk=ntk,
-        A=None,
-        B=None,
-        residuals=np.zeros(0),
-        floor=np.zeros(0),
-        result=RESULTS.successful,
-    )
+    return solver_output(f, delta, Phi, G, ntk.copy())
 
 
 def _two_layer(problem, solver: TwoLayerParticles, Kx, key):
@@ -99,18 +87,7 @@ def _two_layer(problem, solver: TwoLayerParticles, Kx, key):
     pf = jnp.swapaxes(phi, 0, 1).reshape(S, -1)
     floor = np.sqrt(max(float(jnp.mean(jnp.sum(pf**2, 1) ** 2) - jnp.sum(Phi**2)), 0) / S)
     floor /= float(jnp.linalg.norm(Phi))
-    return dict(
-        f=f,
-        delta=delta,
-        Phi=Phi[None],
-        G=G[None],
-        ntk=ntk,
-        A=None,
-        B=None,
-        residuals=np.zeros(0),
-        floor=np.array([floor]),
-        result=RESULTS.successful,
-    )
+    return solver_output(f, delta, Phi[None], G[None], ntk, floor=[floor])
 
 
 def _deep_linear(problem, Kx):
@@ -136,18 +113,8 @@ def _deep_linear(problem, Kx):
     B = np.stack([np.asarray(b).reshape(T, T, P) for b in state.B]) if L > 1 else None
     # A direct solve (no sweeps): non-finite numbers can only mean that GD blew up.
     finite = all(np.all(np.isfinite(x)) for x in (Phi, G, state.delta))
-    return dict(
-        f=state.f,
-        delta=state.delta,
-        Phi=Phi,
-        G=G,
-        ntk=ntk,
-        A=A,
-        B=B,
-        residuals=np.zeros(0),
-        floor=np.zeros(0),
-        result=RESULTS.successful if finite else RESULTS.diverged,
-    )
+    result = RESULTS.successful if finite else RESULTS.diverged
+    return solver_output(state.f, state.delta, Phi, G, ntk, A, B, result=result)
 
 
 def solve_dmft(
@@ -185,8 +152,8 @@ def solve_dmft(
     if not isinstance(solver, AbstractDMFTSolver):
         raise InfwidthError(f"solver must be a DMFT solver object, got {solver!r}")
     seed = valid.seed("seed", seed)
-    tol = None if tol is None else valid.positive("tol", tol)
-    max_sweeps = None if max_sweeps is None else valid.positive_int("max_sweeps", max_sweeps)
+    tol = 1e-3 if tol is None else float(valid.positive("tol", tol))
+    max_sweeps = 40 if max_sweeps is None else int(valid.positive_int("max_sweeps", max_sweeps))
     min_sweeps = valid.nonnegative_int("min_sweeps", min_sweeps)
     floor_factor = valid.positive("floor_factor", floor_factor)
     if problem.arch == "resmlp" and not isinstance(solver, MonteCarlo):
@@ -199,8 +166,7 @@ def solve_dmft(
             "dynamics='flow' is implemented for the Lazy solver only; for feature learning use "
             "dynamics='gd' with a small eta (gradient-flow time tau = eta * t)"
         )
-    tol = 1e-3 if tol is None else float(tol)
-    max_sweeps = 40 if max_sweeps is None else int(max_sweeps)
+    rule = dict(tol=tol, floor_factor=floor_factor, min_sweeps=min_sweeps)
     t0 = time.perf_counter()
     with jax.enable_x64(True):
         Kx = problem.Kx
@@ -213,19 +179,15 @@ def solve_dmft(
         key = jr.PRNGKey(seed)
         if problem.dynamics == "gd" and problem.eta >= eta_max:
             out = None
-        elif problem.arch == "resmlp":
-            out = solve_resnet(problem, solver, Kx, key, tol, max_sweeps, floor_factor, min_sweeps)
-            out.pop("lazy_K")
         elif isinstance(solver, Lazy):
-            out = _lazy(problem, Kx, lazy)
+            out = _lazy(problem, lazy)
         elif isinstance(solver, TwoLayerParticles):
             out = _two_layer(problem, solver, Kx, key)
         elif isinstance(solver, DeepLinear):
             out = _deep_linear(problem, Kx)
         elif isinstance(solver, MonteCarlo):
-            out = _monte_carlo(
-                problem, solver, Kx, lazy, key, tol, max_sweeps, floor_factor, min_sweeps
-            )
+            drive = solve_resnet if problem.arch == "resmlp" else _monte_carlo
+            out = drive(problem, solver, Kx, lazy, key, rule, max_sweeps)
         else:
             raise InfwidthError(f"unknown solver {type(solver).__name__}")
         if out is not None:
@@ -281,30 +243,24 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
         approximation=solver.approximation,
         wall_time=wall,
     )
-    if out is None or out["result"] is RESULTS.diverged:
+    diverged = out is None or out["result"] is RESULTS.diverged
+    thr = eta_max
+    if diverged:
         thr = eta_max if out is None else min(eta_max, _threshold_before_blowup(problem, out))
         nan = np.full
-        sol = DMFTSolution(
+        history = {} if out is None else {k: out[k] for k in ("residuals", "floor")}
+        out = solver_output(
+            nan((T, P), np.nan),
+            nan((T, problem.n_train), np.nan),
+            nan((L, T, P, T, P), np.nan),
+            nan((L, T, P, T, P), np.nan),
+            nan((T, P, P), np.nan),
             result=RESULTS.diverged,
-            loss=nan(T, np.nan),
-            outputs=nan((T, P), np.nan),
-            Phi=nan((L, T, P, T, P), np.nan),
-            G=nan((L, T, P, T, P), np.nan),
-            ntk=nan((T, P, P), np.nan),
-            A=None,
-            B=None,
-            residuals=np.zeros(0) if out is None else out["residuals"],
-            noise_floor=np.zeros(0) if out is None else out["floor"],
-            eta_max=thr,
-            **common,
+            **history,
         )
-        if throw:
-            raise DMFTError(divergence_message(problem.eta, thr, eta_max), sol)
-        return sol
-    delta = out["delta"]
     sol = DMFTSolution(
         result=out["result"],
-        loss=0.5 * np.sum(delta**2, axis=1),
+        loss=0.5 * np.sum(out["delta"] ** 2, axis=1),
         outputs=out["f"],
         Phi=out["Phi"],
         G=out["G"],
@@ -313,10 +269,12 @@ def _finish(problem, solver, out, eta_max, seed, throw, wall) -> DMFTSolution:
         B=out["B"],
         residuals=out["residuals"],
         noise_floor=out["floor"],
-        eta_max=eta_max,
-        stop_reason=out.get("stop"),
+        eta_max=thr,
+        stop_reason=out["stop"],
         **common,
     )
+    if throw and diverged:
+        raise DMFTError(divergence_message(problem.eta, thr, eta_max), sol)
     if throw and sol.result is RESULTS.max_sweeps_reached:
         last = sol.residuals[-1] if sol.residuals.size else float("nan")
         raise DMFTError(

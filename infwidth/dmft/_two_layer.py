@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import jax.random as jr
 
 from ..network import get_activation
+from ._common import eig_root
 
 
 @partial(jax.jit, static_argnames=("activation", "steps", "n_sites"))
@@ -37,9 +38,7 @@ def particle_paths(
     P = y.shape[0]
     half = n_sites // 2
     ku, kr = jr.split(key)
-    w, V = jnp.linalg.eigh(Kx)
-    root = V * jnp.sqrt(jnp.clip(w, 0.0, None))
-    u = jr.normal(ku, (half, Kx.shape[0]), Kx.dtype) @ root.T
+    u = jr.normal(ku, (half, Kx.shape[0]), Kx.dtype) @ eig_root(Kx).T
     r = jr.normal(kr, (half,), Kx.dtype)
     h0 = jnp.concatenate([u, u])
     z0 = jnp.concatenate([r, -r])

@@ -95,14 +95,9 @@ class DMFTProblem:
             raise InfwidthError(f"arch must be 'mlp' or 'resmlp', got {self.arch!r}")
         if self.dynamics not in ("gd", "flow"):
             raise InfwidthError(f"dynamics must be 'gd' or 'flow', got {self.dynamics!r}")
-        object.__setattr__(self, "X", X)
-        object.__setattr__(self, "y", y)
-        object.__setattr__(self, "X_test", Xt)
-        object.__setattr__(self, "depth", depth)
-        object.__setattr__(self, "steps", steps)
-        object.__setattr__(self, "gamma0", gamma0)
-        object.__setattr__(self, "eta", eta)
-        object.__setattr__(self, "beta0", beta0)
+        names = ("X", "y", "X_test", "depth", "steps", "gamma0", "eta", "beta0")
+        for k, v in zip(names, (X, y, Xt, depth, steps, gamma0, eta, beta0), strict=True):
+            object.__setattr__(self, k, v)
 
     @property
     def n_train(self) -> int:
@@ -195,9 +190,8 @@ class MonteCarlo(AbstractDMFTSolver):
 
     def __post_init__(self) -> None:
         valid.positive_int("n_sites", self.n_sites, minimum=2)
-        valid.positive_int("n_response_sites", self.n_response_sites)
-        valid.positive_int("batch", self.batch)
-        valid.positive_int("response_every", self.response_every)
+        for k in ("n_response_sites", "batch", "response_every"):
+            valid.positive_int(k, getattr(self, k))
         if not 0 < valid.finite("mixing", self.mixing) <= 1:
             raise InfwidthError(f"mixing must be in (0, 1], got {self.mixing}")
         if self.response_dtype not in ("float64", "float32"):

@@ -162,12 +162,6 @@ def kernels_in_blocks(
     n1, n2 = x1.shape[0], x2.shape[0]
     b1, b2 = min(block_size, n1), min(block_size, n2)
     with jax.enable_x64(True):
-        if n1 <= b1 and n2 <= b2:  # one block: no copies into preallocated outputs
-            nngp, ntk = (np.array(a) for a in _block(layers, x1, x2, same, input_state))
-            _check_finite(nngp, ntk)
-            if same:
-                nngp, ntk = _symmetrize(nngp), _symmetrize(ntk)
-            return Kernels(nngp, ntk)
         nngp, ntk = np.empty((n1, n2)), np.empty((n1, n2))
         for i in range(0, n1, b1):
             xa = _pad(x1[i : i + b1], b1)

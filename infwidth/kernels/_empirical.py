@@ -272,6 +272,12 @@ def _movement(cfg: MLPConfig, exps, n, keys, x, y, steps, lr):
     return jax.lax.map(one, keys, batch_size=4)  # bounded memory at large widths
 
 
+def _parametrization(name: str) -> ABC:
+    if name not in PARAMETRIZATIONS:
+        raise InfwidthError(f"unknown parametrization {name!r}; use 'ntp' or 'mup'")
+    return PARAMETRIZATIONS[name]
+
+
 def ntk_convergence(
     x: np.ndarray,
     widths,
@@ -286,8 +292,7 @@ def ntk_convergence(
     """``||Theta_n - Theta|| / ||Theta||`` (Frobenius) at initialisation, against the analytic
     NTK, for each width and seed; the fitted slope should be ``-1/2``. Under muP the analytic
     NTK at init is the same (see :func:`~infwidth.kernels.mlp_kernels`, ``"mup"``)."""
-    if parametrization not in PARAMETRIZATIONS:
-        raise InfwidthError(f"unknown parametrization {parametrization!r}; use 'ntp' or 'mup'")
+    abc = _parametrization(parametrization)
     from ._mlp import mlp_kernels
 
     with jax.enable_x64(True):
@@ -296,7 +301,6 @@ def ntk_convergence(
             np.asarray(x), depth=depth, activation=activation, W_std=W_std, b_std=b_std
         ).ntk
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-        abc = PARAMETRIZATIONS[parametrization]
         cfg = MLPConfig(int(max(widths)), depth, activation, abc, W_std, b_std)
         errs = [_init_errors(cfg, float(n), keys, x, ref) for n in widths]
     return fit_slope(widths, np.asarray(errs))
@@ -316,9 +320,7 @@ def ntk_movement(
 ) -> SlopeFit:
     """``||Theta_T - Theta_0|| / ||Theta_0||`` after ``steps`` of gradient descent on ``(x, y)``,
     for each width and seed. Expected slope: ``-1/2`` (NTP, lazy), ``0`` (muP)."""
-    if parametrization not in PARAMETRIZATIONS:
-        raise InfwidthError(f"unknown parametrization {parametrization!r}; use 'ntp' or 'mup'")
-    abc = PARAMETRIZATIONS[parametrization]
+    abc = _parametrization(parametrization)
     with jax.enable_x64(True):
         x, y = jnp.asarray(x, dtype=jnp.float64), jnp.asarray(y, dtype=jnp.float64)
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])

@@ -96,11 +96,10 @@ def lazy_experiment(
     import jax
 
     from ._dynamics import LazyPrediction, lazy_predict, learning_curves
-    from ._empirical import MUP, NTP, MLPConfig, init_mlp, train_trajectory
+    from ._empirical import MLPConfig, _parametrization, init_mlp, train_trajectory
     from ._mlp import mlp_kernels
 
-    if param not in ("ntp", "mup"):
-        raise InfwidthError(f"unknown parametrization {param!r}; use 'ntp' or 'mup'")
+    abc = _parametrization(param)
     xtr, ytr, xte, yte = lazy_data(data, n_train, n_test, seed)
     need = estimate_bytes(len(xtr), len(xte), xtr.shape[1], width, depth, steps)
     what = f"{steps} steps of a width-{width} network on {len(xtr) + len(xte)} points"
@@ -109,7 +108,6 @@ def lazy_experiment(
     kw = dict(depth=depth, activation=activation, W_std=W_std, b_std=b_std)
     theta = mlp_kernels(xtr, **kw).ntk
     theta_te = mlp_kernels(xte, xtr, **kw).ntk
-    abc = {"ntp": NTP, "mup": MUP}[param]
     cfg = MLPConfig(width, depth, activation.lower(), abc, W_std, b_std)
     with jax.enable_x64(True):
         params = init_mlp(jax.random.PRNGKey(seed), cfg, xtr.shape[1])

@@ -18,14 +18,7 @@ __all__ = ["finite_width_report"]
 
 
 def _fit_json(fit: SlopeFit) -> dict:
-    return {
-        "widths": fit.widths.tolist(),
-        "errors": fit.errors.tolist(),
-        "slope": fit.slope,
-        "intercept": fit.intercept,
-        "ci_low": fit.ci_low,
-        "ci_high": fit.ci_high,
-    }
+    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in fit._asdict().items()}
 
 
 def finite_width_report(

@@ -35,7 +35,7 @@ ReLU's ``phi''`` is the zero function: the delta at 0 has measure zero under the
 and is dropped, as in every ReLU DMFT code.
 
 **Adding an activation** is one entry in :data:`ACTIVATIONS` below: ``phi``, ``phi'``, ``phi''``
-(and, optionally, closed-form maps; otherwise :func:`_by_quadrature` supplies them).
+(and, optionally, closed-form maps; otherwise :func:`_quad` supplies them).
 
 An :class:`Activation` is also a layer of :mod:`._layers` (``Activation("relu")`` looks the
 name up): ``__call__`` is its kernel map, ``init``/``apply`` its finite-width semantics.
@@ -54,7 +54,7 @@ import jax.numpy as jnp
 from jax.scipy.special import erf
 
 from ..errors import InfwidthError
-from ._layers import KernelState, pair_vars
+from ._layers import Elementwise, KernelState, pair_vars
 from ._quadrature import DEFAULT_ORDER, gaussian_maps
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation"]
@@ -70,7 +70,7 @@ def _fn_field() -> Any:
 
 
 @dataclass(frozen=True)
-class Activation:
+class Activation(Elementwise):
     """An elementwise nonlinearity with its derivatives and Gaussian expectation maps.
 
     ``Activation("tanh")`` is the registry entry (all fields filled in from :data:`ACTIVATIONS`;
@@ -103,10 +103,6 @@ class Activation:
                 object.__setattr__(self, f.name, getattr(entry, f.name))
 
     @property
-    def is_linear(self) -> bool:
-        return self.name == "linear"
-
-    @property
     def fn(self) -> Fn:
         """``phi`` (the name the kernel engine used)."""
         return self.phi
@@ -117,10 +113,6 @@ class Activation:
         return KernelState(
             nngp, k.ntk * dot, self.var(k.var1), self.var(k.var2), k.ntk_diag * self.dvar(k.var1)
         )
-
-    def init(self, key: jax.Array, input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple]:
-        del key
-        return tuple(input_shape), ()
 
     def apply(self, params: Any, x: jax.Array) -> jax.Array:
         del params
@@ -151,14 +143,6 @@ def _closed(name, phi, dphi, ddphi, nngp_dot, var, dvar, nngp=None, dot=None) ->
     nngp = nngp or (lambda k12, k11, k22: nngp_dot(k12, k11, k22)[0])
     dot = dot or (lambda k12, k11, k22: nngp_dot(k12, k11, k22)[1])
     return Activation(name, phi, dphi, ddphi, nngp, dot, var, dvar, nngp_dot, exact=True)
-
-
-def _by_quadrature(
-    name: str, phi, dphi, ddphi, order: int = DEFAULT_ORDER, rule: str = "trapezoid", both=None
-) -> Activation:
-    """The Gaussian maps of ``phi`` by ``order``-node quadrature (:func:`._quadrature.gaussian_maps`)."""
-    nngp, dot, var, dvar, nngp_dot = gaussian_maps(phi, dphi, order, rule, both)
-    return Activation(name, phi, dphi, ddphi, nngp, dot, var, dvar, nngp_dot, False, both)
 
 
 # --- phi, phi', phi'' ---------------------------------------------------------------------
@@ -233,7 +217,7 @@ def _silu_both(x):
     return x * s, s * (1.0 + x * (1.0 - s))
 
 
-# name -> (phi, phi', phi'', phi_dphi or None); the maps come from _closed or _by_quadrature.
+# name -> (phi, phi', phi'', phi_dphi or None); the maps come from _closed or _quad.
 _FUNCTIONS: dict[str, tuple[Fn, Fn, Fn, Fn | None]] = {
     "linear": (lambda x: x, jnp.ones_like, _zeros, None),
     "relu": (jax.nn.relu, _relu_d, _zeros, None),
@@ -244,9 +228,12 @@ _FUNCTIONS: dict[str, tuple[Fn, Fn, Fn, Fn | None]] = {
 }
 
 
-def _quad(name: str) -> Activation:
+@functools.lru_cache(maxsize=64)
+def _quad(name: str, order: int = DEFAULT_ORDER, rule: str = "trapezoid") -> Activation:
+    """``name``'s Gaussian maps by ``order``-node quadrature (:func:`._quadrature.gaussian_maps`)."""
     phi, dphi, ddphi, both = _FUNCTIONS[name]
-    return _by_quadrature(name, phi, dphi, ddphi, both=both)
+    nngp, dot, var, dvar, nngp_dot = gaussian_maps(phi, dphi, order, rule, both)
+    return Activation(name, phi, dphi, ddphi, nngp, dot, var, dvar, nngp_dot, False, both)
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -279,12 +266,6 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
-@functools.lru_cache(maxsize=64)
-def _forced_quadrature(name: str, order: int, rule: str) -> Activation:
-    phi, dphi, ddphi, both = _FUNCTIONS[name]
-    return _by_quadrature(name, phi, dphi, ddphi, order, rule, both)
-
-
 def get_activation(name: str, order: int | None = None, rule: str = "trapezoid") -> Activation:
     """Look up an activation by name (case-insensitive; ``linear``, ``relu``, ``erf``, ``tanh``,
     ``gelu``, ``silu``).
@@ -306,4 +287,4 @@ def get_activation(name: str, order: int | None = None, rule: str = "trapezoid")
         return ACTIVATIONS[key]
     if rule not in ("trapezoid", "hermite"):
         raise InfwidthError(f"unknown quadrature rule {rule!r}; choose 'trapezoid' or 'hermite'")
-    return _forced_quadrature(key, int(order), rule)
+    return _quad(key, int(order), rule)

@@ -90,6 +90,14 @@ def pair_vars(k: KernelState) -> tuple[jnp.ndarray, jnp.ndarray]:
     return v1, v2
 
 
+class Elementwise:
+    """Base of the layers without parameters that keep the input shape (finite ``init``)."""
+
+    def init(self, key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
+        del key
+        return tuple(input_shape), ()
+
+
 @dataclass(frozen=True)
 class Dense:
     """Fully connected layer ``h' = (W_std / sqrt(n)) W h + b_std b`` (NTK parametrization) or
@@ -157,7 +165,7 @@ class Dense:
 
 
 @dataclass(frozen=True)
-class LayerNorm:
+class LayerNorm(Elementwise):
     """Layer normalisation over the (infinite) feature axis, no gain or bias.
 
     At infinite width the empirical mean of zero-mean features (the outputs of ``Dense``/``Conv``,
@@ -172,10 +180,6 @@ class LayerNorm:
     """
 
     eps: float = 1e-12
-
-    def init(self, key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
-        del key
-        return tuple(input_shape), ()
 
     def apply(self, params: Any, x: jax.Array) -> jax.Array:
         del params
