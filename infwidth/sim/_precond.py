@@ -27,9 +27,11 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Literal
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from .._fit import WIDTH, Slope, fit_exponent, verdict
+from .._fit import WIDTH, Slope
 from ..errors import InfwidthError
 from ..spec import builtin
 from ..symbolic import derive
@@ -41,6 +43,7 @@ from ..symbolic._scaling import (
     theta,
     update_entry_exponent,
 )
+from . import _axis_check as ax
 
 Rule = Literal["derived", "fixed-damping"]
 TENSORS = ("W1", "W2", "W3")
@@ -80,8 +83,6 @@ def predicted_slopes(d) -> dict[tuple[str, str], Fraction]:
 
 def _inv_root(m, power: float, damping: float):
     """``(m + damping I)^{-power}`` of a symmetric PSD matrix (eigendecomposition)."""
-    import jax.numpy as jnp
-
     vals, vecs = jnp.linalg.eigh(m)
     vals = jnp.maximum(vals, 0.0) + damping
     return (vecs * vals**-power) @ vecs.T
@@ -90,8 +91,6 @@ def _inv_root(m, power: float, damping: float):
 def mlp_grads(params: dict, x, y):
     """Per tensor: its input ``X_t`` (batch, fan_in), the per-sample gradient ``g_t`` on its
     output (batch, fan_out; ``B * dL/dh`` for the batch-mean loss) and ``G_t = dL/dW_t``."""
-    import jax
-    import jax.numpy as jnp
 
     def forward(hs):
         h1 = hs[0]
@@ -115,8 +114,6 @@ def mlp_grads(params: dict, x, y):
 def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float = 0.0):
     """One preconditioned update of ``W`` (shape fan_in x fan_out, ``h = X W``); SOAP's one
     damping (Adam's epsilon in the eigenbasis) comes as ``d_out``."""
-    import jax.numpy as jnp
-
     b = X.shape[0]
     if optimizer == "soap":
         # Adam's first step from zero moments (bias-corrected): m = G', v = G'^2
@@ -133,18 +130,12 @@ def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float = 0.0):
 def mlp_draw(seed: int, n: int, width: dict, d_in: int, d_out: int, batch: int):
     """``(params, x, y)``: the three-layer MLP at width ``n`` drawn at the table's init
     (variance ``n^{b_t}`` times ``1/d_in`` for ``W1``) and one Gaussian batch, from ``seed``."""
-    import jax
-
     k = jax.random.split(jax.random.PRNGKey(seed), 5)
     x = jax.random.normal(k[0], (batch, d_in))
     y = jax.random.normal(k[1], (batch, d_out))
     shapes = {"W1": (d_in, n), "W2": (n, n), "W3": (n, d_out)}
-    base = {"W1": 1.0 / d_in, "W2": 1.0, "W3": 1.0}
-    params = {
-        t: jax.random.normal(kk, s) * np.sqrt(base[t] * n ** float(Fraction(width[t]["init_variance"])))
-        for (t, s), kk in zip(shapes.items(), k[2:], strict=True)
-    }  # fmt: skip
-    return params, x, y
+    sc = {t: n ** float(Fraction(width[t]["init_variance"])) for t in shapes}
+    return ax.draw(k[2:], shapes, lambda t, _: sc[t], {"W1": 1.0 / d_in}), x, y
 
 
 def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
@@ -168,8 +159,6 @@ _MEASURE: dict = {}
 def _measure(optimizer: str):
     """The jitted step-and-measure of ``optimizer`` (one compilation per width)."""
     if optimizer not in _MEASURE:
-        import jax
-        import jax.numpy as jnp
 
         def measure(params, x, y, lrs, damps):
             grads = mlp_grads(params, x, y)
@@ -184,22 +173,7 @@ def _measure(optimizer: str):
     return _MEASURE[optimizer]
 
 
-def in_float32(check):
-    """Run ``check`` in float32 whatever the global ``jax_enable_x64``: the same seed gives
-    the same draws and numbers in a process that turned x64 on (a test suite, a notebook)."""
-    import functools
-
-    @functools.wraps(check)
-    def run(*args, **kwargs):
-        import jax
-
-        with jax.enable_x64(False):
-            return check(*args, **kwargs)
-
-    return run
-
-
-@in_float32
+@ax.in_float32
 def precond_check(
     optimizer: str = "kfac",
     *,
@@ -229,9 +203,6 @@ def _judge(sizes, values, keys, pred, tol: float) -> list[Slope]:
     """Fit ``values[:, :, i]`` for every ``keys[i] = (tensor, quantity)`` and judge it."""
     out = []
     for i, (t, q) in enumerate(keys):
-        fit = fit_exponent(sizes, values[:, :, i])
-        slope, lo, hi = (None, None, None) if fit is None else (fit.slope, fit.ci_low, fit.ci_high)
-        pts = np.asarray(sizes) if fit is None else fit.sizes
-        j = verdict(slope, lo, hi, pred[(t, q)], tol=tol, widths=pts, design=WIDTH)
-        out.append(Slope(t, q, 1, slope, lo, hi, pred[(t, q)], j.verdict, j.reason))
+        s, lo, hi, v, why = ax.judge(sizes, values[:, :, i], pred[(t, q)], tol=tol, design=WIDTH)
+        out.append(Slope(t, q, 1, s, lo, hi, pred[(t, q)], v, why))
     return out

@@ -18,18 +18,18 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Literal
 
+import jax.numpy as jnp
 import numpy as np
 
 from .._fit import Slope
 from ..errors import InfwidthError
-from ._precond import TENSORS, _judge, in_float32, mlp_draw, mlp_grads, mlp_table
+from ._axis_check import in_float32
+from ._precond import TENSORS, _judge, mlp_draw, mlp_grads, mlp_table
 
 Rule = Literal["mup2", "standard"]
 
 
 def _run(seed: int, n: int, width: dict, scale: dict[str, float], cfg) -> list[float]:
-    import jax.numpy as jnp
-
     d_in, d_out, batch, rho = cfg
     params, x, y = mlp_draw(seed, n, width, d_in, d_out, batch)
     grads = mlp_grads(params, x, y)
