@@ -48,7 +48,6 @@ from ._scaling import Scaling
 from ._train import train
 
 Rule = Literal["derived", "blind"]
-RULES = ("derived", "blind")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +71,7 @@ class AxisSlope:
 
 
 def check_rule(rule: str, optimizer: str) -> None:
-    if rule not in RULES:
+    if rule not in ("derived", "blind"):
         raise InfwidthError(f"rule is 'derived' or 'blind', got {rule!r}")
     if optimizer not in ("sgd", "adam"):
         raise InfwidthError(f"this check trains sgd or adam, got {optimizer!r}")
@@ -86,12 +85,9 @@ def fields(d, axis: str, rule: Rule) -> tuple[dict, dict]:
     sol = d.axes[axis]
     along = {t: sol.tensor_json(d.network, t, d.optimizer) for t in names}
     if rule != "derived":
-        along = {t: {k: ("0" if _num(v) else v) for k, v in f.items()} for t, f in along.items()}
+        keep = ("zero", "frozen")
+        along = {t: {k: v if v in keep else "0" for k, v in f.items()} for t, f in along.items()}
     return width, along
-
-
-def _num(v: str) -> bool:
-    return v not in ("zero", "frozen")
 
 
 def predicted_update_slope(d, axis: str, along: dict, tensor: str) -> Fraction:
@@ -105,16 +101,25 @@ def predicted_update_slope(d, axis: str, along: dict, tensor: str) -> Fraction:
         b = Fraction(0) if f["init_variance"] == "zero" else -Fraction(f["init_variance"]) / 2
         c = Fraction(0) if f["learning_rate"] == "frozen" else -Fraction(f["learning_rate"])
         ex[t.name] = (a, b, c)
-    th = {t: theta(a, b) for t, (a, b, _) in ex.items()}
-    lam = {t: step_exponent(opt, *e) for t, e in ex.items()}
+    th, lam = step_exps(opt, ex)
     w = readout_backward(view, opt, th, lam, d.axes[axis].direction)
     back = backward_exponents(view, opt, th, lam, w)
-    t = view.tensor(tensor)
-    if t.role == "output":  # the readout moves the output itself (dL/df = Theta(1))
-        r = output_self_r(opt, t, lam[tensor], d.alignment)
-    else:
-        r = feature_r(opt, t, lam[tensor], back[tensor], d.alignment)
-    return -Fraction(str(r))
+    return -update_r(opt, view.tensor(tensor), lam[tensor], back[tensor], d.alignment)
+
+
+def step_exps(opt, ex: dict) -> tuple[dict, dict]:
+    """Per tensor, ``theta_t = a_t + b_t`` and the step exponent ``lambda_t`` of the exponents
+    ``ex[t] = (a_t, b_t, c_t)``."""
+    th = {t: theta(a, b) for t, (a, b, _) in ex.items()}
+    return th, {t: step_exponent(opt, *e) for t, e in ex.items()}
+
+
+def update_r(opt, t, lam, w, alignment) -> Fraction:
+    """``r_t``: tensor ``t``'s update (step exponent ``lam``, backward signal ``w``) moves its
+    output by ``n^{-r_t}``; the readout moves the output itself (``dL/df = Theta(1)``)."""
+    if t.role == "output":
+        return Fraction(str(output_self_r(opt, t, lam, alignment)))
+    return Fraction(str(feature_r(opt, t, lam, w, alignment)))
 
 
 def readout_backward(view, opt, th: dict, lam: dict, direction: str):
@@ -129,12 +134,6 @@ def readout_backward(view, opt, th: dict, lam: dict, direction: str):
         return th[main.name]
     pick = max if direction == "shrinks" else min
     return pick(th[main.name], upd)
-
-
-def scaling(n: int, std: dict, mult: dict, lrs: dict, eps: float = 1e-12) -> Scaling:
-    """A :class:`Scaling` at width ``n`` from per-tensor numbers (no weight decay)."""
-    zero = {t: 0.0 for t in std}
-    return Scaling(n, n, 1, 1, std, mult, lrs, {t: eps for t in std}, zero, {}, {})
 
 
 def judge(
@@ -216,7 +215,10 @@ def trainer(
     names = tuple(src)
     mult = {t: sc(t, "multiplier") for t in names}
     lrs = {t: o.lr * sc(t, "learning_rate") for t in names}
-    s = scaling(size or o.n, {t: 0.0 for t in names}, mult, lrs)
+    zero = {t: 0.0 for t in names}
+    s = Scaling(
+        size or o.n, size or o.n, 1, 1, zero, mult, lrs, {t: 1e-12 for t in names}, zero, {}, {}
+    )
     opt = table_optimizer(o.optimizer, s, names)
 
     def fit(params: dict, apply: Callable, xs, ys) -> dict:

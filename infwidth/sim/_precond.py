@@ -24,6 +24,7 @@ Slopes: :func:`infwidth._fit.fit_exponent`; verdicts: :func:`infwidth._fit.verdi
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from typing import Literal
 
@@ -35,19 +36,11 @@ from .._fit import WIDTH, Slope
 from ..errors import InfwidthError
 from ..spec import builtin
 from ..symbolic import derive
-from ..symbolic._scaling import (
-    backward_exponents,
-    feature_r,
-    output_self_r,
-    step_exponent,
-    theta,
-    update_entry_exponent,
-)
+from ..symbolic._scaling import backward_exponents, update_entry_exponent
 from . import _axis_check as ax
 
 Rule = Literal["derived", "fixed-damping"]
 TENSORS = ("W1", "W2", "W3")
-QUANTITIES = ("update_rms", "feature_update_rms")
 PRECONDITIONED = ("kfac", "shampoo", "foof", "soap")
 #: The damping fields each optimiser reads from the table, in ``_step``'s order.
 DAMPINGS = {"soap": ("damping_eigen",)}
@@ -62,22 +55,14 @@ def mlp_table(optimizer: str, **kw) -> tuple[object, dict[str, dict[str, str]]]:
 def predicted_slopes(d) -> dict[tuple[str, str], Fraction]:
     """``(tensor, quantity) -> predicted width exponent`` of the module's two quantities."""
     net, opt = d.network, d.optimizer
-    ex = d.exponents
-    th = {t.name: theta(ex[t.name].a, ex[t.name].b) for t in net.tensors}
-    lam = {t.name: step_exponent(opt, ex[t.name].a, ex[t.name].b, ex[t.name].c)
-           for t in net.tensors}  # fmt: skip
+    th, lam = ax.step_exps(opt, {t: (e.a, e.b, e.c) for t, e in d.exponents.items()})
     back = backward_exponents(net, opt, th, lam, d.classification.backward)
     out = {}
     for t in net.tensors:
         w = back[t.name] if t.role != "output" else 0
         e = update_entry_exponent(opt, t, lam[t.name], w)
-        r = (
-            output_self_r(opt, t, lam[t.name], d.alignment)
-            if t.role == "output"
-            else feature_r(opt, t, lam[t.name], w, d.alignment)
-        )
         out[(t.name, "update_rms")] = Fraction(str(-e))
-        out[(t.name, "feature_update_rms")] = Fraction(str(-r))
+        out[(t.name, "feature_update_rms")] = -ax.update_r(opt, t, lam[t.name], w, d.alignment)
     return out
 
 
@@ -153,24 +138,20 @@ def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
     return [float(v) for v in _measure(optimizer)(params, x, y, lrs, damps)]
 
 
-_MEASURE: dict = {}
-
-
+@functools.cache
 def _measure(optimizer: str):
     """The jitted step-and-measure of ``optimizer`` (one compilation per width)."""
-    if optimizer not in _MEASURE:
 
-        def measure(params, x, y, lrs, damps):
-            grads = mlp_grads(params, x, y)
-            out = []
-            for t in TENSORS:
-                X, g, G = grads[t]
-                step = _step(optimizer, X, g, G, lrs[t], *damps[t])
-                out += [jnp.sqrt(jnp.mean(step**2)), jnp.sqrt(jnp.mean((X @ step) ** 2))]
-            return jnp.stack(out)
+    def measure(params, x, y, lrs, damps):
+        grads = mlp_grads(params, x, y)
+        out = []
+        for t in TENSORS:
+            X, g, G = grads[t]
+            step = _step(optimizer, X, g, G, lrs[t], *damps[t])
+            out += [jnp.sqrt(jnp.mean(step**2)), jnp.sqrt(jnp.mean((X @ step) ** 2))]
+        return jnp.stack(out)
 
-        _MEASURE[optimizer] = jax.jit(measure)
-    return _MEASURE[optimizer]
+    return jax.jit(measure)
 
 
 @ax.in_float32
@@ -195,14 +176,14 @@ def precond_check(
     pred = predicted_slopes(d)
     cfg = (16, 4, batch, lr, damping, rule)
     values = np.array([[_run(s, n, optimizer, width, cfg) for s in range(seeds)] for n in widths])
-    keys = [(t, q) for t in TENSORS for q in QUANTITIES]
-    return _judge(widths, values, keys, pred, tol)
+    return _judge(widths, values, pred, tol)
 
 
-def _judge(sizes, values, keys, pred, tol: float) -> list[Slope]:
-    """Fit ``values[:, :, i]`` for every ``keys[i] = (tensor, quantity)`` and judge it."""
+def _judge(sizes, values, pred: dict, tol: float) -> list[Slope]:
+    """Fit ``values[:, :, i]`` for the ``i``-th ``(tensor, quantity)`` of ``pred`` (its
+    predicted slope) and judge it."""
     out = []
-    for i, (t, q) in enumerate(keys):
-        s, lo, hi, v, why = ax.judge(sizes, values[:, :, i], pred[(t, q)], tol=tol, design=WIDTH)
-        out.append(Slope(t, q, 1, s, lo, hi, pred[(t, q)], v, why))
+    for i, ((t, q), p) in enumerate(pred.items()):
+        s, lo, hi, v, why = ax.judge(sizes, values[:, :, i], p, tol=tol, design=WIDTH)
+        out.append(Slope(t, q, 1, s, lo, hi, p, v, why))
     return out

@@ -69,5 +69,4 @@ def sam_check(
             for t in TENSORS
         }
         values.append([_run(s, n, width, scale, (16, 4, batch, rho)) for s in range(seeds)])
-    keys = [(t, "perturbation_effect") for t in TENSORS]
-    return _judge(widths, np.array(values), keys, pred, tol)
+    return _judge(widths, np.array(values), pred, tol)
