@@ -13,9 +13,8 @@ network seen along ``X`` (what a tensor's update moves its output by).
 
 The shared machinery lives here; an axis module keeps its network and what it measures:
 :func:`trainer` (the table's multipliers and learning rates at one ``(n, X)``, and a
-``fit`` that trains), :func:`draw` (Gaussian tensors at the table's init variance),
-:func:`per_seed` (one jitted, seed-vmapped run) and :class:`Check` (derive, run every ``X``,
-fit and judge).
+``fit`` that trains), :func:`draw` (Gaussian tensors at the table's init variance) and
+:class:`Check` (derive, run every ``X`` with the seeds vmapped, fit and judge).
 """
 
 from __future__ import annotations
@@ -228,13 +227,6 @@ def trainer(
     return sc, mult, fit
 
 
-def per_seed(one: Callable, seeds: int) -> np.ndarray:
-    """``one(key)`` for the keys of seeds ``0..seeds-1``, vmapped and jitted (one compilation
-    per axis value)."""
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
-    return np.asarray(jax.jit(jax.vmap(one))(keys))
-
-
 class Check(NamedTuple):
     """An axis check's fixed parts: the built-in it scales by (derived with ``derive_kw``),
     the axis, its design's label and smallest size, and the tensors whose ``update_rms`` it
@@ -248,11 +240,15 @@ class Check(NamedTuple):
     derive_kw: dict[str, Any] = {}
 
     def run(self, rule: str, sizes, net: Callable, o: Options, tol: float) -> list[AxisSlope]:
-        """``net(x, (width, along), o)`` -> ``(seeds,)`` or ``(seeds, tensors)`` at every axis
-        value ``x`` of ``sizes``; each tensor's slope judged against its prediction."""
+        """At every axis value ``x`` of ``sizes``, ``net(x, (width, along), o)`` gives
+        ``one(key)`` -> a scalar or one value per tensor, run for seeds ``0..o.seeds-1``
+        (vmapped, one compilation per ``x``); each tensor's slope judged against its
+        prediction."""
         d = derive(builtin(self.network), o.optimizer, **self.derive_kw)
         secs = fields(d, self.axis, rule)
-        values = np.array([net(x, secs, o) for x in sizes]).reshape(len(sizes), o.seeds, -1)
+        keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(o.seeds))
+        values = np.array([jax.jit(jax.vmap(net(x, secs, o)))(keys) for x in sizes])
+        values = values.reshape(len(sizes), o.seeds, -1)
         design = Design(self.label, min_points=3, min_ratio=4.0, min_size=self.min_size)
         rows = [
             (t, "update_rms", predicted_update_slope(d, self.axis, secs[1], t))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..errors import InfwidthError
 from . import _axis_check as ax
@@ -39,8 +38,8 @@ MIN_TOKENS = 16
 CHECK = ax.Check("moe", "E", "expert count", 1, (UP,), {"target": "depth-mup"})
 
 
-def _run(e: int, secs: tuple[dict, dict], o: ax.Options) -> np.ndarray:
-    """Per seed, the RMS of the experts' own preactivation moves after ``steps`` steps."""
+def _run(e: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` the RMS of the experts' own preactivation moves after ``steps`` steps."""
     sc, mult, fit = ax.trainer(
         {UP: UP, DOWN: DOWN, **TRUNK}, secs, e, o, arch="moe", readout="W_out"
     )
@@ -69,7 +68,7 @@ def _run(e: int, secs: tuple[dict, dict], o: ax.Options) -> np.ndarray:
         own = jnp.einsum("be,bej->bj", route, moved)  # each token through its own expert
         return jnp.sqrt(jnp.mean(own**2))
 
-    return ax.per_seed(one, o.seeds)
+    return one
 
 
 @ax.in_float32

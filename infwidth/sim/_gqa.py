@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..errors import InfwidthError
 from . import _axis_check as ax
@@ -42,8 +41,8 @@ TRUNK = {"W_in": "tok_emb", "W_out": "unembed"}
 CHECK = ax.Check("gqa", "g", "group size", 1, (V,))
 
 
-def _run(g: int, secs: tuple[dict, dict], o: ax.Options) -> np.ndarray:
-    """Per seed, the RMS of ``W_v``'s own output move after ``steps`` steps."""
+def _run(g: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` the RMS of ``W_v``'s own output move after ``steps`` steps."""
     sc, mult, fit = ax.trainer({V: V, **TRUNK}, secs, g, o, arch="gqa", readout="W_out")
     n, d_in, d_out = o.n, o.d_in, o.d_out
 
@@ -63,7 +62,7 @@ def _run(g: int, secs: tuple[dict, dict], o: ax.Options) -> np.ndarray:
         h0 = apply(params, x)[1]["h"]
         return jnp.sqrt(jnp.mean((mult[V] * (h0 @ (p[V] - params[V]))) ** 2))
 
-    return ax.per_seed(one, o.seeds)
+    return one
 
 
 @ax.in_float32

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..errors import InfwidthError
 from . import _axis_check as ax
@@ -49,8 +48,8 @@ SRC = {"W_in": EMB, "W_q": Q, "W_out": "unembed"}
 CHECK = ax.Check("mha-heads", "H", "head count", 1, (Q, EMB))
 
 
-def _run(heads: int, secs: tuple[dict, dict], o: ax.Options) -> np.ndarray:
-    """Per seed (RMS of ``W_q``'s preactivation move, RMS of ``W_in``'s)."""
+def _run(heads: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` (RMS of ``W_q``'s preactivation move, RMS of ``W_in``'s)."""
     m = o.n * heads  # d_model
     sc, mult, fit = ax.trainer(SRC, secs, heads, o, arch="mha-heads", readout="W_out", size=m)
 
@@ -72,7 +71,7 @@ def _run(heads: int, secs: tuple[dict, dict], o: ax.Options) -> np.ndarray:
         emb = mult["W_in"] * (x @ (p["W_in"] - params["W_in"]))
         return jnp.stack([jnp.sqrt(jnp.mean(q**2)), jnp.sqrt(jnp.mean(emb**2))])
 
-    return ax.per_seed(one, o.seeds)
+    return one
 
 
 @ax.in_float32

@@ -90,10 +90,9 @@ def mlp_grads(params: dict, x, y):
              jnp.zeros((x.shape[0], params["W3"].shape[1])))  # fmt: skip
     (_, (a1, a2)), gh = jax.value_and_grad(forward, has_aux=True)(zeros)
     inputs = {"W1": x, "W2": a1, "W3": a2}
-    out = {}
-    for t, g in zip(TENSORS, gh, strict=True):
-        out[t] = (inputs[t], g * x.shape[0], inputs[t].T @ g)
-    return out
+    return {
+        t: (inputs[t], g * x.shape[0], inputs[t].T @ g) for t, g in zip(TENSORS, gh, strict=True)
+    }
 
 
 def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float = 0.0):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..errors import InfwidthError
 from . import _axis_check as ax
@@ -34,9 +33,9 @@ MIN_RANK = 4
 CHECK = ax.Check("lora-mlp", "r", "rank", MIN_RANK, (B, A))
 
 
-def _run(r: int, secs: tuple[dict, dict], o: ax.Options) -> np.ndarray:
-    """Per seed (RMS of the adapter output, RMS of A's bottleneck move) after ``steps`` steps:
-    one compilation per rank, the seeds vmapped."""
+def _run(r: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` (RMS of the adapter output, RMS of A's bottleneck move) after ``steps``
+    steps."""
     sc, mult, fit = ax.trainer({A: A, B: B}, secs, r, o, arch="lora-mlp", readout="W3")
     n, d_in, d_out = o.n, o.d_in, o.d_out
 
@@ -58,7 +57,7 @@ def _run(r: int, secs: tuple[dict, dict], o: ax.Options) -> np.ndarray:
         out = apply(p, x)[1]["adapter"]
         return jnp.stack([jnp.sqrt(jnp.mean(out**2)), jnp.sqrt(jnp.mean(moved**2))])
 
-    return ax.per_seed(one, o.seeds)
+    return one
 
 
 @ax.in_float32
