@@ -227,6 +227,18 @@ def trainer(
     return sc, mult, fit
 
 
+def in_float32(check):
+    """Run ``check`` in float32 whatever the global ``jax_enable_x64``: the same seed gives
+    the same draws and numbers in a process that turned x64 on (a test suite, a notebook)."""
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        with jax.enable_x64(False):
+            return check(*args, **kwargs)
+
+    return run
+
+
 class Check(NamedTuple):
     """An axis check's fixed parts: the built-in it scales by (derived with ``derive_kw``),
     the axis, its design's label and smallest size, and the tensors whose ``update_rms`` it
@@ -239,6 +251,7 @@ class Check(NamedTuple):
     tensors: tuple[str, ...]
     derive_kw: dict[str, Any] = {}
 
+    @in_float32
     def run(self, rule: str, sizes, net: Callable, o: Options, tol: float) -> list[AxisSlope]:
         """At every axis value ``x`` of ``sizes``, ``net(x, (width, along), o)`` gives
         ``one(key)`` -> a scalar or one value per tensor, run for seeds ``0..o.seeds-1``
@@ -255,15 +268,3 @@ class Check(NamedTuple):
             for t in self.tensors
         ]
         return judge_rows(self.axis, rule, o.optimizer, sizes, values, rows, tol, design)
-
-
-def in_float32(check):
-    """Run ``check`` in float32 whatever the global ``jax_enable_x64``: the same seed gives
-    the same draws and numbers in a process that turned x64 on (a test suite, a notebook)."""
-
-    @functools.wraps(check)
-    def run(*args, **kwargs):
-        with jax.enable_x64(False):
-            return check(*args, **kwargs)
-
-    return run

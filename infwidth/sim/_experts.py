@@ -71,7 +71,6 @@ def _run(e: int, secs: tuple[dict, dict], o: ax.Options):
     return one
 
 
-@ax.in_float32
 def experts_check(
     optimizer: str = "sgd",
     *,

@@ -65,7 +65,6 @@ def _run(g: int, secs: tuple[dict, dict], o: ax.Options):
     return one
 
 
-@ax.in_float32
 def gqa_check(
     optimizer: str = "sgd",
     *,

@@ -74,7 +74,6 @@ def _run(heads: int, secs: tuple[dict, dict], o: ax.Options):
     return one
 
 
-@ax.in_float32
 def heads_check(
     optimizer: str = "adam",
     *,

@@ -60,7 +60,6 @@ def _run(r: int, secs: tuple[dict, dict], o: ax.Options):
     return one
 
 
-@ax.in_float32
 def rank_check(
     optimizer: str = "adam",
     *,

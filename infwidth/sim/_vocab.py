@@ -69,7 +69,6 @@ def _run(v: int, secs: tuple[dict, dict], o: ax.Options):
     return one
 
 
-@ax.in_float32
 def vocab_check(
     optimizer: str = "sgd",
     *,
