@@ -128,11 +128,10 @@ def readout_backward(view, opt, th: dict, lam: dict, direction: str):
     changes the readout's exponents along the axis (``blind`` along the heads) changes ``w``."""
     outs = [t for t in view.tensors if t.role == "output"]
     main = max(outs, key=lambda t: t.fan_in_exponent)
-    upd = update_entry_exponent(opt, main, lam[main.name], 0)
     if main.frozen:
         return th[main.name]
     pick = max if direction == "shrinks" else min
-    return pick(th[main.name], upd)
+    return pick(th[main.name], update_entry_exponent(opt, main, lam[main.name], 0))
 
 
 def judge(
@@ -160,9 +159,8 @@ def judge_rows(
 
 def scale(width: dict, along: dict, tensor: str, field: str, n: int, x: float) -> float:
     """``n^{width exponent} x^{axis exponent}`` of ``field`` for ``tensor``."""
-    return float(n) ** float(Fraction(width[tensor][field])) * float(x) ** float(
-        Fraction(along[tensor][field])
-    )
+    v, u = (float(Fraction(sec[tensor][field])) for sec in (width, along))
+    return float(n) ** v * float(x) ** u
 
 
 def draw(keys, shapes: dict, sc: Callable[[str, str], float], base: dict | None = None) -> dict:

@@ -46,9 +46,8 @@ def _cross_entropy(f, y):
 
 def _run(v: int, secs: tuple[dict, dict], o: ax.Options):
     """``key ->`` (RMS of ``E``'s output move, RMS of ``U``'s target-logit move)."""
-    src = {EMB: EMB, UNEMB: UNEMB}
     sc, mult, fit = ax.trainer(
-        src, secs, v, o, arch="large-vocab", readout=UNEMB, loss=_cross_entropy
+        {EMB: EMB, UNEMB: UNEMB}, secs, v, o, arch="large-vocab", readout=UNEMB, loss=_cross_entropy
     )
     ids = jnp.arange(o.batch) % v
     x, y = jax.nn.one_hot(ids, v), jax.nn.one_hot((ids + 1) % v, v)
