@@ -29,15 +29,15 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Literal
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from .._fit import Design, fit_exponent, verdict
+from .._fit import Design
 from ..errors import InfwidthError
 from ..spec import builtin
 from ..symbolic import derive
-from ..symbolic._scaling import feature_r, step_exponent
-from ._axis_check import AxisSlope
-from ._precond import in_float32
+from . import _axis_check as ax
 
 Rule = Literal["derived", "mup"]
 QUANTITIES = ("activation_rms", "update_rms")
@@ -47,31 +47,16 @@ MASKED = "W2"
 MIN_TERMS = 64
 
 
-def _exponents(optimizer: str, rule: Rule) -> tuple[dict, dict, Fraction, Fraction]:
-    """Per tensor ``(n exponents, rho exponents)`` of the derived table, and the predicted
-    slopes of the masked layer's activation and update along ``rho``."""
-    d = derive(builtin("sparse-mlp"), optimizer)
-    names = [t.name for t in d.network.tensors]
-    width = {t: d.width_json(t) for t in names}
-    sol = d.axes["rho"]
-    rho = {t: sol.tensor_json(d.network, t, d.optimizer) for t in names}
-    if rule == "mup":
-        rho = {t: {k: "0" for k in v} for t, v in rho.items()}
-    view = d.network.along("rho").tensor(MASKED)
+def _activation_slope(d, rho: dict) -> Fraction:
+    """``alpha/2 - theta`` along ``rho`` of the masked layer's preactivation at init, under
+    the exponents ``rho`` (one section per tensor)."""
     e = rho[MASKED]
-    a, b = -Fraction(e["multiplier"]), -Fraction(e["init_variance"]) / 2
-    c = -Fraction(e["learning_rate"])
-    act = Fraction(str(view.fan_in_exponent)) / 2 - (a + b)
-    lam = step_exponent(d.optimizer, a, b, c)
-    upd = -Fraction(str(feature_r(d.optimizer, view, lam, sol.backward, d.alignment)))
-    return width, rho, act, upd
+    theta = -Fraction(e["multiplier"]) - Fraction(e["init_variance"]) / 2
+    return Fraction(str(d.network.along("rho").tensor(MASKED).fan_in_exponent)) / 2 - theta
 
 
-def _run(seed: int, n: int, rho: float, optimizer: str, width, dens, cfg) -> tuple[float, float]:
+def _run(seed: int, n: int, rho: float, optimizer: str, secs, cfg) -> tuple[float, float]:
     """One network at density ``rho``: (activation RMS at init, RMS of its own update)."""
-    import jax
-    import jax.numpy as jnp
-
     d_in, d_out, batch, steps, lr = cfg
     keys = jax.random.split(jax.random.PRNGKey(seed), 6)
     x = jax.random.normal(keys[0], (batch, d_in))
@@ -79,13 +64,10 @@ def _run(seed: int, n: int, rho: float, optimizer: str, width, dens, cfg) -> tup
     mask = jax.random.bernoulli(keys[2], rho, (n, n)).astype(jnp.float32)
 
     def scale(t: str, field: str) -> float:
-        return float(n) ** float(Fraction(width[t][field])) * rho ** float(Fraction(dens[t][field]))
+        return ax.scale(*secs, t, field, n, rho)
 
     shapes = {"W1": (d_in, n), "W2": (n, n), "W3": (n, d_out)}
-    params = {
-        t: jax.random.normal(k, s) * np.sqrt(scale(t, "init_variance") / (d_in if t == "W1" else 1))
-        for (t, s), k in zip(shapes.items(), keys[3:], strict=True)
-    }
+    params = ax.draw(keys[3:], shapes, scale, {"W1": 1 / d_in})
     lrs = {t: lr * scale(t, "learning_rate") for t in shapes}
 
     def hidden(p):
@@ -113,7 +95,7 @@ def _run(seed: int, n: int, rho: float, optimizer: str, width, dens, cfg) -> tup
     return float(act), float(upd)
 
 
-@in_float32
+@ax.in_float32
 def density_check(
     optimizer: str = "sgd",
     *,
@@ -125,7 +107,7 @@ def density_check(
     lr: float = 0.1,
     batch: int = 32,
     tol: float = 0.15,
-) -> list[AxisSlope]:
+) -> list[ax.AxisSlope]:
     """Train the masked MLP at every density and judge the fitted slopes (module docstring)."""
     if optimizer not in ("sgd", "adam"):
         raise InfwidthError(f"density_check trains sgd or adam, got {optimizer!r}")
@@ -133,21 +115,13 @@ def density_check(
         raise InfwidthError(f"rule is 'derived' or 'mup', got {rule!r}")
     if any(not 0 < r <= 1 for r in densities):
         raise InfwidthError("every density must lie in (0, 1]")
-    w_exps, r_exps, act_p, upd_p = _exponents(optimizer, rule)
+    d = derive(builtin("sparse-mlp"), optimizer)
+    secs = ax.fields(d, "rho", rule)
     cfg = (16, 4, batch, steps, lr)
     values = np.array(
-        [
-            [_run(s, width, r, optimizer, w_exps, r_exps, cfg) for s in range(seeds)]
-            for r in densities
-        ]
+        [[_run(s, width, r, optimizer, secs, cfg) for s in range(seeds)] for r in densities]
     )  # (densities, seeds, 2)
     design = Design("density", min_points=3, min_ratio=4.0, min_size=MIN_TERMS / width)
-    out = []
-    for i, (q, pred) in enumerate(zip(QUANTITIES, (act_p, upd_p), strict=True)):
-        fit = fit_exponent(densities, values[:, :, i])
-        slope, lo, hi = (None, None, None) if fit is None else (fit.slope, fit.ci_low, fit.ci_high)
-        sizes = np.asarray(densities) if fit is None else fit.sizes
-        j = verdict(slope, lo, hi, pred, tol=tol, widths=sizes, design=design)
-        out.append(AxisSlope("rho", rule, optimizer, MASKED, q, pred, slope, lo, hi, j.verdict,
-                             j.reason))  # fmt: skip
-    return out
+    pred = (_activation_slope(d, secs[1]), ax.predicted_update_slope(d, "rho", secs[1], MASKED))
+    rows = [(MASKED, q, p) for q, p in zip(QUANTITIES, pred, strict=True)]
+    return ax.judge_rows("rho", rule, optimizer, densities, values, rows, tol, design)

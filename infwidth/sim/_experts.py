@@ -24,44 +24,26 @@ SGD slopes +0.62 derived, -0.38 blind at ``n = 128``, ``E = 1..8``).
 
 from __future__ import annotations
 
-import numpy as np
+import jax
+import jax.numpy as jnp
 
-from .._fit import Design
 from ..errors import InfwidthError
-from ..spec import builtin
-from ..symbolic import derive
-from ._axis_check import AxisSlope, Rule, check_rule, fields, judge, predicted_update_slope
-from ._axis_check import scale as _scale
-from ._axis_check import scaling as _scaling
-from ._precond import in_float32
+from . import _axis_check as ax
 
 UP, DOWN = "block.expert_up", "block.expert_down"
 #: The trunk and readout of the check, with the built-in tensor whose width rule they take.
 TRUNK = {"W_in": "tok_emb", "W_out": "unembed"}
 #: Fewest tokens an expert may see at the largest ``E`` (its gradient's sum).
 MIN_TOKENS = 16
+CHECK = ax.Check("moe", "E", "expert count", 1, (UP,), {"target": "depth-mup"})
 
 
-def _run(seeds: int, n: int, e: int, optimizer: str, width, along, cfg) -> np.ndarray:
-    """Per seed, the RMS of the experts' own preactivation moves after ``steps`` steps."""
-    import jax
-    import jax.numpy as jnp
-
-    from ._core import Model, mse
-    from ._optim import table_optimizer
-    from ._train import train
-
-    d_in, d_out, batch, steps, lr = cfg
-    src = {UP: UP, DOWN: DOWN, **TRUNK}
-
-    def sc(t: str, field: str) -> float:
-        return _scale(width, along, src[t], field, n, e)
-
-    names = tuple(src)
-    mult = {t: sc(t, "multiplier") for t in names}
-    lrs = {t: lr * sc(t, "learning_rate") for t in names}
-    s = _scaling(n, {t: 0.0 for t in names}, mult, lrs)
-    opt = table_optimizer(optimizer, s, names)
+def _run(e: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` the RMS of the experts' own preactivation moves after ``steps`` steps."""
+    sc, mult, fit = ax.trainer(
+        {UP: UP, DOWN: DOWN, **TRUNK}, secs, e, o, arch="moe", readout="W_out"
+    )
+    n, d_in, d_out, batch = o.n, o.d_in, o.d_out, o.batch
     route = jax.nn.one_hot(jnp.arange(batch) % e, e)  # (batch, E): balanced top-1
 
     def one(key):
@@ -71,10 +53,7 @@ def _run(seeds: int, n: int, e: int, optimizer: str, width, along, cfg) -> np.nd
         x = common[:, :d_in] + 0.5 * jax.random.normal(k[0], (batch, d_in))
         y = jnp.broadcast_to(common[:, d_in:], (batch, d_out))
         shapes = {"W_in": (d_in, n), UP: (e, n, n), DOWN: (e, n, n), "W_out": (n, d_out)}
-        params = {
-            t: jax.random.normal(kk, shp) * np.sqrt(sc(t, "init_variance") / (d_in if t == "W_in" else 1))
-            for (t, shp), kk in zip(shapes.items(), k[2:], strict=True)
-        }  # fmt: skip
+        params = ax.draw(k[2:], shapes, sc, {"W_in": 1 / d_in})
 
         def apply(p, xs):
             h = mult["W_in"] * jnp.tanh(xs @ p["W_in"])
@@ -83,22 +62,19 @@ def _run(seeds: int, n: int, e: int, optimizer: str, width, along, cfg) -> np.nd
             out = h + jnp.einsum("be,bek->bk", route, down)
             return mult["W_out"] * (out @ p["W_out"]), {"h": h}
 
-        model = Model(lambda _: params, apply, mse, None, s, frozenset(), ("W_out",), "moe")
-        p = train(model, opt, params, x, y, steps=steps)[0].params
+        p = fit(params, apply, x, y)
         h0 = apply(params, x)[1]["h"]
         moved = mult[UP] * jnp.einsum("bi,eij->bej", h0, p[UP] - params[UP])
         own = jnp.einsum("be,bej->bj", route, moved)  # each token through its own expert
         return jnp.sqrt(jnp.mean(own**2))
 
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
-    return np.asarray(jax.jit(jax.vmap(one))(keys))
+    return one
 
 
-@in_float32
 def experts_check(
     optimizer: str = "sgd",
     *,
-    rule: Rule = "derived",
+    rule: ax.Rule = "derived",
     width: int = 128,
     experts: tuple[int, ...] = (1, 2, 4, 8),
     seeds: int = 3,
@@ -106,20 +82,15 @@ def experts_check(
     lr: float = 0.1,
     batch: int = 128,
     tol: float = 0.15,
-) -> list[AxisSlope]:
+) -> list[ax.AxisSlope]:
     """Train the routed FFN at every expert count and judge the fitted slope (module doc)."""
-    check_rule(rule, optimizer)
+    ax.check_rule(rule, optimizer)
     if any(not isinstance(e, int) or e < 1 for e in experts):
         raise InfwidthError("every expert count must be a positive integer")
     if batch // max(experts) < MIN_TOKENS:
         raise InfwidthError(
             f"batch {batch} gives an expert fewer than {MIN_TOKENS} tokens at E = {max(experts)}"
         )
-    d = derive(builtin("moe"), optimizer, target="depth-mup")
-    w_exps, e_exps = fields(d, "E", rule)
-    cfg = (16, 4, batch, steps, lr)
-    values = np.array([_run(seeds, width, e, optimizer, w_exps, e_exps, cfg) for e in experts])
-    design = Design("expert count", min_points=3, min_ratio=4.0, min_size=1)
-    pred = predicted_update_slope(d, "E", e_exps, UP)
-    got = judge("experts", experts, values, pred, tol=tol, design=design)
-    return [AxisSlope("E", rule, optimizer, UP, "update_rms", pred, *got)]
+    return CHECK.run(
+        rule, experts, _run, ax.Options(seeds, width, optimizer, batch, steps, lr), tol
+    )

@@ -29,73 +29,46 @@ full ``g^1`` apart as predicted); zero readout: -0.03 derived, +0.97 blind.
 
 from __future__ import annotations
 
-import numpy as np
+import jax
+import jax.numpy as jnp
 
-from .._fit import Design
 from ..errors import InfwidthError
-from ..spec import builtin
-from ..symbolic import derive
-from ._axis_check import AxisSlope, Rule, check_rule, fields, judge, predicted_update_slope
-from ._axis_check import scale as _scale
-from ._axis_check import scaling as _scaling
-from ._precond import in_float32
+from . import _axis_check as ax
 
 V = "block.v"
 #: The trunk and readout of the check, with the built-in tensor whose width rule they take.
 TRUNK = {"W_in": "tok_emb", "W_out": "unembed"}
+CHECK = ax.Check("gqa", "g", "group size", 1, (V,))
 
 
-def _run(seeds: int, n: int, g: int, optimizer: str, width, along, cfg) -> np.ndarray:
-    """Per seed, the RMS of ``W_v``'s own output move after ``steps`` steps."""
-    import jax
-    import jax.numpy as jnp
-
-    from ._core import Model, mse
-    from ._optim import table_optimizer
-    from ._train import train
-
-    d_in, d_out, batch, steps, lr, readout = cfg
-    src = {V: V, **TRUNK}
-
-    def sc(t: str, field: str) -> float:
-        return _scale(width, along, src[t], field, n, g)
-
-    names = tuple(src)
-    mult = {t: sc(t, "multiplier") for t in names}
-    lrs = {t: lr * sc(t, "learning_rate") for t in names}
-    s = _scaling(n, {t: 0.0 for t in names}, mult, lrs)
-    opt = table_optimizer(optimizer, s, names)
+def _run(g: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` the RMS of ``W_v``'s own output move after ``steps`` steps."""
+    sc, mult, fit = ax.trainer({V: V, **TRUNK}, secs, g, o, arch="gqa", readout="W_out")
+    n, d_in, d_out = o.n, o.d_in, o.d_out
 
     def one(key):
         k = jax.random.split(key, 5)
-        x = jax.random.normal(k[0], (batch, d_in))
-        y = jax.random.normal(k[1], (batch, d_out))
+        x = jax.random.normal(k[0], (o.batch, d_in))
+        y = jax.random.normal(k[1], (o.batch, d_out))
         shapes = {"W_in": (d_in, n), V: (n, n // g), "W_out": (n, d_out)}
-        base = {"W_in": 1.0 / d_in, V: 1.0, "W_out": readout}
-        params = {
-            t: jax.random.normal(kk, shp) * np.sqrt(base[t] * sc(t, "init_variance"))
-            for (t, shp), kk in zip(shapes.items(), k[2:], strict=True)
-        }  # fmt: skip
+        params = ax.draw(k[2:], shapes, sc, {"W_in": 1.0 / d_in, "W_out": o.extra})
 
         def apply(p, xs):
             h = mult["W_in"] * jnp.tanh(xs @ p["W_in"])
             heads = jnp.tile(mult[V] * (h @ p[V]), (1, g))  # g query heads read each channel
             return mult["W_out"] * (jnp.tanh(heads) @ p["W_out"]), {"h": h}
 
-        model = Model(lambda _: params, apply, mse, None, s, frozenset(), ("W_out",), "gqa")
-        p = train(model, opt, params, x, y, steps=steps)[0].params
+        p = fit(params, apply, x, y)
         h0 = apply(params, x)[1]["h"]
         return jnp.sqrt(jnp.mean((mult[V] * (h0 @ (p[V] - params[V]))) ** 2))
 
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
-    return np.asarray(jax.jit(jax.vmap(one))(keys))
+    return one
 
 
-@in_float32
 def gqa_check(
     optimizer: str = "sgd",
     *,
-    rule: Rule = "derived",
+    rule: ax.Rule = "derived",
     width: int = 256,
     groups: tuple[int, ...] = (1, 2, 4, 8),
     seeds: int = 4,
@@ -104,21 +77,15 @@ def gqa_check(
     batch: int = 64,
     readout: float = 0.0,
     tol: float = 0.15,
-) -> list[AxisSlope]:
+) -> list[ax.AxisSlope]:
     """Train the shared-value network at every group size and judge the fitted slope (module
     docstring); ``readout`` scales the readout's init variance (0: zero-initialised)."""
-    check_rule(rule, optimizer)
+    ax.check_rule(rule, optimizer)
     if any(not isinstance(g, int) or g < 1 or width % g for g in groups):
         raise InfwidthError(
             f"every group size must be a positive integer dividing the width ({width})"
         )
     if steps < 2:
         raise InfwidthError("gqa_check needs steps >= 2 (W_v moves from the second step on)")
-    d = derive(builtin("gqa"), optimizer)
-    w_exps, g_exps = fields(d, "g", rule)
-    cfg = (16, 16, batch, steps, lr, readout)
-    values = np.array([_run(seeds, width, g, optimizer, w_exps, g_exps, cfg) for g in groups])
-    design = Design("group size", min_points=3, min_ratio=4.0, min_size=1)
-    pred = predicted_update_slope(d, "g", g_exps, V)
-    got = judge("groups", groups, values, pred, tol=tol, design=design)
-    return [AxisSlope("g", rule, optimizer, V, "update_rms", pred, *got)]
+    opts = ax.Options(seeds, width, optimizer, batch, steps, lr, d_out=16, extra=readout)
+    return CHECK.run(rule, groups, _run, opts, tol)

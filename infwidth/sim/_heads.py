@@ -36,74 +36,48 @@ values). Adam's normalised steps do not see the signal's size: its blind slopes 
 
 from __future__ import annotations
 
-import numpy as np
+import jax
+import jax.numpy as jnp
 
-from .._fit import Design
 from ..errors import InfwidthError
-from ..spec import builtin
-from ..symbolic import derive
-from ._axis_check import AxisSlope, Rule, check_rule, fields, judge, predicted_update_slope
-from ._axis_check import scale as _scale
-from ._axis_check import scaling as _scaling
-from ._precond import in_float32
+from . import _axis_check as ax
 
 Q, EMB = "block.q", "tok_emb"
 #: The check's tensors, with the built-in tensor whose rule they take.
 SRC = {"W_in": EMB, "W_q": Q, "W_out": "unembed"}
+CHECK = ax.Check("mha-heads", "H", "head count", 1, (Q, EMB))
 
 
-def _run(seeds: int, n: int, heads: int, optimizer: str, width, along, cfg) -> np.ndarray:
-    """Per seed (RMS of ``W_q``'s preactivation move, RMS of ``W_in``'s)."""
-    import jax
-    import jax.numpy as jnp
-
-    from ._core import Model, mse
-    from ._optim import table_optimizer
-    from ._train import train
-
-    d_in, d_out, batch, steps, lr = cfg
-    m = n * heads  # d_model
-
-    def sc(t: str, field: str) -> float:
-        return _scale(width, along, SRC[t], field, n, heads)
-
-    names = tuple(SRC)
-    mult = {t: sc(t, "multiplier") for t in names}
-    lrs = {t: lr * sc(t, "learning_rate") for t in names}
-    s = _scaling(m, {t: 0.0 for t in names}, mult, lrs)
-    opt = table_optimizer(optimizer, s, names)
+def _run(heads: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` (RMS of ``W_q``'s preactivation move, RMS of ``W_in``'s)."""
+    m = o.n * heads  # d_model
+    sc, mult, fit = ax.trainer(SRC, secs, heads, o, arch="mha-heads", readout="W_out", size=m)
 
     def one(key):
         k = jax.random.split(key, 5)
-        x = jax.random.normal(k[0], (batch, d_in))
-        y = jax.random.normal(k[1], (batch, d_out))
-        shapes = {"W_in": (d_in, m), "W_q": (m, m), "W_out": (m, d_out)}
-        params = {
-            t: jax.random.normal(kk, shp) * np.sqrt(sc(t, "init_variance") / (d_in if t == "W_in" else 1))
-            for (t, shp), kk in zip(shapes.items(), k[2:], strict=True)
-        }  # fmt: skip
+        x = jax.random.normal(k[0], (o.batch, o.d_in))
+        y = jax.random.normal(k[1], (o.batch, o.d_out))
+        shapes = {"W_in": (o.d_in, m), "W_q": (m, m), "W_out": (m, o.d_out)}
+        params = ax.draw(k[2:], shapes, sc, {"W_in": 1 / o.d_in})
 
         def apply(p, xs):
             h = mult["W_in"] * jnp.tanh(xs @ p["W_in"])
             z = jnp.tanh(mult["W_q"] * (h @ p["W_q"]))
             return mult["W_out"] * (z @ p["W_out"]), {"h": h}
 
-        model = Model(lambda _: params, apply, mse, None, s, frozenset(), ("W_out",), "mha-heads")  # fmt: skip
-        p = train(model, opt, params, x, y, steps=steps)[0].params
+        p = fit(params, apply, x, y)
         h0 = apply(params, x)[1]["h"]
         q = mult["W_q"] * (h0 @ (p["W_q"] - params["W_q"]))
         emb = mult["W_in"] * (x @ (p["W_in"] - params["W_in"]))
         return jnp.stack([jnp.sqrt(jnp.mean(q**2)), jnp.sqrt(jnp.mean(emb**2))])
 
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
-    return np.asarray(jax.jit(jax.vmap(one))(keys))
+    return one
 
 
-@in_float32
 def heads_check(
     optimizer: str = "adam",
     *,
-    rule: Rule = "derived",
+    rule: ax.Rule = "derived",
     head_size: int = 32,
     heads: tuple[int, ...] = (1, 2, 4, 8),
     seeds: int = 3,
@@ -111,19 +85,10 @@ def heads_check(
     lr: float = 0.01,
     batch: int = 8,
     tol: float = 0.15,
-) -> list[AxisSlope]:
+) -> list[ax.AxisSlope]:
     """Train the network at every head count and judge the fitted slopes (module docstring)."""
-    check_rule(rule, optimizer)
+    ax.check_rule(rule, optimizer)
     if any(not isinstance(h, int) or h < 1 for h in heads):
         raise InfwidthError("every head count must be a positive integer")
-    d = derive(builtin("mha-heads"), optimizer)
-    w_exps, h_exps = fields(d, "H", rule)
-    cfg = (16, 4, batch, steps, lr)
-    values = np.array([_run(seeds, head_size, h, optimizer, w_exps, h_exps, cfg) for h in heads])
-    design = Design("head count", min_points=3, min_ratio=4.0, min_size=1)
-    out = []
-    for i, tensor in enumerate((Q, EMB)):
-        pred = predicted_update_slope(d, "H", h_exps, tensor)
-        got = judge("heads", heads, values[:, :, i], pred, tol=tol, design=design)
-        out.append(AxisSlope("H", rule, optimizer, tensor, "update_rms", pred, *got))
-    return out
+    opts = ax.Options(seeds, head_size, optimizer, batch, steps, lr)
+    return CHECK.run(rule, heads, _run, opts, tol)

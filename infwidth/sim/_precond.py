@@ -24,27 +24,23 @@ Slopes: :func:`infwidth._fit.fit_exponent`; verdicts: :func:`infwidth._fit.verdi
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from typing import Literal
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from .._fit import WIDTH, Slope, fit_exponent, verdict
+from .._fit import WIDTH, Slope
 from ..errors import InfwidthError
 from ..spec import builtin
 from ..symbolic import derive
-from ..symbolic._scaling import (
-    backward_exponents,
-    feature_r,
-    output_self_r,
-    step_exponent,
-    theta,
-    update_entry_exponent,
-)
+from ..symbolic._scaling import backward_exponents, update_entry_exponent
+from . import _axis_check as ax
 
 Rule = Literal["derived", "fixed-damping"]
 TENSORS = ("W1", "W2", "W3")
-QUANTITIES = ("update_rms", "feature_update_rms")
 PRECONDITIONED = ("kfac", "shampoo", "foof", "soap")
 #: The damping fields each optimiser reads from the table, in ``_step``'s order.
 DAMPINGS = {"soap": ("damping_eigen",)}
@@ -59,29 +55,19 @@ def mlp_table(optimizer: str, **kw) -> tuple[object, dict[str, dict[str, str]]]:
 def predicted_slopes(d) -> dict[tuple[str, str], Fraction]:
     """``(tensor, quantity) -> predicted width exponent`` of the module's two quantities."""
     net, opt = d.network, d.optimizer
-    ex = d.exponents
-    th = {t.name: theta(ex[t.name].a, ex[t.name].b) for t in net.tensors}
-    lam = {t.name: step_exponent(opt, ex[t.name].a, ex[t.name].b, ex[t.name].c)
-           for t in net.tensors}  # fmt: skip
+    th, lam = ax.step_exps(opt, {t: (e.a, e.b, e.c) for t, e in d.exponents.items()})
     back = backward_exponents(net, opt, th, lam, d.classification.backward)
     out = {}
     for t in net.tensors:
         w = back[t.name] if t.role != "output" else 0
         e = update_entry_exponent(opt, t, lam[t.name], w)
-        r = (
-            output_self_r(opt, t, lam[t.name], d.alignment)
-            if t.role == "output"
-            else feature_r(opt, t, lam[t.name], w, d.alignment)
-        )
         out[(t.name, "update_rms")] = Fraction(str(-e))
-        out[(t.name, "feature_update_rms")] = Fraction(str(-r))
+        out[(t.name, "feature_update_rms")] = -ax.update_r(opt, t, lam[t.name], w, d.alignment)
     return out
 
 
 def _inv_root(m, power: float, damping: float):
     """``(m + damping I)^{-power}`` of a symmetric PSD matrix (eigendecomposition)."""
-    import jax.numpy as jnp
-
     vals, vecs = jnp.linalg.eigh(m)
     vals = jnp.maximum(vals, 0.0) + damping
     return (vecs * vals**-power) @ vecs.T
@@ -90,8 +76,6 @@ def _inv_root(m, power: float, damping: float):
 def mlp_grads(params: dict, x, y):
     """Per tensor: its input ``X_t`` (batch, fan_in), the per-sample gradient ``g_t`` on its
     output (batch, fan_out; ``B * dL/dh`` for the batch-mean loss) and ``G_t = dL/dW_t``."""
-    import jax
-    import jax.numpy as jnp
 
     def forward(hs):
         h1 = hs[0]
@@ -106,17 +90,14 @@ def mlp_grads(params: dict, x, y):
              jnp.zeros((x.shape[0], params["W3"].shape[1])))  # fmt: skip
     (_, (a1, a2)), gh = jax.value_and_grad(forward, has_aux=True)(zeros)
     inputs = {"W1": x, "W2": a1, "W3": a2}
-    out = {}
-    for t, g in zip(TENSORS, gh, strict=True):
-        out[t] = (inputs[t], g * x.shape[0], inputs[t].T @ g)
-    return out
+    return {
+        t: (inputs[t], g * x.shape[0], inputs[t].T @ g) for t, g in zip(TENSORS, gh, strict=True)
+    }
 
 
 def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float = 0.0):
     """One preconditioned update of ``W`` (shape fan_in x fan_out, ``h = X W``); SOAP's one
     damping (Adam's epsilon in the eigenbasis) comes as ``d_out``."""
-    import jax.numpy as jnp
-
     b = X.shape[0]
     if optimizer == "soap":
         # Adam's first step from zero moments (bias-corrected): m = G', v = G'^2
@@ -133,18 +114,12 @@ def _step(optimizer: str, X, g, G, lr: float, d_out: float, d_in: float = 0.0):
 def mlp_draw(seed: int, n: int, width: dict, d_in: int, d_out: int, batch: int):
     """``(params, x, y)``: the three-layer MLP at width ``n`` drawn at the table's init
     (variance ``n^{b_t}`` times ``1/d_in`` for ``W1``) and one Gaussian batch, from ``seed``."""
-    import jax
-
     k = jax.random.split(jax.random.PRNGKey(seed), 5)
     x = jax.random.normal(k[0], (batch, d_in))
     y = jax.random.normal(k[1], (batch, d_out))
     shapes = {"W1": (d_in, n), "W2": (n, n), "W3": (n, d_out)}
-    base = {"W1": 1.0 / d_in, "W2": 1.0, "W3": 1.0}
-    params = {
-        t: jax.random.normal(kk, s) * np.sqrt(base[t] * n ** float(Fraction(width[t]["init_variance"])))
-        for (t, s), kk in zip(shapes.items(), k[2:], strict=True)
-    }  # fmt: skip
-    return params, x, y
+    sc = {t: n ** float(Fraction(width[t]["init_variance"])) for t in shapes}
+    return ax.draw(k[2:], shapes, lambda t, _: sc[t], {"W1": 1.0 / d_in}), x, y
 
 
 def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
@@ -162,44 +137,23 @@ def _run(seed: int, n: int, optimizer: str, width: dict, cfg) -> list[float]:
     return [float(v) for v in _measure(optimizer)(params, x, y, lrs, damps)]
 
 
-_MEASURE: dict = {}
-
-
+@functools.cache
 def _measure(optimizer: str):
     """The jitted step-and-measure of ``optimizer`` (one compilation per width)."""
-    if optimizer not in _MEASURE:
-        import jax
-        import jax.numpy as jnp
 
-        def measure(params, x, y, lrs, damps):
-            grads = mlp_grads(params, x, y)
-            out = []
-            for t in TENSORS:
-                X, g, G = grads[t]
-                step = _step(optimizer, X, g, G, lrs[t], *damps[t])
-                out += [jnp.sqrt(jnp.mean(step**2)), jnp.sqrt(jnp.mean((X @ step) ** 2))]
-            return jnp.stack(out)
+    def measure(params, x, y, lrs, damps):
+        grads = mlp_grads(params, x, y)
+        out = []
+        for t in TENSORS:
+            X, g, G = grads[t]
+            step = _step(optimizer, X, g, G, lrs[t], *damps[t])
+            out += [jnp.sqrt(jnp.mean(step**2)), jnp.sqrt(jnp.mean((X @ step) ** 2))]
+        return jnp.stack(out)
 
-        _MEASURE[optimizer] = jax.jit(measure)
-    return _MEASURE[optimizer]
+    return jax.jit(measure)
 
 
-def in_float32(check):
-    """Run ``check`` in float32 whatever the global ``jax_enable_x64``: the same seed gives
-    the same draws and numbers in a process that turned x64 on (a test suite, a notebook)."""
-    import functools
-
-    @functools.wraps(check)
-    def run(*args, **kwargs):
-        import jax
-
-        with jax.enable_x64(False):
-            return check(*args, **kwargs)
-
-    return run
-
-
-@in_float32
+@ax.in_float32
 def precond_check(
     optimizer: str = "kfac",
     *,
@@ -221,17 +175,14 @@ def precond_check(
     pred = predicted_slopes(d)
     cfg = (16, 4, batch, lr, damping, rule)
     values = np.array([[_run(s, n, optimizer, width, cfg) for s in range(seeds)] for n in widths])
-    keys = [(t, q) for t in TENSORS for q in QUANTITIES]
-    return _judge(widths, values, keys, pred, tol)
+    return _judge(widths, values, pred, tol)
 
 
-def _judge(sizes, values, keys, pred, tol: float) -> list[Slope]:
-    """Fit ``values[:, :, i]`` for every ``keys[i] = (tensor, quantity)`` and judge it."""
+def _judge(sizes, values, pred: dict, tol: float) -> list[Slope]:
+    """Fit ``values[:, :, i]`` for the ``i``-th ``(tensor, quantity)`` of ``pred`` (its
+    predicted slope) and judge it."""
     out = []
-    for i, (t, q) in enumerate(keys):
-        fit = fit_exponent(sizes, values[:, :, i])
-        slope, lo, hi = (None, None, None) if fit is None else (fit.slope, fit.ci_low, fit.ci_high)
-        pts = np.asarray(sizes) if fit is None else fit.sizes
-        j = verdict(slope, lo, hi, pred[(t, q)], tol=tol, widths=pts, design=WIDTH)
-        out.append(Slope(t, q, 1, slope, lo, hi, pred[(t, q)], j.verdict, j.reason))
+    for i, ((t, q), p) in enumerate(pred.items()):
+        s, lo, hi, v, why = ax.judge(sizes, values[:, :, i], p, tol=tol, design=WIDTH)
+        out.append(Slope(t, q, 1, s, lo, hi, p, v, why))
     return out

@@ -21,72 +21,49 @@ batch of 32 at ranks 4..32 the rank sum is only partly aligned (measured at ``n 
 
 from __future__ import annotations
 
-import numpy as np
+import jax
+import jax.numpy as jnp
 
-from .._fit import Design
 from ..errors import InfwidthError
-from ..spec import builtin
-from ..symbolic import derive
-from ._axis_check import AxisSlope, Rule, check_rule, fields, judge, predicted_update_slope
-from ._axis_check import scale as _scale
-from ._axis_check import scaling as _scaling
-from ._precond import in_float32
+from . import _axis_check as ax
 
 A, B = "W2.lora_A", "W2.lora_B"
 #: The smallest rank the design accepts (the adapter's contraction count).
 MIN_RANK = 4
+CHECK = ax.Check("lora-mlp", "r", "rank", MIN_RANK, (B, A))
 
 
-def _run(seeds: int, n: int, r: int, optimizer: str, width, along, cfg) -> np.ndarray:
-    """Per seed (RMS of the adapter output, RMS of A's bottleneck move) after ``steps`` steps:
-    one compilation per rank, the seeds vmapped."""
-    import jax
-    import jax.numpy as jnp
-
-    from ._core import Model, mse
-    from ._optim import table_optimizer
-    from ._train import train
-
-    d_in, d_out, batch, steps, lr = cfg
-
-    def sc(t: str, field: str) -> float:
-        return _scale(width, along, t, field, n, r)
-
-    mult = {t: sc(t, "multiplier") for t in (A, B)}
-    lrs = {t: lr * sc(t, "learning_rate") for t in (A, B)}
-    s = _scaling(n, {A: 0.0, B: 0.0}, mult, lrs)
-    opt = table_optimizer(optimizer, s, (A, B))
+def _run(r: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` (RMS of the adapter output, RMS of A's bottleneck move) after ``steps``
+    steps."""
+    sc, mult, fit = ax.trainer({A: A, B: B}, secs, r, o, arch="lora-mlp", readout="W3")
+    n, d_in, d_out = o.n, o.d_in, o.d_out
 
     def one(key):
         k = jax.random.split(key, 6)
-        x = jax.random.normal(k[0], (batch, d_in))
-        y = jax.random.normal(k[1], (batch, d_out))
-        w1 = jax.random.normal(k[2], (d_in, n)) * np.sqrt(sc("W1", "init_variance") / d_in)
-        w2 = jax.random.normal(k[3], (n, n)) * np.sqrt(sc("W2", "init_variance"))
-        w3 = jax.random.normal(k[4], (n, d_out)) * np.sqrt(sc("W3", "init_variance"))
-        a0 = jax.random.normal(k[5], (n, r)) * np.sqrt(sc(A, "init_variance"))
-        params = {A: a0, B: jnp.zeros((r, n))}
+        x = jax.random.normal(k[0], (o.batch, d_in))
+        y = jax.random.normal(k[1], (o.batch, d_out))
+        shapes = {"W1": (d_in, n), "W2": (n, n), "W3": (n, d_out), A: (n, r)}
+        w = ax.draw(k[2:], shapes, sc, {"W1": 1 / d_in})
+        params = {A: w[A], B: jnp.zeros((r, n))}
 
         def apply(p, xs):
-            h1 = jnp.tanh(xs @ w1)
+            h1 = jnp.tanh(xs @ w["W1"])
             adapter = mult[B] * ((mult[A] * (h1 @ p[A])) @ p[B])
-            return jnp.tanh(h1 @ w2 + adapter) @ w3, {"adapter": adapter}
+            return jnp.tanh(h1 @ w["W2"] + adapter) @ w["W3"], {"adapter": adapter}
 
-        model = Model(lambda _: params, apply, mse, None, s, frozenset(), ("W3",), "lora-mlp")
-        p = train(model, opt, params, x, y, steps=steps)[0].params
-        moved = mult[A] * (jnp.tanh(x @ w1) @ (p[A] - a0))
+        p = fit(params, apply, x, y)
+        moved = mult[A] * (jnp.tanh(x @ w["W1"]) @ (p[A] - w[A]))
         out = apply(p, x)[1]["adapter"]
         return jnp.stack([jnp.sqrt(jnp.mean(out**2)), jnp.sqrt(jnp.mean(moved**2))])
 
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
-    return np.asarray(jax.jit(jax.vmap(one))(keys))
+    return one
 
 
-@in_float32
 def rank_check(
     optimizer: str = "adam",
     *,
-    rule: Rule = "derived",
+    rule: ax.Rule = "derived",
     width: int = 256,
     ranks: tuple[int, ...] = (8, 16, 32, 64),
     seeds: int = 3,
@@ -94,22 +71,11 @@ def rank_check(
     lr: float = 0.01,
     batch: int = 4,
     tol: float = 0.15,
-) -> list[AxisSlope]:
+) -> list[ax.AxisSlope]:
     """Train the LoRA MLP at every rank and judge the fitted slopes (module docstring)."""
-    check_rule(rule, optimizer)
+    ax.check_rule(rule, optimizer)
     if any(not isinstance(r, int) or not 1 <= r <= width for r in ranks):
         raise InfwidthError(f"every rank must be an integer in 1..width ({width})")
     if steps < 2:
         raise InfwidthError("rank_check needs steps >= 2 (A moves from the second step on)")
-    d = derive(builtin("lora-mlp"), optimizer)
-    w_exps, r_exps = fields(d, "r", rule)
-    cfg = (16, 4, batch, steps, lr)
-    values = np.array([_run(seeds, width, r, optimizer, w_exps, r_exps, cfg) for r in ranks])
-    # (ranks, seeds, 2)
-    design = Design("rank", min_points=3, min_ratio=4.0, min_size=MIN_RANK)
-    out = []
-    for i, tensor in enumerate((B, A)):
-        pred = predicted_update_slope(d, "r", r_exps, tensor)
-        got = judge("rank", ranks, values[:, :, i], pred, tol=tol, design=design)
-        out.append(AxisSlope("r", rule, optimizer, tensor, "update_rms", pred, *got))
-    return out
+    return CHECK.run(rule, ranks, _run, ax.Options(seeds, width, optimizer, batch, steps, lr), tol)

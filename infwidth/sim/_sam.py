@@ -18,18 +18,19 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Literal
 
+import jax.numpy as jnp
 import numpy as np
 
 from .._fit import Slope
 from ..errors import InfwidthError
-from ._precond import TENSORS, _judge, in_float32, mlp_draw, mlp_grads, mlp_table
+from ._axis_check import in_float32
+from ._precond import TENSORS, _judge, mlp_draw, mlp_grads, mlp_table
 
 Rule = Literal["mup2", "standard"]
 
 
-def _run(seed: int, n: int, width: dict, scale: dict[str, float], cfg) -> list[float]:
-    import jax.numpy as jnp
-
+def _run(seed: int, n: int, width: dict, exps: dict[str, float], cfg) -> list[float]:
+    """Per tensor ``t``, the RMS of ``X_t epsilon_t`` with ``epsilon_t = rho n^{exps_t} g_t / |g|``."""
     d_in, d_out, batch, rho = cfg
     params, x, y = mlp_draw(seed, n, width, d_in, d_out, batch)
     grads = mlp_grads(params, x, y)
@@ -37,7 +38,7 @@ def _run(seed: int, n: int, width: dict, scale: dict[str, float], cfg) -> list[f
     out = []
     for t in TENSORS:
         X, _, G = grads[t]
-        eps = rho * scale[t] * G / norm
+        eps = rho * n ** exps[t] * G / norm
         out.append(float(jnp.sqrt(jnp.mean((X @ eps) ** 2))))
     return out
 
@@ -62,12 +63,8 @@ def sam_check(
     pred = {
         (t, "perturbation_effect"): Fraction(0) if rule == "mup2" else -layers[t] for t in TENSORS
     }
-    values = []
-    for n in widths:
-        scale = {
-            t: n ** float(Fraction(str(p.radius)) + (layers[t] if rule == "mup2" else 0))
-            for t in TENSORS
-        }
-        values.append([_run(s, n, width, scale, (16, 4, batch, rho)) for s in range(seeds)])
-    keys = [(t, "perturbation_effect") for t in TENSORS]
-    return _judge(widths, np.array(values), keys, pred, tol)
+    exps = {
+        t: float(Fraction(str(p.radius)) + (layers[t] if rule == "mup2" else 0)) for t in TENSORS
+    }
+    values = [[_run(s, n, width, exps, (16, 4, batch, rho)) for s in range(seeds)] for n in widths]
+    return _judge(widths, np.array(values), pred, tol)

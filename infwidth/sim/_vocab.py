@@ -27,78 +27,51 @@ rules differ only in epsilon: they coincide). Predictions: ``-r_t`` along ``V``
 
 from __future__ import annotations
 
-import numpy as np
+import jax
+import jax.numpy as jnp
 
-from .._fit import Design
 from ..errors import InfwidthError
-from ..spec import builtin
-from ..symbolic import derive
-from ._axis_check import AxisSlope, Rule, check_rule, fields, judge, predicted_update_slope
-from ._axis_check import scale as _scale
-from ._axis_check import scaling as _scaling
-from ._precond import in_float32
+from . import _axis_check as ax
 
 EMB, UNEMB = "tok_emb", "unembed"
 #: Fewest tokens of one id in the batch at the largest ``V`` (the sum its row's gradient takes).
 MIN_TOKENS = 4
+CHECK = ax.Check("large-vocab", "V", "vocabulary size", 2, (EMB, UNEMB))
 
 
 def _cross_entropy(f, y):
     """Mean softmax cross-entropy of logits ``f`` against one-hot ``y``."""
-    import jax
-
     return -(y * jax.nn.log_softmax(f)).sum(-1).mean()
 
 
-def _run(seeds: int, n: int, v: int, optimizer: str, width, along, cfg) -> np.ndarray:
-    """Per seed (RMS of ``E``'s output move, RMS of ``U``'s target-logit move)."""
-    import jax
-    import jax.numpy as jnp
-
-    from ._core import Model
-    from ._optim import table_optimizer
-    from ._train import train
-
-    batch, steps, lr = cfg
-    names = (EMB, UNEMB)
-
-    def sc(t: str, field: str) -> float:
-        return _scale(width, along, t, field, n, v)
-
-    mult = {t: sc(t, "multiplier") for t in names}
-    lrs = {t: lr * sc(t, "learning_rate") for t in names}
-    s = _scaling(n, {t: 0.0 for t in names}, mult, lrs)
-    opt = table_optimizer(optimizer, s, names)
-    ids = jnp.arange(batch) % v
+def _run(v: int, secs: tuple[dict, dict], o: ax.Options):
+    """``key ->`` (RMS of ``E``'s output move, RMS of ``U``'s target-logit move)."""
+    sc, mult, fit = ax.trainer(
+        {EMB: EMB, UNEMB: UNEMB}, secs, v, o, arch="large-vocab", readout=UNEMB, loss=_cross_entropy
+    )
+    ids = jnp.arange(o.batch) % v
     x, y = jax.nn.one_hot(ids, v), jax.nn.one_hot((ids + 1) % v, v)
 
     def one(key):
-        k = jax.random.split(key, 2)
-        params = {
-            EMB: jax.random.normal(k[0], (v, n)) * np.sqrt(sc(EMB, "init_variance")),
-            UNEMB: jax.random.normal(k[1], (n, v)) * np.sqrt(sc(UNEMB, "init_variance")),
-        }
+        params = ax.draw(jax.random.split(key, 2), {EMB: (v, o.n), UNEMB: (o.n, v)}, sc)
 
         def apply(p, xs):
             h = mult[EMB] * (xs @ p[EMB])
             return mult[UNEMB] * (jnp.tanh(h) @ p[UNEMB]), {"h": h}
 
-        model = Model(lambda _: params, apply, _cross_entropy, None, s, frozenset(), (UNEMB,), "large-vocab")  # fmt: skip
-        p = train(model, opt, params, x, y, steps=steps)[0].params
+        p = fit(params, apply, x, y)
         emb = mult[EMB] * (x @ (p[EMB] - params[EMB]))
         h0 = apply(params, x)[1]["h"]
         logit = mult[UNEMB] * ((jnp.tanh(h0) @ (p[UNEMB] - params[UNEMB])) * y).sum(-1)
         return jnp.stack([jnp.sqrt(jnp.mean(emb**2)), jnp.sqrt(jnp.mean(logit**2))])
 
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
-    return np.asarray(jax.jit(jax.vmap(one))(keys))
+    return one
 
 
-@in_float32
 def vocab_check(
     optimizer: str = "sgd",
     *,
-    rule: Rule = "derived",
+    rule: ax.Rule = "derived",
     width: int = 128,
     vocabs: tuple[int, ...] = (8, 16, 32, 64),
     seeds: int = 3,
@@ -106,24 +79,14 @@ def vocab_check(
     lr: float = 0.1,
     batch: int = 256,
     tol: float = 0.15,
-) -> list[AxisSlope]:
+) -> list[ax.AxisSlope]:
     """Train the embedding/unembedding pair at every vocabulary size and judge the fitted
     slopes (module docstring)."""
-    check_rule(rule, optimizer)
+    ax.check_rule(rule, optimizer)
     if any(not isinstance(v, int) or v < 2 for v in vocabs):
         raise InfwidthError("every vocabulary size must be an integer >= 2")
     if batch // max(vocabs) < MIN_TOKENS:
         raise InfwidthError(
             f"batch {batch} gives an id fewer than {MIN_TOKENS} tokens at V = {max(vocabs)}"
         )
-    d = derive(builtin("large-vocab"), optimizer)
-    w_exps, v_exps = fields(d, "V", rule)
-    cfg = (batch, steps, lr)
-    values = np.array([_run(seeds, width, v, optimizer, w_exps, v_exps, cfg) for v in vocabs])
-    design = Design("vocabulary size", min_points=3, min_ratio=4.0, min_size=2)
-    out = []
-    for i, tensor in enumerate((EMB, UNEMB)):
-        pred = predicted_update_slope(d, "V", v_exps, tensor)
-        got = judge("vocabulary", vocabs, values[:, :, i], pred, tol=tol, design=design)
-        out.append(AxisSlope("V", rule, optimizer, tensor, "update_rms", pred, *got))
-    return out
+    return CHECK.run(rule, vocabs, _run, ax.Options(seeds, width, optimizer, batch, steps, lr), tol)
