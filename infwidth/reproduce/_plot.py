@@ -1,6 +1,7 @@
-"""The transfer figure's panel: one curve per width (or depth) of seed-mean training loss
-against log2 learning rate, diverged points as crosses on the top edge, optimum as a star
-(hollow when on the grid's edge), as in TP5 Fig. 1/3."""
+"""The reproductions' figures: a headless figure, its saving, and the transfer figure's
+panel: one curve per width (or depth) of seed-mean training loss against log2 learning rate,
+diverged points as crosses on the top edge, optimum as a star (hollow when on the grid's
+edge), as in TP5 Fig. 1/3."""
 
 from __future__ import annotations
 
@@ -40,3 +41,35 @@ def panel(ax, points: Sequence[Mapping[str, Any]], by: str, title: str, **match:
     ax.plot([], [], "*", color="gray", mec="k", label="optimum (hollow: grid edge)")
     ax.set(title=title, xlabel="log2 learning rate", yscale="log")
     ax.legend(fontsize=6, loc="best", framealpha=0.6)
+
+
+def figure(*args: Any, **kwargs: Any):
+    """``plt.subplots(*args, **kwargs)`` on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def save(fig, path, title: str, dpi: int = 120) -> None:
+    """Give ``fig`` its suptitle, lay it out, write it to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def sp_mup_figure(
+    points: Sequence[Mapping[str, Any]], path, title: str, ylabel: str, **match: Any
+) -> None:
+    """SP and muP side by side, one :func:`panel` each (TP5 Fig. 1/3)."""
+    fig, axes = figure(1, 2, figsize=(9, 3.6), sharey=True)
+    names = {"sp": "standard parametrization", "mup": "muP"}
+    for ax, t in zip(axes, ("sp", "mup"), strict=True):
+        panel(ax, points, "width", names[t], target=t, **match)
+    axes[0].set_ylabel(ylabel)
+    save(fig, path, title)

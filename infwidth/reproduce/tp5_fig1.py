@@ -106,19 +106,7 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    import matplotlib
+    from ._plot import sp_mup_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ._plot import panel
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
-    names = {"sp": "standard parametrization", "mup": "muP"}
-    for ax, t in zip(axes, ("sp", "mup"), strict=True):
-        panel(ax, points, "width", names[t], target=t)
-    axes[0].set_ylabel(f"training loss, last quarter of {points[0]['step']} steps")
-    fig.suptitle(f"{TITLE}{' (quick)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ylabel = f"training loss, last quarter of {points[0]['step']} steps"
+    sp_mup_figure(points, path, TITLE + " (quick)" * quick, ylabel)
