@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._figure import save_png, subplots
 from ._run import optima, seed_curve
 
 
@@ -43,31 +44,18 @@ def panel(ax, points: Sequence[Mapping[str, Any]], by: str, title: str, **match:
     ax.legend(fontsize=6, loc="best", framealpha=0.6)
 
 
-def figure(*args: Any, **kwargs: Any):
-    """``plt.subplots(*args, **kwargs)`` on the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(*args, **kwargs)
-
-
 def save(fig, path, title: str, dpi: int = 120) -> None:
     """Give ``fig`` its suptitle, lay it out, write it to ``path`` and close it."""
-    import matplotlib.pyplot as plt
-
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    save_png(fig, path, dpi)
 
 
 def sp_mup_figure(
     points: Sequence[Mapping[str, Any]], path, title: str, ylabel: str, **match: Any
 ) -> None:
     """SP and muP side by side, one :func:`panel` each (TP5 Fig. 1/3)."""
-    fig, axes = figure(1, 2, figsize=(9, 3.6), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(9, 3.6), sharey=True)
     names = {"sp": "standard parametrization", "mup": "muP"}
     for ax, t in zip(axes, ("sp", "mup"), strict=True):
         panel(ax, points, "width", names[t], target=t, **match)

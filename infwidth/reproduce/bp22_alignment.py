@@ -286,12 +286,12 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    from ._plot import figure, save
+    from ._plot import save, subplots
 
     rep = report(points)
     al = _by_width(points)
     widths = np.array(list(al))
-    fig, axes = figure(1, 2, figsize=(10, 3.8))
+    fig, axes = subplots(1, 2, figsize=(10, 3.8))
     for k in range(DEPTH):
         mean = np.array([al[w][:, k].mean() for w in widths])
         std = np.array([al[w][:, k].std() for w in widths])

@@ -299,9 +299,9 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    from ._plot import figure, save
+    from ._plot import save, subplots
 
-    fig, axes = figure(1, 2, figsize=(10, 3.8))
+    fig, axes = subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]
     t = np.arange(T)
     for i, g in enumerate(GAMMAS):

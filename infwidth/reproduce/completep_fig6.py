@@ -280,9 +280,9 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    from ._plot import figure, save
+    from ._plot import save, subplots
 
-    fig, axes = figure(1, 2, figsize=(10, 3.8))
+    fig, axes = subplots(1, 2, figsize=(10, 3.8))
     colors = {"mup": "C3", "depth-mup": "C0", "completep": "C2"}
     titles = (
         ("relu", "published", "A: as published (notebook metric; NOT a linearisation error)"),

@@ -107,9 +107,9 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    from ._plot import figure, panel, save
+    from ._plot import panel, save, subplots
 
-    fig, axes = figure(1, 3, figsize=(13, 3.6), sharey=True)
+    fig, axes = subplots(1, 3, figsize=(13, 3.6), sharey=True)
     for ax, t in zip(axes[:2], TARGETS, strict=True):
         a = branch_alpha("resmlp", "sgd", t)
         panel(ax, points, "depth", f"alpha = {a:g} ({t}), N = {BASE_WIDTH}", sweep="depth",

@@ -295,9 +295,9 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
     """As ``mup.coord_check.plot_coord_data``: per run a row, per ``t`` a panel, one line
     per module (seed mean, log2 axes); the legend carries each module's fitted slope
     (n >= 256) and verdict."""
-    from ._plot import figure, save
+    from ._plot import save, subplots
 
-    fig, axes = figure(len(RUNS), 3, figsize=(12, 2.6 * len(RUNS)), squeeze=False)
+    fig, axes = subplots(len(RUNS), 3, figsize=(12, 2.6 * len(RUNS)), squeeze=False)
     for row, (target, opt) in zip(axes, RUNS, strict=True):
         for ax, t in zip(row, (1, 2, 3), strict=True):
             for i, m in enumerate(MODULES):

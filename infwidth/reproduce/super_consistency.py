@@ -271,12 +271,12 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
     2/eta_0 line; bottom: the sweep, settled sharpness and final loss against eta_0."""
     import matplotlib
 
-    from ._plot import figure, save
+    from ._plot import save, subplots
 
     z = SIZES[quick]
     widths, lrs = _widths(points), sorted({p["log2_lr"] for p in points})
     cmap = matplotlib.colormaps["viridis"]
-    fig, axes = figure(2, 2, figsize=(10, 7))
+    fig, axes = subplots(2, 2, figsize=(10, 7))
     for j, target in enumerate(TARGETS):
         ax = axes[0, j]
         for i, n in enumerate(widths):

@@ -22,7 +22,7 @@ import dataclasses
 import json
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -417,12 +417,3 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise InfwidthError(f"sweep config {path} must hold a table/object of settings")
     return dict(data)
-
-
-def as_spec(spec: SweepSpec | Mapping[str, Any] | str | Path | Sequence) -> SweepSpec:
-    """A :class:`SweepSpec` from itself, a mapping, or a config file path."""
-    if isinstance(spec, SweepSpec):
-        return spec
-    if isinstance(spec, Mapping):
-        return SweepSpec.from_dict(spec)
-    return SweepSpec.from_file(spec)

@@ -264,18 +264,13 @@ def _full_grid(spec, widths, rows, tolerance, progress, data) -> dict:
 def plot(doc: dict[str, Any], path) -> None:
     """Loss vs log2 LR per target: the base width's full curve, each target width's bracket,
     optima (stars; hollow on an edge) and predicted optima (dotted lines)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .._store import write_atomic
+    from .._figure import save_png, subplots
     from ._analysis import seed_mean
 
     cfg = doc["config"]
     targets = cfg["targets"]
     widths = [cfg["base_width"], *cfg["target_widths"]]
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
+    fig, axes = subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
     for ax, target in zip(axes[0], targets, strict=True):
         for c, width in enumerate(widths):
             color = f"C{c % 10}"
@@ -297,8 +292,7 @@ def plot(doc: dict[str, Any], path) -> None:
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
     fig.tight_layout()
-    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def write_transfer(

@@ -38,8 +38,6 @@ from ._scaling import (
     update_entry_exponent,
 )
 
-REGIMES = ("unstable", "trivial", "kernel", "feature_learning")
-
 
 @dataclasses.dataclass(frozen=True)
 class Check:
