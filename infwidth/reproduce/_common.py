@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._run import optima, select
+from ._run import Criterion, criterion, optima, select
 
 
 @functools.cache
@@ -79,3 +79,12 @@ def base_identity(points: Sequence[Mapping[str, Any]], a: str, b: str, **match: 
         if not p["diverged"]:
             worst = max(worst, abs(p["loss"] - q["loss"]))
     return worst
+
+
+def identity_criterion(
+    name: str, points: Sequence[Mapping[str, Any]], a: str, b: str, **match: Any
+) -> Criterion:
+    """``name: largest |loss difference|`` (:func:`base_identity` of ``a`` and ``b`` at the
+    matching points), at most ``1e-6``: the two are one network there."""
+    value = base_identity(points, a, b, **match)
+    return criterion(f"{name}: largest |loss difference|", value, "<=", 1e-6)
