@@ -19,10 +19,11 @@ def subplots(*args: Any, **kwargs: Any):
 
 
 def save_png(fig: Any, path: str | Path, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``path`` as PNG (atomically: :func:`infwidth._store.write_atomic`)
-    and close it; returns ``path``."""
+    """Lay ``fig`` out (``tight_layout``), write it to ``path`` as PNG (atomically:
+    :func:`infwidth._store.write_atomic`) and close it; returns ``path``."""
     import matplotlib.pyplot as plt
 
+    fig.tight_layout()
     write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
     plt.close(fig)
     return Path(path)

@@ -42,7 +42,6 @@ def plot_exponents(doc: dict[str, Any], path: Path) -> Path:
     ax.set(xlabel="expected width exponent", ylabel="measured width exponent",
            title=f"{doc['target']} with {doc['optimizer']}: measured vs expected")  # fmt: skip
     ax.legend(fontsize=6, loc="upper left")
-    fig.tight_layout()
     return save_png(fig, path)
 
 
@@ -58,7 +57,6 @@ def plot_alignment(doc: dict[str, Any], path: Path) -> Path:
         ax.set(xscale="log", xlabel="step", title=f"{r['tensor']}", ylim=(0, 1.4))
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("alignment exponent κ (full 1, none 1/2)")
-    fig.tight_layout()
     return save_png(fig, path)
 
 
@@ -78,7 +76,6 @@ def plot_transfer(doc: dict[str, Any], path: Path) -> Path:
     ax.set(xlabel="log2 learning-rate multiplier", ylabel=f"train loss, {t['steps']} steps",
            yscale="log", title=title)  # fmt: skip
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return save_png(fig, path)
 
 

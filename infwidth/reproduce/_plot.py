@@ -47,7 +47,6 @@ def panel(ax, points: Sequence[Mapping[str, Any]], by: str, title: str, **match:
 def save(fig, path, title: str, dpi: int = 120) -> None:
     """Give ``fig`` its suptitle, lay it out, write it to ``path`` and close it."""
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     save_png(fig, path, dpi)
 
 

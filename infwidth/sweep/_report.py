@@ -80,18 +80,24 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
-    fig.tight_layout()
     save_png(fig, path)
 
 
-def write(doc: dict[str, Any], out: str | Path, *, plot_png: bool = True) -> list[Path]:
-    """Write ``doc`` (:func:`sweep_json`) as ``out/sweep.json`` and its figure as
-    ``out/sweep.png``; returns the paths written."""
+def write(
+    doc: dict[str, Any],
+    out: str | Path,
+    *,
+    plot_png: bool = True,
+    name: str = "sweep",
+    plotter: Callable[[dict[str, Any], Path], None] = plot,
+) -> list[Path]:
+    """Write ``doc`` (:func:`sweep_json`) as ``out/NAME.json`` and its figure (``plotter``)
+    as ``out/NAME.png``; returns the paths written."""
     out = Path(out)
-    paths = [write_atomic(out / "sweep.json", json.dumps(doc, indent=1) + "\n")]
+    paths = [write_atomic(out / f"{name}.json", json.dumps(doc, indent=1) + "\n")]
     if plot_png:
-        plot(doc, out / "sweep.png")
-        paths.append(out / "sweep.png")
+        plotter(doc, out / f"{name}.png")
+        paths.append(out / f"{name}.png")
     return paths
 
 
