@@ -55,9 +55,11 @@ def _finding(
     *,
     upper: bool = False,
     note: str | None = None,
+    unknown: bool = False,
 ) -> Finding:
-    if measured is None:
-        return Finding(t, q, str(expected), None, UNKNOWN, note=note)
+    """Measured against expected (``unknown``, or nothing measured: not judged)."""
+    if measured is None or unknown:
+        return Finding(t, q, str(expected), measured, UNKNOWN, note=note)
     d = measured - float(expected)
     ok = d <= tol if upper else abs(d) <= tol
     fix = None if ok else fix_sentence(t, q, expected, measured)
@@ -85,16 +87,8 @@ def _row_findings(row: Any, m: dict[str, Any], tol: float) -> list[Finding]:
             mult_fix = delta
     res = []
     if M is None:
-        res.append(
-            Finding(
-                name,
-                "multiplier",
-                str(T["multiplier"]),
-                None,
-                UNKNOWN,
-                note="no feature responds to it (pass features=...)",
-            )
-        )
+        note = "no feature responds to it (pass features=...)"
+        res.append(_finding(name, "multiplier", T["multiplier"], None, tol, note=note))
     else:
         exp = Fraction(round(2 * (M - (mult_fix or 0))), 2)
         res.append(_finding(name, "multiplier", exp, M, tol))
@@ -112,14 +106,10 @@ def _row_findings(row: Any, m: dict[str, Any], tol: float) -> list[Finding]:
         )
     )
     if TU is None:
+        note = "the update is neither linear nor invariant in the gradient"
         res.append(
-            Finding(
-                name,
-                "learning_rate",
-                str(T["learning_rate"]),
-                m["lr"],
-                UNKNOWN,
-                note="the update is neither linear nor invariant in the gradient",
+            _finding(
+                name, "learning_rate", T["learning_rate"], m["lr"], tol, note=note, unknown=True
             )
         )
     else:

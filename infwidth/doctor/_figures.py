@@ -16,22 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from .._store import write_atomic
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
-    plt.close(fig)
-    return path
+from .._figure import save_png, subplots
 
 
 def plot_exponents(doc: dict[str, Any], path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
     rows = [f for f in doc["findings"] if f["measured"] is not None and f["expected"] is not None]
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    fig, ax = subplots(figsize=(5.2, 4.4))
     marks = {"init_variance": "o", "multiplier": "s", "learning_rate": "^", "epsilon": "D",
              "weight_decay": "v", "attention_logit_scale": "P"}  # fmt: skip
     for q, m in marks.items():
@@ -52,15 +42,12 @@ def plot_exponents(doc: dict[str, Any], path: Path) -> Path:
     ax.set(xlabel="expected width exponent", ylabel="measured width exponent",
            title=f"{doc['target']} with {doc['optimizer']}: measured vs expected")  # fmt: skip
     ax.legend(fontsize=6, loc="upper left")
-    fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_alignment(doc: dict[str, Any], path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
     rows = doc["alignment"]
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.3), squeeze=False)
+    fig, axes = subplots(1, len(rows), figsize=(3.6 * len(rows), 3.3), squeeze=False)
     for ax, r in zip(axes[0], rows, strict=True):
         for term, label in (("dW_x", "ΔW x"), ("W_dx", "W Δx"), ("dW_dx", "ΔW Δx")):
             k = np.array([np.nan if v is None else v for v in r["kappa"][term]], float)
@@ -70,15 +57,12 @@ def plot_alignment(doc: dict[str, Any], path: Path) -> Path:
         ax.set(xscale="log", xlabel="step", title=f"{r['tensor']}", ylim=(0, 1.4))
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("alignment exponent κ (full 1, none 1/2)")
-    fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_transfer(doc: dict[str, Any], path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
     t = doc["transfer"]
-    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    fig, ax = subplots(figsize=(4.8, 3.6))
     for c, w in enumerate(t["widths"]):
         pts = sorted((p for p in t["points"] if p["width"] == w), key=lambda p: p["log2_lr"])
         y = [np.nan if p["loss"] is None else p["loss"] for p in pts]
@@ -92,15 +76,11 @@ def plot_transfer(doc: dict[str, Any], path: Path) -> Path:
     ax.set(xlabel="log2 learning-rate multiplier", ylabel=f"train loss, {t['steps']} steps",
            yscale="log", title=title)  # fmt: skip
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def write_figures(doc: dict[str, Any], out: str | Path) -> list[Path]:
     """Every figure the report ``doc`` has data for, into ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     out = Path(out)
     paths = [plot_exponents(doc, out / "exponents.png")]
     if doc.get("alignment"):

@@ -50,20 +50,25 @@ class UserModel:
 
     def first_batch(self) -> Any:
         """The first batch (see ``batches``)."""
-        b = self.batches
-        if isinstance(b, list):
-            if not b:
-                raise InfwidthError("the model's batches are empty")
-            return b[0]
-        leaves = jax.tree.leaves(b)
-        if leaves and all(hasattr(a, "shape") and a.ndim >= 1 for a in leaves):
-            return jax.tree.map(lambda a: a[0], b)
-        if isinstance(b, Iterable):
-            try:
-                return next(iter(b))
-            except StopIteration:
-                raise InfwidthError("the model's batches are empty") from None
+        return batch_list(self, 1)[0]
+
+
+def batch_list(model: UserModel, most: int = 64) -> list[Any]:
+    """The model's batches as a list (at most ``most``; a stacked pytree is unstacked)."""
+    b = model.batches
+    leaves = jax.tree.leaves(b)
+    if isinstance(b, list):
+        out = b[:most]
+    elif leaves and all(hasattr(a, "shape") and a.ndim >= 1 for a in leaves):
+        n = min(most, int(leaves[0].shape[0]))
+        out = [jax.tree.map(lambda a, i=i: a[i], b) for i in range(n)]
+    elif isinstance(b, Iterable):
+        out = [x for _, x in zip(range(most), iter(b), strict=False)]
+    else:
         raise InfwidthError("batches must be a list, an iterable or a stacked array pytree")
+    if not out:
+        raise InfwidthError("the model's batches are empty")
+    return out
 
 
 def builtin_make(

@@ -21,20 +21,23 @@ TRANSFER_STEPS = 60
 ALIGNMENT_STEPS = 16
 
 
-def _extras(
-    rep: Report,
+def _audited(
     make: Callable[[int], UserModel],
     widths: Sequence[int],
+    expected: Any,
     transfer_steps: int,
     bracket: Sequence[float],
     alignment_steps: int,
     rederive: Callable[[str], Any],
+    **audit_kw: Any,
 ) -> Report:
-    """The report with alignment over ``alignment_steps`` steps and the transfer test
+    """The report of :func:`._audit.audit` (``make``, ``widths``, ``expected`` and
+    ``audit_kw``) with alignment over ``alignment_steps`` steps and the transfer test
     (``transfer_steps`` steps per learning rate); 0 skips either. ``rederive(alignment)``:
     the expected table derived under that alignment."""
     import dataclasses
 
+    rep = audit(make, widths, expected, **audit_kw)
     if alignment_steps:
 
         def lr_exponents(a: str) -> dict[str, Fraction]:
@@ -83,20 +86,11 @@ def audit_builtin(
     make_kwargs = {"n_batches": 8, "batch_size": 32, **make_kwargs}
     make = builtin_make(arch, table, optimizer, base_width=base, depth=depth, **make_kwargs)
     names = sorted(t.name for t in table.tensors if not t.tied_to)
-    att = expected.operation("attention_logits")
-    rep = audit(
-        make,
-        widths,
-        expected,
-        leaf_names=names,
-        base_width=base,
-        target=target,
-        optimizer=optimizer,
-        attention=att,
-    )
-    return _extras(
-        rep, make, widths, transfer_steps, bracket, alignment_steps,
+    return _audited(
+        make, widths, expected, transfer_steps, bracket, alignment_steps,
         lambda a: Table.derive(arch, optimizer, target=target, alignment=a, **kw),
+        leaf_names=names, base_width=base, target=target, optimizer=optimizer,
+        attention=expected.operation("attention_logits"),
     )  # fmt: skip
 
 
@@ -145,19 +139,11 @@ def audit_user(
     then train it (:mod:`._transfer`; ``transfer_steps`` 0 skips)."""
     table, names = user_table(make, widths, optimizer, target)
     base = min(widths) if base_width is None else base_width
-    rep = audit(
-        make,
-        widths,
-        table,
-        leaf_names=names,
-        base_width=base,
-        target=target,
-        optimizer=optimizer,
-        attention=_attention(optimizer, target),
-    )
-    return _extras(
-        rep, make, widths, transfer_steps, bracket, alignment_steps,
+    return _audited(
+        make, widths, table, transfer_steps, bracket, alignment_steps,
         lambda a: user_table(make, widths, optimizer, target, alignment=a)[0],
+        leaf_names=names, base_width=base, target=target, optimizer=optimizer,
+        attention=_attention(optimizer, target),
     )  # fmt: skip
 
 

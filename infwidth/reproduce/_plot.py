@@ -1,6 +1,7 @@
-"""The transfer figure's panel: one curve per width (or depth) of seed-mean training loss
-against log2 learning rate, diverged points as crosses on the top edge, optimum as a star
-(hollow when on the grid's edge), as in TP5 Fig. 1/3."""
+"""The reproductions' figures: a headless figure, its saving, and the transfer figure's
+panel: one curve per width (or depth) of seed-mean training loss against log2 learning rate,
+diverged points as crosses on the top edge, optimum as a star (hollow when on the grid's
+edge), as in TP5 Fig. 1/3."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._figure import save_png, subplots
 from ._run import optima, seed_curve
 
 
@@ -40,3 +42,21 @@ def panel(ax, points: Sequence[Mapping[str, Any]], by: str, title: str, **match:
     ax.plot([], [], "*", color="gray", mec="k", label="optimum (hollow: grid edge)")
     ax.set(title=title, xlabel="log2 learning rate", yscale="log")
     ax.legend(fontsize=6, loc="best", framealpha=0.6)
+
+
+def save(fig, path, title: str, dpi: int = 120) -> None:
+    """Give ``fig`` its suptitle, lay it out, write it to ``path`` and close it."""
+    fig.suptitle(title, fontsize=9)
+    save_png(fig, path, dpi)
+
+
+def sp_mup_figure(
+    points: Sequence[Mapping[str, Any]], path, title: str, ylabel: str, **match: Any
+) -> None:
+    """SP and muP side by side, one :func:`panel` each (TP5 Fig. 1/3)."""
+    fig, axes = subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    names = {"sp": "standard parametrization", "mup": "muP"}
+    for ax, t in zip(axes, ("sp", "mup"), strict=True):
+        panel(ax, points, "width", names[t], target=t, **match)
+    axes[0].set_ylabel(ylabel)
+    save(fig, path, title)

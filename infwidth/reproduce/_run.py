@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import resource
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,12 +31,7 @@ from typing import Any, NamedTuple
 from .._store import write_atomic
 from ._registry import get
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<=": lambda v, t: v <= t,
-    ">=": lambda v, t: v >= t,
-    "<": lambda v, t: v < t,
-    ">": lambda v, t: v > t,
-}
+_OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
 
 class Criterion(NamedTuple):

@@ -286,15 +286,12 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ._plot import save, subplots
 
     rep = report(points)
     al = _by_width(points)
     widths = np.array(list(al))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = subplots(1, 2, figsize=(10, 3.8))
     for k in range(DEPTH):
         mean = np.array([al[w][:, k].mean() for w in widths])
         std = np.array([al[w][:, k].std() for w in widths])
@@ -315,7 +312,4 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
                 title="misalignment vs width")  # fmt: skip
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.suptitle(f"{TITLE}{' (quick: T = 20)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, TITLE + " (quick: T = 20)" * quick)

@@ -299,12 +299,9 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    import matplotlib
+    from ._plot import save, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]
     t = np.arange(T)
     for i, g in enumerate(GAMMAS):
@@ -337,7 +334,4 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
     ax.plot(GAMMAS, al0, "k:", label="initial (lazy) kernel")
     ax.set(xlabel="gamma0", ylabel="A(Phi, y y^T)", title="feature kernel aligns with labels")
     ax.legend(fontsize=7)
-    fig.suptitle(f"{TITLE}{' (quick)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, TITLE + " (quick)" * quick)

@@ -280,12 +280,9 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    import matplotlib
+    from ._plot import save, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = subplots(1, 2, figsize=(10, 3.8))
     colors = {"mup": "C3", "depth-mup": "C0", "completep": "C2"}
     titles = (
         ("relu", "published", "A: as published (notebook metric; NOT a linearisation error)"),
@@ -302,7 +299,4 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
         ax.title.set_fontsize(8)
         ax.legend(fontsize=6)
     axes[0].set_ylabel("relative distance from linearisation (median, IQR)")
-    fig.suptitle(f"{TITLE}{' (quick)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, TITLE + " (quick)" * quick)

@@ -107,21 +107,13 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    import matplotlib
+    from ._plot import panel, save, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ._plot import panel
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+    fig, axes = subplots(1, 3, figsize=(13, 3.6), sharey=True)
     for ax, t in zip(axes[:2], TARGETS, strict=True):
         a = branch_alpha("resmlp", "sgd", t)
         panel(ax, points, "depth", f"alpha = {a:g} ({t}), N = {BASE_WIDTH}", sweep="depth",
               target=t)  # fmt: skip
     panel(axes[2], points, "width", f"alpha = 1/2, L = {SIDE_DEPTH}: width", sweep="width")
     axes[0].set_ylabel(f"training loss, last quarter of {points[0]['step']} steps")
-    fig.suptitle(f"{TITLE}{' (quick)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, TITLE + " (quick)" * quick)

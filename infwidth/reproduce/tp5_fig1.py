@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import base_identity, rows_by, spread
+from ._common import identity_criterion, rows_by, spread
 from ._run import Criterion, Sweep, criterion
 
 ID = "tp5-fig1"
@@ -96,29 +96,12 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
         criterion("muP optimum spread across widths (octaves)", spread(mup), "<=", 1.0),
         criterion("SP optimum shift, widest - narrowest (octaves)", _shift(sp), "<=", SP_SHIFT),
         criterion("muP wider is better: best loss(widest) - best loss(narrowest)", gain, "<", 0.0),
-        criterion(
-            "SP = muP at the base width: largest |loss difference|",
-            base_identity(points, "sp", "mup", width=base),
-            "<=",
-            1e-6,
-        ),  # fmt: skip
+        identity_criterion("SP = muP at the base width", points, "sp", "mup", width=base),
     ]
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    import matplotlib
+    from ._plot import sp_mup_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ._plot import panel
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
-    names = {"sp": "standard parametrization", "mup": "muP"}
-    for ax, t in zip(axes, ("sp", "mup"), strict=True):
-        panel(ax, points, "width", names[t], target=t)
-    axes[0].set_ylabel(f"training loss, last quarter of {points[0]['step']} steps")
-    fig.suptitle(f"{TITLE}{' (quick)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ylabel = f"training loss, last quarter of {points[0]['step']} steps"
+    sp_mup_figure(points, path, TITLE + " (quick)" * quick, ylabel)

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import base_identity, dataset, rows_by, spread
+from ._common import dataset, identity_criterion, rows_by, spread
 from ._run import Criterion, Sweep, criterion, seed_curve
 
 ID = "tp5-fig3"
@@ -128,30 +128,13 @@ def criteria(points: Sequence[Mapping[str, Any]], quick: bool) -> list[Criterion
             "<",
             0.0,
         ),  # fmt: skip
-        criterion(
-            "SP = muP at the base width: largest |loss difference|",
-            base_identity(points, "sp", "mup", width=base, **last),
-            "<=",
-            1e-6,
-        ),  # fmt: skip
+        identity_criterion("SP = muP at the base width", points, "sp", "mup", width=base, **last),
     ]
 
 
 def plot(points: Sequence[Mapping[str, Any]], path: Path, quick: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ._plot import panel
+    from ._plot import sp_mup_figure
 
     last = _last(points)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
-    names = {"sp": "standard parametrization", "mup": "muP"}
-    for ax, t in zip(axes, ("sp", "mup"), strict=True):
-        panel(ax, points, "width", names[t], target=t, **last)
-    axes[0].set_ylabel(f"training loss, last quarter of epoch {last['epoch']}")
-    fig.suptitle(f"{TITLE}{' (quick)' if quick else ''}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ylabel = f"training loss, last quarter of epoch {last['epoch']}"
+    sp_mup_figure(points, path, TITLE + " (quick)" * quick, ylabel, **last)

@@ -5,9 +5,9 @@ Weights are stored ``(fan_in, fan_out)`` (convolutions ``(k, k, C_in, C_out)``),
 init variance is irrelevant), everything else is ``N(0, sigma_W^2)``; with ``random_biases``
 (the MLPs) biases are ``N(0, sigma_b^2)`` too, as in neural-tangents.
 
-The MLP and residual MLP ``apply`` take an optional third argument ``delta``: arrays added to
-the features of the same names (zeros change nothing), so that ``jax.vjp`` with respect to
-``delta`` gives the gradient with respect to the features (:func:`~infwidth.sim._train.train`).
+The dense networks' ``apply`` (MLP, residual MLP, chain) take an optional third argument
+``delta``: arrays added to the features of the same names (zeros change nothing), so that
+``jax.vjp`` with respect to ``delta`` gives the gradient with respect to the features (:func:`~infwidth.sim._train.train`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,26 @@ def _add(z: jax.Array, delta: Mapping | None, name: str) -> jax.Array:
     return z if delta is None or name not in delta else z + delta[name]
 
 
+def _dense_apply(layers: list[str], bias_of: Mapping[str, str], m: Mapping, phi: Phi):
+    """``apply`` of a chain of dense layers: :math:`z = m_W h W + m_b b` (the bias ``b =
+    bias_of[W]`` where ``params`` has it), ``phi`` between; the last layer's ``z`` is the
+    output, the others' are the features (plus ``delta``)."""
+
+    def apply(params: Params, x: jax.Array, delta: Mapping | None = None):
+        feats, h = {}, x
+        for i, name in enumerate(layers):
+            z = m[name] * (h @ params[name])
+            if bias_of.get(name) in params:
+                z = z + m[bias_of[name]] * params[bias_of[name]]
+            if i == len(layers) - 1:
+                return z, feats
+            feats[name] = z = _add(z, delta, name)
+            h = phi(z)
+        raise AssertionError  # pragma: no cover
+
+    return apply
+
+
 def mlp_model(
     s: Scaling,
     *,
@@ -70,20 +90,8 @@ def mlp_model(
     shapes = {f"W{l}": (sizes[l - 1], sizes[l]) for l in layers}
     biases = {f"b{l}": (sizes[l],) for l in layers if f"b{l}" in names}
     shapes.update(biases)
-    m = s.multiplier
-
-    def apply(params: Params, x: jax.Array, delta: Mapping | None = None):
-        feats, h = {}, x
-        for l in layers:
-            z = m[f"W{l}"] * (h @ params[f"W{l}"])
-            if f"b{l}" in params:
-                z = z + m[f"b{l}"] * params[f"b{l}"]
-            if l == top:
-                return z, feats
-            feats[f"W{l}"] = z = _add(z, delta, f"W{l}")
-            h = phi(z)
-        raise AssertionError  # pragma: no cover
-
+    bias_of = {f"W{l}": f"b{l}" for l in layers}
+    apply = _dense_apply([f"W{l}" for l in layers], bias_of, s.multiplier, phi)
     init = _init_fn(shapes, s, set() if random_biases else set(biases), dtype)
     batch = _regression_batch((d_in,), d_out, dtype)
     return Model(init, apply, mse, batch, s, frozenset(), (f"W{top}",), "mlp")
@@ -229,20 +237,8 @@ def chain_model(
     shapes = {n: fans[n] for n in layers}
     zero = {b: (fans[b][1],) for b in bias_of.values()}
     shapes.update(zero)
-    m, d_in, d_out = s.multiplier, fans[layers[0]][0], fans[layers[-1]][1]
-
-    def apply(params: Params, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        feats, h = {}, x
-        for i, name in enumerate(layers):
-            z = m[name] * (h @ params[name])
-            if name in bias_of:
-                z = z + m[bias_of[name]] * params[bias_of[name]]
-            if i == len(layers) - 1:
-                return z, feats
-            feats[name] = z
-            h = phi(z)
-        raise AssertionError  # pragma: no cover
-
+    d_in, d_out = fans[layers[0]][0], fans[layers[-1]][1]
+    apply = _dense_apply(layers, bias_of, s.multiplier, phi)
     init = _init_fn(shapes, s, set(zero), dtype)
     batch = _regression_batch((d_in,), d_out, dtype)
     return Model(init, apply, mse, batch, s, frozenset(), (layers[-1],), "chain")

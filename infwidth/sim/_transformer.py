@@ -31,9 +31,7 @@ from ..network import get_activation
 from ._core import Model, Params, normal_init
 from ._scaling import Scaling
 
-_GAINS = ("block.ln1", "block.ln2", "ln_f")
 _GELU = get_activation("gelu").phi
-_BLOCK = ("block.q", "block.k", "block.v", "block.o", "block.ffn_up", "block.ffn_down")
 
 
 def _ln(h: jax.Array) -> jax.Array:
@@ -112,7 +110,7 @@ def transformer_model(
             f["block.ffn_down"] = m["block.ffn_down"] * (u @ blk["block.ffn_down"])
             return h + beta * f["block.ffn_down"], f
 
-        blocks = {k: params[k] for k in (*_BLOCK, "block.ln1", "block.ln2")}
+        blocks = {k: v for k, v in params.items() if k.startswith("block.")}
         emb = h
         h, feats = jax.lax.scan(body, h, blocks)
         a = m["ln_f"] * params["ln_f"] * _ln(h)

@@ -67,9 +67,7 @@ def seed_mean(records: Sequence[Mapping[str, Any]], grid: Sequence[float], key: 
     acc: dict[tuple, list] = {}
     for r in records:
         group = group_of(r)
-        sums = acc.setdefault(
-            group, [np.zeros(len(grid)), np.zeros(len(grid)), np.zeros(len(grid))]
-        )
+        sums = acc.setdefault(group, np.zeros((3, len(grid))))
         i = index[float(r["log2_lr"])]
         value = np.inf if r["diverged"] or r[key] is None else float(r[key])
         sums[0][i] += value

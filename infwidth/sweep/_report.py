@@ -32,10 +32,7 @@ def sweep_json(run: SweepRun, *, tolerance: float = TOLERANCE) -> dict[str, Any]
 def plot(doc: dict[str, Any], path: Path) -> None:
     """Loss vs log2 LR: a panel per target, a curve per width, seed spread shaded, optimum
     marked (hollow marker: on the grid's edge), diverged grid points marked with x."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .._figure import save_png, subplots
 
     cfg = doc["config"]
     grid = np.asarray(cfg["log2_lrs"], float)
@@ -45,7 +42,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     several = len({p[1] for p in panels}) > 1
     cols = min(len(panels), 4)
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     for ax, panel in zip(axes.flat[: len(panels)], panels, strict=True):
@@ -83,19 +80,24 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
-    fig.tight_layout()
-    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
-    plt.close(fig)
+    save_png(fig, path)
 
 
-def write(doc: dict[str, Any], out: str | Path, *, plot_png: bool = True) -> list[Path]:
-    """Write ``doc`` (:func:`sweep_json`) as ``out/sweep.json`` and its figure as
-    ``out/sweep.png``; returns the paths written."""
+def write(
+    doc: dict[str, Any],
+    out: str | Path,
+    *,
+    plot_png: bool = True,
+    name: str = "sweep",
+    plotter: Callable[[dict[str, Any], Path], None] = plot,
+) -> list[Path]:
+    """Write ``doc`` (:func:`sweep_json`) as ``out/NAME.json`` and its figure (``plotter``)
+    as ``out/NAME.png``; returns the paths written."""
     out = Path(out)
-    paths = [write_atomic(out / "sweep.json", json.dumps(doc, indent=1) + "\n")]
+    paths = [write_atomic(out / f"{name}.json", json.dumps(doc, indent=1) + "\n")]
     if plot_png:
-        plot(doc, out / "sweep.png")
-        paths.append(out / "sweep.png")
+        plotter(doc, out / f"{name}.png")
+        paths.append(out / f"{name}.png")
     return paths
 
 

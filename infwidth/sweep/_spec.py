@@ -22,7 +22,7 @@ import dataclasses
 import json
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -243,7 +243,14 @@ class SweepSpec:
         def bad(msg: str) -> None:
             raise InfwidthError(msg)
 
-        for name, axis in (("targets", self.targets), ("widths", self.widths)):
+        def whole(v: Any, least: int = 1) -> bool:  # an int (not a bool) >= least
+            return not isinstance(v, bool) and isinstance(v, int) and v >= least
+
+        axes = {"targets": self.targets, "widths": self.widths}
+        axes.update({name: getattr(self, name) for name in SCALAR_AXES})
+        if self.depths is not None:
+            axes["depths"] = self.depths
+        for name, axis in axes.items():
             if not axis:
                 bad(f"the sweep's {name} axis is empty")
             if len(set(axis)) != len(axis):
@@ -261,23 +268,13 @@ class SweepSpec:
         ints = ("seeds", "depth", "steps", "batch_size", "max_chunk")
         for name in ints if self.depths is None else ints[:1] + ints[2:]:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if not whole(v):
                 bad(f"{name} must be a positive integer, got {v!r}")
-        axes = {name: getattr(self, name) for name in SCALAR_AXES}
-        if self.depths is not None:
-            axes["depths"] = self.depths
-        for name, axis in axes.items():
-            if not axis:
-                bad(f"the sweep's {name} axis is empty")
-            if len(set(axis)) != len(axis):
-                bad(f"the sweep's {name} axis repeats a value: {list(axis)}")
         if self.depths and (
             min(self.depths) < 1 or not all(isinstance(d, int) for d in self.depths)
         ):
             bad(f"depths must be positive integers, got {list(self.depths)}")
-        if self.base_depth is not None and (isinstance(self.base_depth, bool) or
-                                            not isinstance(self.base_depth, int) or
-                                            self.base_depth < 1):  # fmt: skip
+        if self.base_depth is not None and not whole(self.base_depth):
             bad(f"base_depth must be a positive integer, got {self.base_depth!r}")
         if any(not (math.isfinite(v) and v > 0) for _, v in self.lr_mults):
             bad(f"lr_mults must be positive and finite, got {dict(self.lr_mults)}")
@@ -286,7 +283,7 @@ class SweepSpec:
                 bad(f"{name} must be non-negative, got {list(getattr(self, name))}")
         for name in ("warmup_steps", "auto_extend"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            if not whole(v, 0):
                 bad(f"{name} must be a non-negative integer, got {v!r}")
         if self.warmup_steps >= self.steps:
             bad(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
@@ -315,7 +312,7 @@ class SweepSpec:
         if self.arch == "transformer":
             for name in ("block", "head_dim"):
                 v = getattr(self, name)
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                if not whole(v):
                     bad(f"the transformer needs a positive integer {name}, got {v!r}")
             bad_w = [w for w in self.widths if w % self.head_dim]
             if bad_w:
@@ -417,12 +414,3 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise InfwidthError(f"sweep config {path} must hold a table/object of settings")
     return dict(data)
-
-
-def as_spec(spec: SweepSpec | Mapping[str, Any] | str | Path | Sequence) -> SweepSpec:
-    """A :class:`SweepSpec` from itself, a mapping, or a config file path."""
-    if isinstance(spec, SweepSpec):
-        return spec
-    if isinstance(spec, Mapping):
-        return SweepSpec.from_dict(spec)
-    return SweepSpec.from_file(spec)

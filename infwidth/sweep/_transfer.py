@@ -239,11 +239,8 @@ def _verdict(rows: list[dict], tolerance: float, steps: int, r: Fraction, base: 
 def _full_grid(spec, widths, rows, tolerance, progress, data) -> dict:
     """The full grid at the target widths (in-memory store, timed) and whether its optima
     agree with the brackets' within half a grid step."""
-    full = spec.replace(widths=tuple(widths))
-    t0 = time.perf_counter()
-    run = run_sweep(full, store=None, progress=progress, **data)
-    seconds = time.perf_counter() - t0
-    result = analyse(run.records, spec.log2_lrs, tolerance=tolerance, steps=spec.steps)
+    records, _, seconds = _timed_run(spec.replace(widths=tuple(widths)), None, progress, **data)
+    result = analyse(records, spec.log2_lrs, tolerance=tolerance, steps=spec.steps)
     half = grid_step(spec.log2_lrs) / 2
     agree = True
     for o in result["optima"]:
@@ -254,7 +251,7 @@ def _full_grid(spec, widths, rows, tolerance, progress, data) -> dict:
             agree = agree and abs(o["log2_lr"] - mine["log2_lr"]) <= half + 1e-9
     keys = ("target", "width", "log2_lr", "on_edge")
     return {
-        "points": len(run.records),
+        "points": len(records),
         "seconds": seconds,
         "optima": [{k: o[k] for k in keys} for o in result["optima"]],
         "same_answer": agree,
@@ -264,18 +261,13 @@ def _full_grid(spec, widths, rows, tolerance, progress, data) -> dict:
 def plot(doc: dict[str, Any], path) -> None:
     """Loss vs log2 LR per target: the base width's full curve, each target width's bracket,
     optima (stars; hollow on an edge) and predicted optima (dotted lines)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .._store import write_atomic
+    from .._figure import save_png, subplots
     from ._analysis import seed_mean
 
     cfg = doc["config"]
     targets = cfg["targets"]
     widths = [cfg["base_width"], *cfg["target_widths"]]
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
+    fig, axes = subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
     for ax, target in zip(axes[0], targets, strict=True):
         for c, width in enumerate(widths):
             color = f"C{c % 10}"
@@ -296,9 +288,7 @@ def plot(doc: dict[str, Any], path) -> None:
         ax.set(title=f"{target}: {tail}", xlabel="log2 base learning rate", yscale="log")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel(f"training loss ({cfg['loss']}), {cfg['steps']} steps")
-    fig.tight_layout()
-    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def write_transfer(
@@ -313,15 +303,8 @@ def write_transfer(
     """:func:`run_transfer` (``kw``: its options) with its store at ``store`` (default
     ``out/sweep.sqlite``), written as ``out/transfer.json`` and ``out/transfer.png``; returns
     the document and the paths written (what ``infwidth transfer`` runs)."""
-    import json
+    from ._report import write
 
-    from .._store import write_atomic
-
-    out = Path(out)
-    store = str(store if store else out / "sweep.sqlite")
+    store = str(store if store else Path(out) / "sweep.sqlite")
     doc = run_transfer(spec, target_widths, store=store, **kw)
-    paths = [write_atomic(out / "transfer.json", json.dumps(doc, indent=1) + "\n")]
-    if plot_png:
-        plot(doc, out / "transfer.png")
-        paths.append(out / "transfer.png")
-    return doc, paths
+    return doc, write(doc, out, plot_png=plot_png, name="transfer", plotter=plot)

@@ -12,7 +12,7 @@ from ..spec import NetworkSpec, builtin, fan_str, load_spec
 from ._axes import AxisSolution, effective_width_notes, extra_fields, solve_axes
 from ._classify import Classification, classify_parametrization
 from ._constraints import Constraint
-from ._decay import RULES, rule_note, weight_decay_exponent
+from ._decay import RULES, rule_note
 from ._derive import (
     depth_block,
     depth_for,
@@ -24,7 +24,7 @@ from ._derive import (
 )
 from ._named import DERIVED, NATURAL_GAUGE, PRESET_NOTES, TARGETS, preset
 from ._optimizers import OPTIMIZERS, Optimizer, get_optimizer
-from ._parametrization import GAUGES, TensorExponents, mark_placeholders
+from ._parametrization import GAUGES, TensorExponents
 from ._perturbation import PERTURBATIONS, Perturbation, sam_scaling, standard_sam_note
 from ._published import published_axis_notes
 from ._scaling import ALIGNMENTS, Alignment
@@ -56,11 +56,9 @@ class Derivation:
     weight_decay: str = "timescale"
 
     def width_json(self, name: str) -> dict[str, str]:
-        e = self.exponents[name]
-        out = e.width_json()
-        if self.optimizer.weight_decay:  # timescale: lr * wd fixed, wd ~ n^c = 1/lr
-            out["weight_decay"] = str(weight_decay_exponent(e, self.weight_decay))
-        return mark_placeholders(self.network.tensor(name), out | self.extras.get(name, {}))
+        """Tensor ``name``'s width exponents: the fields of :meth:`AxisSolution.tensor_json`,
+        read from this derivation's ``exponents``, ``extras`` and ``weight_decay`` rule."""
+        return AxisSolution.tensor_json(self, self.network, name, self.optimizer)
 
     def perturbation_radius(self) -> dict[str, str] | None:
         """SAM's radius exponent along the width and every axis (``None`` without SAM)."""

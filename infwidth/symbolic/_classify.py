@@ -38,8 +38,6 @@ from ._scaling import (
     update_entry_exponent,
 )
 
-REGIMES = ("unstable", "trivial", "kernel", "feature_learning")
-
 
 @dataclasses.dataclass(frozen=True)
 class Check:
@@ -141,30 +139,15 @@ def classify_parametrization(
     r = min(r_t.values()) if r_t else None
     src = "TP4" if opt.family == "sgd" else "TP4b"
     checks: list[Check] = []
-    for t in feats:
-        if t.init == "zero":
-            continue
+    for t in [t for t in feats if t.init != "zero"] + outs + scalars:
         al = t.fan_in_exponent
         v = th[t.name] - al / 2
+        feature = t.role in ("input", "hidden")
+        what = f"preactivations of {t.name} {'vanish' if v > 0 else 'blow up'}"
         checks.append(
             Check(
-                f"init({t.name})",
-                "init",
-                f"a + b - {al / 2}",
-                v,
-                "==",
-                f"preactivations of {t.name} {'vanish' if v > 0 else 'blow up'} at init "
-                f"like n^{-v}",
-                src,
-            )
-        )
-    for o in outs + scalars:
-        al = o.fan_in_exponent
-        v = th[o.name] - al / 2
-        checks.append(
-            Check(
-                f"init({o.name})", "init", f"a + b - {al / 2}", v, ">=",
-                f"the output blows up at init like n^{-v}", src,
+                f"init({t.name})", "init", f"a + b - {al / 2}", v, "==" if feature else ">=",
+                f"{what if feature else 'the output blows up'} at init like n^{-v}", src,
             )
         )  # fmt: skip
     for t in (t for t in feats if t.name in r_t):

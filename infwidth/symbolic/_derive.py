@@ -26,7 +26,6 @@ import sympy as sp
 
 from ..errors import InfwidthError, NoSolutionError
 from ..spec import NetworkSpec, TensorSpec, axis_exponent
-from ._classify import Classification, classify_parametrization
 from ._constraints import Constraint, solve_exact
 from ._depth import DEPTH_CONFLICT, DEPTH_TARGETS, depth_json
 from ._optimizers import Optimizer
@@ -301,12 +300,6 @@ def operation_multipliers(
         k = axis_exponent(op.contracted, axis)
         out[op.name] = -(k / 2 if alignment is None else kappa(alignment) * k)
     return out
-
-
-def classify_solved(
-    net: NetworkSpec, exps: dict[str, TensorExponents], opt: Optimizer, alignment: Alignment
-) -> Classification:
-    return classify_parametrization(net, exps, opt, alignment=alignment)
 
 
 def depth_for(target: str) -> tuple[sp.Rational | None, str | None]:

@@ -20,17 +20,11 @@ def derivation_files() -> dict[str, str]:
         "desiderata, step by step; `resmlp` and `transformer` also carry Depth-muP's depth",
         "exponents. See also [adam-vs-sgd-hidden-lr.md](adam-vs-sgd-hidden-lr.md).",
         "",
-        "| architecture | " + " | ".join(FIRST_ORDER) + " |",
-        "|---|" + "---|" * len(FIRST_ORDER),
     ]
-    for arch in ARCHITECTURES:
-        target = "depth-mup" if arch in ("resmlp", "transformer") else "mup"
-        cells = []
-        for opt in FIRST_ORDER:
-            name = f"{arch}-{opt}.md"
-            files[name] = explain(derive(builtin(arch), opt, target=target))
-            cells.append(f"[{target}]({name})")
-        index.append(f"| {arch} | " + " | ".join(cells) + " |")
+    depth = ("resmlp", "transformer")
+    index += _rows(
+        files, ARCHITECTURES, FIRST_ORDER, lambda a: "depth-mup" if a in depth else "mup"
+    )
     files["adam-vs-sgd-hidden-lr.md"] = adam_vs_sgd()
     index += extended_derivations(files)
     index += second_order_derivations(files)
@@ -54,18 +48,17 @@ def extended_derivations(files: dict[str, str]) -> list[str]:
         "per K/V head `g`; heads `H` of size `n`; vocabulary `V`); every exponent is derived "
         "per axis.",
         "",
-        "| architecture | " + " | ".join(EXTENDED_OPTIMIZERS) + " |",
-        "|---|" + "---|" * len(EXTENDED_OPTIMIZERS),
     ]
     return index + _rows(files, EXTENDED, EXTENDED_OPTIMIZERS)
 
 
-def _rows(files: dict[str, str], archs, optimizers) -> list[str]:
-    """One index row per architecture (muP for an MLP, Depth-muP otherwise), one derivation
-    file per architecture x optimiser added to ``files``."""
-    rows = []
+def _rows(files: dict[str, str], archs, optimizers, target_of=None) -> list[str]:
+    """The index table's header, then one row per architecture (target ``target_of(arch)``,
+    default muP for an MLP and Depth-muP otherwise), one derivation file per architecture x
+    optimiser added to ``files``."""
+    rows = ["| architecture | " + " | ".join(optimizers) + " |", "|---|" + "---|" * len(optimizers)]
     for arch in archs:
-        target = "mup" if arch.endswith("mlp") else "depth-mup"
+        target = target_of(arch) if target_of else "mup" if arch.endswith("mlp") else "depth-mup"
         cells = []
         for opt in optimizers:
             name = f"{arch}-{opt}.md"
@@ -90,8 +83,6 @@ def second_order_derivations(files: dict[str, str]) -> list[str]:
         "the damping of each preconditioner factor (`damping_out`: left, `damping_in`: right; "
         "SOAP: `damping_eigen`, Adam's epsilon in the factors' eigenbasis).",
         "",
-        "| architecture | " + " | ".join(SECOND_ORDER) + " |",
-        "|---|" + "---|" * len(SECOND_ORDER),
     ]
     return index + _rows(files, ("mlp", "transformer"), SECOND_ORDER)
 

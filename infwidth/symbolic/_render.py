@@ -166,12 +166,8 @@ def render_latex(d) -> str:
 
 
 def render(d, fmt: str) -> str:
-    if fmt == "table":
-        return render_table(d)
-    if fmt == "markdown":
-        return render_markdown(d)
-    if fmt == "latex":
-        return render_latex(d)
+    if fmt not in FORMATS:
+        raise InfwidthError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "json":
         return json.dumps(d.to_json(), indent=2)
-    raise InfwidthError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return {"table": render_table, "markdown": render_markdown, "latex": render_latex}[fmt](d)
