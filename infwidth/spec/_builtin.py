@@ -7,7 +7,7 @@ derived tables read like the papers' ("1/fan_in"), and only ``n`` scales.
 from __future__ import annotations
 
 from ..errors import SpecError
-from ._fans import parse_fan
+from ._fans import fan_str, parse_fan
 from ._network import NetworkSpec, OperationSpec, TensorSpec, make_tensor
 
 ARCHITECTURES = ("mlp", "resmlp", "transformer", "cnn")
@@ -23,16 +23,10 @@ def mlp(depth: int = 2, *, bias: bool = False) -> NetworkSpec:
               f = W^{L+1}\\phi(h^L) + b^{L+1}
     """
     _check_depth(depth)
-    ts: list[TensorSpec] = [make_tensor("W1", "d_in", "n", "input")]
-    if bias:
-        ts.append(make_tensor("b1", 1, "n", "bias"))
+    ts = _biased(bias, make_tensor("W1", "d_in", "n", "input"), "b1")
     for l in range(2, depth + 1):
-        ts.append(make_tensor(f"W{l}", "n", "n", "hidden"))
-        if bias:
-            ts.append(make_tensor(f"b{l}", 1, "n", "bias"))
-    ts.append(make_tensor(f"W{depth + 1}", "n", "d_out", "output"))
-    if bias:
-        ts.append(make_tensor(f"b{depth + 1}", 1, "d_out", "scalar"))
+        ts += _biased(bias, make_tensor(f"W{l}", "n", "n", "hidden"), f"b{l}")
+    ts += _biased(bias, make_tensor(f"W{depth + 1}", "n", "d_out", "output"), f"b{depth + 1}")
     return NetworkSpec("mlp", tuple(ts))
 
 
@@ -42,18 +36,10 @@ def resmlp(*, bias: bool = False) -> NetworkSpec:
     The two branch tensors stand for all ``L`` blocks; their depth exponents (branch
     multiplier ``L^{-alpha}``, learning rate) are derived with the width exponents.
     """
-    ts = [make_tensor("W_in", "d_in", "n", "input")]
-    if bias:
-        ts.append(make_tensor("b_in", 1, "n", "bias"))
-    ts.append(make_tensor("block.fc1", "n", "n", "hidden", branch="block"))
-    if bias:
-        ts.append(make_tensor("block.b1", 1, "n", "bias", branch="block"))
-    ts.append(make_tensor("block.fc2", "n", "n", "hidden", branch="block"))
-    if bias:
-        ts.append(make_tensor("block.b2", 1, "n", "bias", branch="block"))
-    ts.append(make_tensor("W_out", "n", "d_out", "output"))
-    if bias:
-        ts.append(make_tensor("b_out", 1, "d_out", "scalar"))
+    ts = _biased(bias, make_tensor("W_in", "d_in", "n", "input"), "b_in")
+    ts += _biased(bias, make_tensor("block.fc1", "n", "n", "hidden", branch="block"), "block.b1")
+    ts += _biased(bias, make_tensor("block.fc2", "n", "n", "hidden", branch="block"), "block.b2")
+    ts += _biased(bias, make_tensor("W_out", "n", "d_out", "output"), "b_out")
     return NetworkSpec("resmlp", tuple(ts))
 
 
@@ -96,16 +82,10 @@ def cnn(depth: int = 3, *, kernel_size: int = 3, bias: bool = False) -> NetworkS
     if not isinstance(kernel_size, int) or kernel_size < 1:
         raise SpecError(f"kernel_size must be a positive integer, got {kernel_size!r}")
     k2 = kernel_size * kernel_size
-    ts = [make_tensor("conv1", f"{k2}*C", "n", "conv")]
-    if bias:
-        ts.append(make_tensor("conv1.bias", 1, "n", "bias"))
+    ts = _biased(bias, make_tensor("conv1", f"{k2}*C", "n", "conv"), "conv1.bias")
     for l in range(2, depth + 1):
-        ts.append(make_tensor(f"conv{l}", f"{k2}*n", "n", "conv"))
-        if bias:
-            ts.append(make_tensor(f"conv{l}.bias", 1, "n", "bias"))
-    ts.append(make_tensor("fc", "n", "d_out", "output"))
-    if bias:
-        ts.append(make_tensor("fc.bias", 1, "d_out", "scalar"))
+        ts += _biased(bias, make_tensor(f"conv{l}", f"{k2}*n", "n", "conv"), f"conv{l}.bias")
+    ts += _biased(bias, make_tensor("fc", "n", "d_out", "output"), "fc.bias")
     return NetworkSpec("cnn", tuple(ts))
 
 
@@ -123,6 +103,14 @@ def builtin(arch: str, **kwargs) -> NetworkSpec:
         known = ", ".join((*ARCHITECTURES, *EXTRA_MAKERS))
         raise SpecError(f"unknown architecture {arch!r}; choose one of {known}")
     return makers[arch](**kwargs)
+
+
+def _biased(bias: bool, weight: TensorSpec, bias_name: str) -> list[TensorSpec]:
+    """``weight``, followed (``bias``) by its bias ``bias_name``: fan_in 1, the weight's fan_out
+    and branch; its kind is inferred (``bias``, or ``scalar`` after a finite fan_out)."""
+    if not bias:
+        return [weight]
+    return [weight, make_tensor(bias_name, 1, fan_str(weight.fan_out), branch=weight.branch)]
 
 
 def _check_depth(depth: int) -> None:

@@ -59,24 +59,28 @@ def _with(
     return dataclasses.replace(net, name=name, tensors=tuple(tensors), axes=tuple(axes.items()))
 
 
+def _edited(
+    base: NetworkSpec, name: str, edits: dict[str, dict], axes: dict[str, str]
+) -> NetworkSpec:
+    """``base`` with the fields ``edits[t.name]`` replaced in each tensor ``t`` it names."""
+    ts = [dataclasses.replace(t, **edits.get(t.name, {})) for t in base.tensors]
+    return _with(base, name, ts, axes)
+
+
+def _masked(base: NetworkSpec, name: str, masked) -> NetworkSpec:
+    """``base`` with the tensors ``masked(t)`` selects masked with density ``rho``."""
+    ts = [dataclasses.replace(t, density=_parse("rho")) if masked(t) else t for t in base.tensors]
+    return _with(base, name, ts, {"rho": "shrinks"})
+
+
 def sparse_mlp(depth: int = 2) -> NetworkSpec:
     """An MLP whose hidden layers are masked with density ``rho``."""
-    base = mlp(depth)
-    ts = [
-        dataclasses.replace(t, density=_parse("rho")) if t.role == "hidden" else t
-        for t in base.tensors
-    ]
-    return _with(base, "sparse-mlp", ts, {"rho": "shrinks"})
+    return _masked(mlp(depth), "sparse-mlp", lambda t: t.role == "hidden")
 
 
 def sparse_transformer() -> NetworkSpec:
     """The transformer with its FFN (up and down projections) masked with density ``rho``."""
-    base = transformer()
-    ts = [
-        dataclasses.replace(t, density=_parse("rho")) if t.kind == "ffn" else t
-        for t in base.tensors
-    ]
-    return _with(base, "sparse-transformer", ts, {"rho": "shrinks"})
+    return _masked(transformer(), "sparse-transformer", lambda t: t.kind == "ffn")
 
 
 def _adapter(on: str, branch: str | None = None) -> list[TensorSpec]:
@@ -119,21 +123,12 @@ def moe(growing: bool = False) -> NetworkSpec:
     for t in base.tensors:
         if t.name == "block.ffn_up":
             ts.append(make_tensor("block.router", "n", experts, "router", branch=b))
-            ts.append(
-                make_tensor(
-                    "block.expert_up", fan_str(t.fan_in), fan_str(t.fan_out), "expert",
-                    branch=b, tokens=f"1/{experts}",
-                )
+        if t.kind == "ffn":  # block.ffn_up / ffn_down -> block.expert_up / expert_down
+            t = make_tensor(
+                t.name.replace("ffn", "expert"), fan_str(t.fan_in), fan_str(t.fan_out), "expert",
+                branch=b, tokens=f"1/{experts}",
             )  # fmt: skip
-        elif t.name == "block.ffn_down":
-            ts.append(
-                make_tensor(
-                    "block.expert_down", fan_str(t.fan_in), fan_str(t.fan_out), "expert",
-                    branch=b, tokens=f"1/{experts}",
-                )
-            )  # fmt: skip
-        else:
-            ts.append(t)
+        ts.append(t)
     name = "moe-growing" if growing else "moe"
     return _with(base, name, ts, {} if growing else {"E": "grows"})
 
@@ -141,14 +136,8 @@ def moe(growing: bool = False) -> NetworkSpec:
 def gqa() -> NetworkSpec:
     """The transformer with grouped-query attention: ``k`` and ``v`` map ``n -> n/g`` and each
     K/V head is read by ``g`` query heads (``tokens``: ``g``)."""
-    base = transformer()
-    ts = [
-        dataclasses.replace(t, fan_out=_parse("n/g"), tokens=_parse("g"))
-        if t.name in ("block.k", "block.v")
-        else t
-        for t in base.tensors
-    ]
-    return _with(base, "gqa", ts, {"g": "grows"})
+    kv = {"fan_out": _parse("n/g"), "tokens": _parse("g")}
+    return _edited(transformer(), "gqa", {"block.k": kv, "block.v": kv}, {"g": "grows"})
 
 
 def mha_heads() -> NetworkSpec:
@@ -171,15 +160,9 @@ def mha_heads() -> NetworkSpec:
 def large_vocab() -> NetworkSpec:
     """The transformer with its vocabulary ``V`` as an axis: a one-hot embedding (one term of
     ``V`` in its forward sum) and embedding/unembedding rows reached by ``1/V`` of the tokens."""
-    base = transformer()
-    ts = []
-    for t in base.tensors:
-        if t.name == "tok_emb":
-            t = dataclasses.replace(t, density=_parse("1/V"), tokens=_parse("1/V"))
-        elif t.name == "unembed":
-            t = dataclasses.replace(t, tokens=_parse("1/V"))
-        ts.append(t)
-    return _with(base, "large-vocab", ts, {"V": "grows"})
+    v = _parse("1/V")
+    edits = {"tok_emb": {"density": v, "tokens": v}, "unembed": {"tokens": v}}
+    return _edited(transformer(), "large-vocab", edits, {"V": "grows"})
 
 
 EXTRA_MAKERS.update(

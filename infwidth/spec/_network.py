@@ -83,6 +83,13 @@ def role_from_exponents(fan_in_exp: sp.Rational, fan_out_exp: sp.Rational) -> Ro
     return "hidden"
 
 
+def _role(fan_in: sp.Expr, fan_out: sp.Expr, feeds: str | None) -> Role:
+    """The role along the width; a tensor that ``feeds`` another produces a feature (a LoRA
+    bottleneck), not the network's output."""
+    role = role_from_exponents(width_exponent(fan_in), width_exponent(fan_out))
+    return {"output": "hidden", "scalar": "input"}.get(role, role) if feeds is not None else role
+
+
 @dataclasses.dataclass(frozen=True)
 class TensorSpec:
     """One trainable tensor.
@@ -148,10 +155,7 @@ class TensorSpec:
     def role(self) -> Role:
         """Read from the shape along the width, whatever :attr:`axis` is measured; a tensor
         that ``feeds`` another produces a feature, not the network's output."""
-        role = role_from_exponents(width_exponent(self.fan_in), width_exponent(self.fan_out))
-        if self.feeds is not None:
-            return {"output": "hidden", "scalar": "input"}.get(role, role)
-        return role
+        return _role(self.fan_in, self.fan_out, self.feeds)
 
     def to_json(self) -> dict:
         out = {
@@ -160,20 +164,16 @@ class TensorSpec:
             "fan_in": fan_str(self.fan_in),
             "fan_out": fan_str(self.fan_out),
         }
-        if self.branch is not None:
-            out["branch"] = self.branch
-        if self.tied_to is not None:
-            out["tied_to"] = self.tied_to
-        if self.density is not None:
-            out["density"] = fan_str(self.density)
-        if self.tokens is not None:
-            out["tokens"] = fan_str(self.tokens)
-        if self.init != "random":
-            out["init"] = self.init
-        if self.frozen:
-            out["frozen"] = True
-        if self.feeds is not None:
-            out["feeds"] = self.feeds
+        optional = {
+            "branch": self.branch,
+            "tied_to": self.tied_to,
+            "density": None if self.density is None else fan_str(self.density),
+            "tokens": None if self.tokens is None else fan_str(self.tokens),
+            "init": None if self.init == "random" else self.init,
+            "frozen": True if self.frozen else None,
+            "feeds": self.feeds,
+        }
+        out.update({k: v for k, v in optional.items() if v is not None})
         if self.exponents:
             out.update({k: str(v) for k, v in self.exponents.items()})
         return out
@@ -338,9 +338,7 @@ def make_tensor(
         raise SpecError(f"tensor name must be a non-empty string, got {name!r}")
     fi = parse_fan(fan_in, what=f"fan_in of {name!r}")
     fo = parse_fan(fan_out, what=f"fan_out of {name!r}")
-    role = role_from_exponents(width_exponent(fi), width_exponent(fo))
-    if feeds is not None:  # its output is a feature (a LoRA bottleneck), not the network's
-        role = {"output": "hidden", "scalar": "input"}.get(role, role)
+    role = _role(fi, fo, feeds)
     if kind is None:
         kind = "bias" if (fi == 1 and role == "input") else role
     if kind not in KIND_ROLES:
