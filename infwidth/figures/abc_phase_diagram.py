@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sympy as sp
 
+from .._figure import save_png, subplots
 from .._store import write_atomic
 from ..spec import mlp
 from ..symbolic import TensorExponents, classify_parametrization, get_optimizer
@@ -44,11 +45,8 @@ def classify_grid(step: sp.Rational = H / 4) -> dict:
 
 
 def plot(data: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Rectangle
 
     pts = data["points"]
     cs = sorted({float(sp.Rational(p["c"])) for p in pts})
@@ -59,20 +57,18 @@ def plot(data: dict, path: Path) -> None:
         j = cs.index(float(sp.Rational(p["c"])))
         grid[i][j] = REGIME_CODE[p["regime"]]
     cmap = ListedColormap(["#d9d9d9", "#fdd49e", "#9ecae1", "#31a354", "#e6550d"])
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=4, aspect="auto",
               extent=(cs[0], cs[-1], aos[0], aos[-1]), interpolation="nearest")  # fmt: skip
     ax.plot([0], [0.5], "k*", ms=12)
     ax.annotate("muP", (0, 0.5), xytext=(0.15, 0.65))
-    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(k)) for k in range(5)]
+    handles = [Rectangle((0, 0), 1, 1, color=cmap(k)) for k in range(5)]
     ax.legend(handles, ["unstable", "trivial", "kernel", "feature learning", "muP"],
               fontsize=7, loc="upper right")  # fmt: skip
     ax.set_xlabel("global learning-rate exponent c  (lr ~ n^-c)")
     ax.set_ylabel("readout multiplier exponent a_out")
     ax.set_title("abc-parametrizations of an MLP under SGD (TP4 form)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
 
 
 def make(out: Path, quick: bool = False) -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._figure import save_png, subplots
 from .._store import write_atomic
 
 TARGETS = ("sp", "mup")
@@ -61,13 +62,8 @@ def compute(quick: bool = False) -> dict:
 
 
 def plot(data: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     lr = np.asarray(data["log2_lrs"])
-    fig, axes = plt.subplots(1, len(TARGETS), figsize=(9, 3.5), sharey=True)
+    fig, axes = subplots(1, len(TARGETS), figsize=(9, 3.5), sharey=True)
     for ax, target in zip(axes, TARGETS, strict=True):
         for i, width in enumerate(data["widths"]):
             runs = np.array(data["runs"][f"{target}/{width}"], dtype=float)
@@ -85,9 +81,7 @@ def plot(data: dict, path: Path) -> None:
     fig.suptitle(
         "muTransfer: the optimal learning rate is stable across width under muP", fontsize=10
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
 
 
 def make(out: Path, quick: bool = False) -> dict:

@@ -150,18 +150,11 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
                 )
         built.append(
             make_tensor(
-                entry["name"],
-                entry["fan_in"],
-                entry["fan_out"],
-                entry.get("kind"),
-                branch=entry.get("branch"),
-                tied_to=entry.get("tied_to"),
+                *(entry.get(k) for k in ("name", "fan_in", "fan_out", "kind")),
+                **{k: entry.get(k) for k in ("branch", "tied_to", "density", "tokens", "feeds")},
                 exponents=exps,
-                density=entry.get("density"),
-                tokens=entry.get("tokens"),
                 init=entry.get("init", "random"),
                 frozen=entry.get("frozen", False),
-                feeds=entry.get("feeds"),
                 damping=tuple(damping),
             )
         )
