@@ -135,19 +135,14 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
             if not isinstance(width, Mapping):
                 raise SpecError(f"tensors[{i}].width must be an object")
             for key, value in width.items():
+                what = f"tensors[{i}].width.{key}"
                 if key in _DAMPING:  # checked against the optimiser
-                    parse_rational(value, what=f"tensors[{i}].width.{key}")
+                    parse_rational(value, what=what)
                     damping.append(key.removeprefix("damping_"))
-                    continue
-                if key not in _WIDTH_TO_ABCD:
-                    continue  # weight_decay and others are consequences, not inputs
-                name, factor = _WIDTH_TO_ABCD[key]
-                if value in _PLACEHOLDERS.get(key, ()):  # zero init / frozen: no exponent
-                    exps.setdefault(name, 0)
-                    continue
-                exps.setdefault(
-                    name, parse_rational(value, what=f"tensors[{i}].width.{key}") / factor
-                )
+                elif key in _WIDTH_TO_ABCD:  # weight_decay and others: consequences, not inputs
+                    name, factor = _WIDTH_TO_ABCD[key]
+                    zero = value in _PLACEHOLDERS.get(key, ())  # zero init / frozen: no exponent
+                    exps.setdefault(name, 0 if zero else parse_rational(value, what=what) / factor)
         built.append(
             make_tensor(
                 *(entry.get(k) for k in ("name", "fan_in", "fan_out", "kind")),
