@@ -58,9 +58,8 @@ def flag(dest: str) -> str:
 
 def finite(name: str, x: Any) -> float:
     """``x`` as a finite ``float`` (not NaN, not +-inf; bools and strings are refused)."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real | np.number):
-        raise InfwidthError(f"{name} must be a real number, got {x!r}")
-    if isinstance(x, np.complexfloating):
+    real = isinstance(x, numbers.Real | np.number) and not isinstance(x, np.complexfloating)
+    if isinstance(x, bool) or not real:
         raise InfwidthError(f"{name} must be a real number, got {x!r}")
     v = float(x)
     if not math.isfinite(v):

@@ -89,6 +89,13 @@ class _Parser:
         self.i += 1
         return tok[1]
 
+    def accept(self, op: str) -> bool:
+        """Consume the operator ``op`` if it comes next."""
+        if self.peek() != ("op", op):
+            return False
+        self.i += 1
+        return True
+
     def integer(self) -> int:
         digits = self.take("int")
         if len(digits) > len(str(MAX_LITERAL)) or int(digits) > MAX_LITERAL:
@@ -115,8 +122,7 @@ class _Parser:
 
     def factor(self) -> _Mono:
         mono = self.atom()
-        if self.peek() == ("op", "**"):
-            self.i += 1
+        if self.accept("**"):
             mono = self.power(mono, self.exponent())
             if self.peek() == ("op", "**"):
                 self.fail("chained powers are not allowed; use parentheses")
@@ -158,27 +164,18 @@ class _Parser:
         return mono
 
     def exponent(self) -> Fraction:
-        sign = 1
-        if self.peek() == ("op", "("):
-            self.i += 1
-            if self.peek() == ("op", "-"):
-                self.i += 1
-                sign = -1
-            value = Fraction(self.integer())
-            if self.peek() == ("op", "/"):
-                self.i += 1
+        paren = self.accept("(")
+        sign = -1 if self.accept("-") else 1
+        if not paren and (self.peek() is None or self.peek()[0] != "int"):
+            self.fail("an exponent must be a rational number such as 2, -1 or (1/2)")
+        value = Fraction(self.integer())
+        if paren:
+            if self.accept("/"):
                 den = self.integer()
                 if den == 0:
                     self.fail("division by zero in an exponent")
                 value /= den
             self.take("op", ")")
-        else:
-            if self.peek() == ("op", "-"):
-                self.i += 1
-                sign = -1
-            if self.peek() is None or self.peek()[0] != "int":
-                self.fail("an exponent must be a rational number such as 2, -1 or (1/2)")
-            value = Fraction(self.integer())
         return self.checked(sign * value)
 
     def checked(self, e: Fraction) -> Fraction:
