@@ -33,6 +33,7 @@ Typical use::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -136,16 +137,12 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Any], None]) ->
 
 def _fsync_dir(folder: Path) -> None:
     """Make the rename durable too (best effort: not every platform can open a folder)."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 class Arrays(NamedTuple):

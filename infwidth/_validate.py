@@ -133,8 +133,7 @@ def widths(name: str, values: str | Iterable[Any], *, min_count: int = 1) -> tup
         raise InfwidthError(f"{name} must be distinct, got {values!r}")
     if len(ws) < min_count:
         count = {1: "one width", 2: "two widths"}.get(min_count, f"{min_count} widths")
-        need = f"at least {count}"
-        raise InfwidthError(f"{name} needs {need}, got {values!r}")
+        raise InfwidthError(f"{name} needs at least {count}, got {values!r}")
     return tuple(sorted(ws))
 
 

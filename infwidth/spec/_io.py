@@ -36,6 +36,7 @@ from typing import Any
 from ..errors import SpecError
 from ._fans import parse_fan
 from ._network import (
+    EXPONENT_NAMES,
     OPERATION_KINDS,
     NetworkSpec,
     OperationSpec,
@@ -50,10 +51,7 @@ _TENSOR_KEYS = {
     "kind",
     "branch",
     "tied_to",
-    "a",
-    "b",
-    "c",
-    "d",
+    *EXPONENT_NAMES,
     "width",
     "depth",
     "role",
@@ -128,7 +126,7 @@ def spec_from_dict(data: Any, *, default_name: str = "custom") -> NetworkSpec:
             if key not in entry:
                 raise SpecError(f"tensors[{i}] is missing {key!r}")
         _names(entry, ("name", "kind", "branch", "tied_to", "feeds", "init"), f"tensors[{i}]")
-        exps = {k: entry[k] for k in ("a", "b", "c", "d") if k in entry}
+        exps = {k: entry[k] for k in EXPONENT_NAMES if k in entry}
         width = entry.get("width")
         damping: list[str] = []
         if width is not None:
