@@ -118,15 +118,14 @@ def moe(growing: bool = False) -> NetworkSpec:
     see a fraction ``k/E`` of the tokens (``1/E`` up to the fixed ``k``). ``growing``: ``E = n`` (experts grow with width)."""
     base = transformer()
     experts = "n" if growing else "E"
-    b = "block"
     ts: list[TensorSpec] = []
     for t in base.tensors:
         if t.name == "block.ffn_up":
-            ts.append(make_tensor("block.router", "n", experts, "router", branch=b))
+            ts.append(make_tensor("block.router", "n", experts, "router", branch=t.branch))
         if t.kind == "ffn":  # block.ffn_up / ffn_down -> block.expert_up / expert_down
             t = make_tensor(
                 t.name.replace("ffn", "expert"), fan_str(t.fan_in), fan_str(t.fan_out), "expert",
-                branch=b, tokens=f"1/{experts}",
+                branch=t.branch, tokens=f"1/{experts}",
             )  # fmt: skip
         ts.append(t)
     name = "moe-growing" if growing else "moe"

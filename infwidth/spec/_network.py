@@ -218,10 +218,7 @@ class NetworkSpec:
         declared = {WIDTH.name} | {a for a, _ in self.axes}
         for t in self.tensors:
             for field in ("density", "tokens"):
-                expr = getattr(t, field)
-                if expr is None:
-                    continue
-                unknown = sorted(fan_names(expr) - declared)
+                unknown = sorted(fan_names(getattr(t, field) or sp.S.One) - declared)
                 if unknown:
                     raise SpecError(
                         f"{field} of tensor {t.name!r} uses {', '.join(unknown)}, which is not "
