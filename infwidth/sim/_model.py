@@ -31,6 +31,7 @@ __all__ = [
     "model_from_table",
     "mse",
     "normal_init",
+    "table_fans",
 ]
 
 
@@ -88,17 +89,21 @@ def model_from_table(
 ) -> Model:
     """:func:`build_model` with the tensor names and ties read from ``table``."""
     tied = {t.name: t.tied_to for t in table.tensors if t.tied_to}
-    w = scaling.width
-    fans = {
-        t.name: (fan_size(t.fan_in, w, dims), fan_size(t.fan_out, w, dims)) for t in table.tensors
-    }
     return build_model(
         arch,
         scaling,
         names=table.names,
         tied=tied,
-        fans=fans,
+        fans=table_fans(table, scaling.width, dims),
         dims=dims,
         activation=activation,
         dtype=dtype,
     )
+
+
+def table_fans(table: Any, width: int, dims: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """``{name: (fan_in, fan_out)}`` of ``table``'s tensors at ``width`` (:func:`fan_size`)."""
+    return {
+        t.name: (fan_size(t.fan_in, width, dims), fan_size(t.fan_out, width, dims))
+        for t in table.tensors
+    }

@@ -78,10 +78,8 @@ def _chain(kind: str, lr: float, eps: float, wd: float, stacked: bool, b1: float
             optax.scale_by_factored_rms(epsilon=eps),
             optax.scale_by_param_block_rms(min_scale=1e-3),
         ]
-    elif kind == "muon":
+    else:  # muon (table_optimizer has refused unknown names)
         parts = [optax.trace(decay=b1, nesterov=True), orthogonalize(stacked)]
-    else:
-        raise InfwidthError(f"unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")
     return optax.chain(*parts, optax.scale(-lr))
 
 
