@@ -261,19 +261,11 @@ def mup_transfer(
     def factor(info: LeafInfo, key: str, default: float = 0.0) -> float:
         return info.ratio ** (float(table.row(info.name).w(key)) - default)
 
-    scal = Scaling(
-        0,
-        0,
-        1,
-        1,
-        {},
-        {},
-        {i.name: lr * factor(i, "learning_rate") for i in weights},
-        {i.name: eps * factor(i, "epsilon") for i in weights},
-        {i.name: weight_decay * factor(i, "weight_decay") for i in weights},
-        {},
-        {},
+    lr_eps_wd = (
+        {i.name: base * factor(i, key) for i in weights}
+        for base, key in ((lr, "learning_rate"), (eps, "epsilon"), (weight_decay, "weight_decay"))
     )
+    scal = Scaling(0, 0, 1, 1, {}, {}, *lr_eps_wd, {}, {})
     e_sp = {t.name: -float(t.fan_in_exponent) for t in tensors}
     flat, treedef = jax.tree_util.tree_flatten(params)
     rescaled = [
