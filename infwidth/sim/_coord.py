@@ -285,8 +285,7 @@ def _one_seed(
             for n in names:
                 if n in factored:
                     w = p[n] if n in model.stacked else jax.tree.map(lambda a: a[None], p[n])
-                    decay = st.weight_decay
-                    sig, new[n] = lowrank_power_iteration(w, vecs[n], iters, decay=decay)
+                    sig, new[n] = lowrank_power_iteration(w, vecs[n], iters, decay=st.weight_decay)
                 else:
                     d = as_matrix(p[n] - p0[n], n in model.stacked)
                     sig, new[n] = power_iteration(d, vecs[n], iters, unroll=True)

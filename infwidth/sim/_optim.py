@@ -64,7 +64,10 @@ def orthogonalize(stacked: bool) -> optax.GradientTransformation:
     return optax.stateless(lambda updates, params=None: jax.tree.map(f, updates))
 
 
-def _chain(kind: str, lr: float, eps: float, wd: float, stacked: bool, b1: float, b2: float):
+def _chain(kind: str, scaling: Scaling, name: str, stacked: bool, b1: float, b2: float):
+    """``kind``'s chain for tensor ``name`` with its learning rate, epsilon and decay."""
+    lr, eps = scaling.learning_rate[name], scaling.epsilon[name]
+    wd = scaling.weight_decay[name]
     # wd may be a tracer (one compilation for every table): only a literal 0 drops the term.
     decay = [] if isinstance(wd, int | float) and wd == 0 else [optax.add_decayed_weights(wd)]
     if kind in ("sgd", "momentum"):
@@ -132,15 +135,7 @@ def table_optimizer(
     if b1 is None:
         b1 = default_b1(optimizer)
     transforms = {
-        name: _chain(
-            optimizer,
-            scaling.learning_rate[name],
-            scaling.epsilon[name],
-            scaling.weight_decay[name],
-            name in stacked,
-            b1,
-            b2,
-        )
+        name: _chain(optimizer, scaling, name, name in stacked, b1, b2)
         for name in names
         if name not in frozen
     }
