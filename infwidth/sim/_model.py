@@ -19,7 +19,7 @@ from ..errors import InfwidthError
 from ..network import ACTIVATIONS as ACTIVATIONS
 from ..network import get_activation
 from ._archs import chain_model, cnn_model, mlp_model, resmlp_model
-from ._core import Model, Params, mse, normal_init
+from ._core import Model, Params, mse
 from ._scaling import Scaling, fan_size
 from ._transformer import transformer_model
 
@@ -30,7 +30,6 @@ __all__ = [
     "build_model",
     "model_from_table",
     "mse",
-    "normal_init",
     "table_fans",
 ]
 
