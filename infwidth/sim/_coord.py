@@ -41,9 +41,9 @@ from ._measure import (
     output_metrics,
     power_iteration,
 )
-from ._model import Model, build_model, model_from_table
+from ._model import Model, build_model, model_from_table, table_fans
 from ._optim import default_b1, table_optimizer
-from ._scaling import DEFAULT_DIMS, Scaling, fan_size, scale_table
+from ._scaling import DEFAULT_DIMS, Scaling, scale_table
 from ._table import Table
 
 
@@ -117,9 +117,9 @@ class RawRecords:
     diverged: np.ndarray  # (widths, seeds): first diverged step (diverged_steps), or -1
 
 
-def scaling_at(table: Table, cfg: CoordCheckConfig, width: int) -> Scaling:
-    """The numbers of ``table`` at ``width`` with ``cfg``'s base width and constants."""
-    return scale_table(
+def model_at(table: Table, cfg: CoordCheckConfig, width: int) -> Model:
+    """The network of ``table`` at ``width`` with ``cfg``'s base width and constants."""
+    scaling = scale_table(
         table,
         width=width,
         base_width=cfg.resolved_base_width,
@@ -130,17 +130,9 @@ def scaling_at(table: Table, cfg: CoordCheckConfig, width: int) -> Scaling:
         weight_decay=cfg.weight_decay,
         dims=cfg.dims,
     )
-
-
-def model_at(table: Table, cfg: CoordCheckConfig, width: int) -> Model:
-    """The network of ``table`` at ``width`` with ``cfg``'s constants."""
+    dims = _dims(cfg)
     return model_from_table(
-        cfg.arch,
-        table,
-        scaling_at(table, cfg, width),
-        dims=_dims(cfg),
-        activation=cfg.activation,
-        dtype=_dt(cfg),
+        cfg.arch, table, scaling, dims=dims, activation=cfg.activation, dtype=_dt(cfg.dtype)
     )
 
 
@@ -148,8 +140,8 @@ def _dims(cfg: CoordCheckConfig) -> dict[str, int]:
     return {**DEFAULT_DIMS, **cfg.dims}
 
 
-def _dt(cfg: CoordCheckConfig) -> Any:
-    return jnp.float64 if cfg.dtype == "float64" else jnp.float32
+def _dt(name: str) -> Any:
+    return jnp.float64 if name == "float64" else jnp.float32
 
 
 _NUMBERS = ("init_std", "multiplier", "learning_rate", "epsilon", "weight_decay")
@@ -180,15 +172,7 @@ def _static(table: Table, cfg: CoordCheckConfig, width: int) -> _Static:
     tied = tuple(sorted((t.name, t.tied_to) for t in table.tensors if t.tied_to))
     fans = ()
     if cfg.arch == "chain":
-        d = _dims(cfg)
-        fans = tuple(
-            (
-                t.name,
-                fan_size(t.fan_in, width, d),
-                fan_size(t.fan_out, width, d),
-            )
-            for t in table.tensors
-        )
+        fans = tuple((n, *f) for n, f in table_fans(table, width, _dims(cfg)).items())
     return _Static(
         cfg.arch,
         cfg.optimizer,
@@ -218,7 +202,6 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
     if not st.weight_decay:
         numbers = {**numbers, "weight_decay": dict.fromkeys(numbers["weight_decay"], 0.0)}
     s = Scaling(st.width, 0, st.depth, 0, **numbers)
-    dtype = jnp.float64 if st.dtype == "float64" else jnp.float32
     model = build_model(
         st.arch,
         s,
@@ -227,7 +210,7 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
         fans={n: (i, o) for n, i, o in st.fans},
         dims=dict(st.dims),
         activation=st.activation,
-        dtype=dtype,
+        dtype=_dt(st.dtype),
     )
     shapes = jax.eval_shape(model.init, keys[0])
     factored = frozenset()
@@ -241,10 +224,7 @@ def _compiled(numbers: dict, keys: jax.Array, x: jax.Array, y: jax.Array, *, st:
     dense = [k for k in shapes if k not in factored]
     opt = table_optimizer(st.optimizer, s, dense, stacked=model.stacked)
     beta = default_b1(st.optimizer) if st.optimizer == "momentum" else 0.0
-    hyper = {
-        k: (s.learning_rate[k], s.weight_decay[k] if st.weight_decay else 0.0)
-        for k in sorted(factored)
-    }
+    hyper = {k: (s.learning_rate[k], s.weight_decay[k]) for k in sorted(factored)}  # 0 unless on
     one = _one_seed(model, opt, st, factored, hyper, beta)
     if jax.default_backend() == "cpu":
         # Seeds one after the other: on CPU the loop compiles ~1.8x faster than the vmap
@@ -302,8 +282,7 @@ def _one_seed(
             for n in names:
                 if n in factored:
                     w = p[n] if n in model.stacked else jax.tree.map(lambda a: a[None], p[n])
-                    decay = st.weight_decay
-                    sig, new[n] = lowrank_power_iteration(w, vecs[n], iters, decay=decay)
+                    sig, new[n] = lowrank_power_iteration(w, vecs[n], iters, decay=st.weight_decay)
                 else:
                     d = as_matrix(p[n] - p0[n], n in model.stacked)
                     sig, new[n] = power_iteration(d, vecs[n], iters, unroll=True)
@@ -415,8 +394,7 @@ def run_widths(
     each width is done (``cached``: loaded, not computed).
     """
     table.check_optimizer(cfg.optimizer)  # warns when the table's exponents are another's
-    key = jr.PRNGKey(cfg.seed)
-    k_data, k_seeds = jr.split(key)
+    k_data, k_seeds = jr.split(jr.PRNGKey(cfg.seed))
     seed_keys = jr.split(k_seeds, cfg.seeds)
     values: dict[tuple[str, str], list] = {}
     store = Store(cache_dir)
@@ -430,7 +408,7 @@ def run_widths(
     for width in todo:
         model = model_at(table, cfg, width)
         x, y = model.batch(k_data, cfg.batch_size)
-        numbers = _numbers(model.scaling, _dt(cfg))
+        numbers = _numbers(model.scaling, _dt(cfg.dtype))
         jobs.append((numbers, seed_keys, x, y, _static(table, cfg, width)))
     runs = dict(zip(todo, zip(_executables(jobs), jobs, strict=True), strict=True))
     for width in cfg.widths:
@@ -443,8 +421,7 @@ def run_widths(
             }
             store.save_arrays(f"width_{width}", _width_key(table, cfg, width), out)
         for k, v in out.items():
-            v = np.asarray(v, dtype=np.float64)
-            values.setdefault(k, []).append(v)
+            values.setdefault(k, []).append(np.asarray(v, dtype=np.float64))
         if progress is not None:
             progress(width, width in done)
     arrays = {k: np.stack(v) for k, v in values.items()}

@@ -21,13 +21,6 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
-FEATURE_QUANTITIES = (
-    "activation_rms",
-    "activation_mean_abs",
-    "feature_movement_rms",
-)
-OUTPUT_QUANTITIES = ("output_rms", "output_movement_rms")
-WEIGHT_QUANTITIES = ("spectral_ratio",)
 OUTPUT = "output"
 
 

@@ -19,7 +19,7 @@ from ..errors import InfwidthError
 from ..network import ACTIVATIONS as ACTIVATIONS
 from ..network import get_activation
 from ._archs import chain_model, cnn_model, mlp_model, resmlp_model
-from ._core import Model, Params, mse, normal_init
+from ._core import Model, Params, mse
 from ._scaling import Scaling, fan_size
 from ._transformer import transformer_model
 
@@ -30,7 +30,7 @@ __all__ = [
     "build_model",
     "model_from_table",
     "mse",
-    "normal_init",
+    "table_fans",
 ]
 
 
@@ -88,17 +88,21 @@ def model_from_table(
 ) -> Model:
     """:func:`build_model` with the tensor names and ties read from ``table``."""
     tied = {t.name: t.tied_to for t in table.tensors if t.tied_to}
-    w = scaling.width
-    fans = {
-        t.name: (fan_size(t.fan_in, w, dims), fan_size(t.fan_out, w, dims)) for t in table.tensors
-    }
     return build_model(
         arch,
         scaling,
         names=table.names,
         tied=tied,
-        fans=fans,
+        fans=table_fans(table, scaling.width, dims),
         dims=dims,
         activation=activation,
         dtype=dtype,
     )
+
+
+def table_fans(table: Any, width: int, dims: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """``{name: (fan_in, fan_out)}`` of ``table``'s tensors at ``width`` (:func:`fan_size`)."""
+    return {
+        t.name: (fan_size(t.fan_in, width, dims), fan_size(t.fan_out, width, dims))
+        for t in table.tensors
+    }

@@ -64,7 +64,10 @@ def orthogonalize(stacked: bool) -> optax.GradientTransformation:
     return optax.stateless(lambda updates, params=None: jax.tree.map(f, updates))
 
 
-def _chain(kind: str, lr: float, eps: float, wd: float, stacked: bool, b1: float, b2: float):
+def _chain(kind: str, scaling: Scaling, name: str, stacked: bool, b1: float, b2: float):
+    """``kind``'s chain for tensor ``name`` with its learning rate, epsilon and decay."""
+    lr, eps = scaling.learning_rate[name], scaling.epsilon[name]
+    wd = scaling.weight_decay[name]
     # wd may be a tracer (one compilation for every table): only a literal 0 drops the term.
     decay = [] if isinstance(wd, int | float) and wd == 0 else [optax.add_decayed_weights(wd)]
     if kind in ("sgd", "momentum"):
@@ -78,10 +81,8 @@ def _chain(kind: str, lr: float, eps: float, wd: float, stacked: bool, b1: float
             optax.scale_by_factored_rms(epsilon=eps),
             optax.scale_by_param_block_rms(min_scale=1e-3),
         ]
-    elif kind == "muon":
+    else:  # muon (table_optimizer has refused unknown names)
         parts = [optax.trace(decay=b1, nesterov=True), orthogonalize(stacked)]
-    else:
-        raise InfwidthError(f"unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")
     return optax.chain(*parts, optax.scale(-lr))
 
 
@@ -134,15 +135,7 @@ def table_optimizer(
     if b1 is None:
         b1 = default_b1(optimizer)
     transforms = {
-        name: _chain(
-            optimizer,
-            scaling.learning_rate[name],
-            scaling.epsilon[name],
-            scaling.weight_decay[name],
-            name in stacked,
-            b1,
-            b2,
-        )
+        name: _chain(optimizer, scaling, name, name in stacked, b1, b2)
         for name in names
         if name not in frozen
     }

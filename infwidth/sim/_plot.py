@@ -13,10 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .._figure import save_png, subplots
 from .._fit import Slope
 from ._coord import RawRecords
 
 ROWS = (("activation_rms", "output_rms"), ("feature_movement_rms", "output_movement_rms"))
+
+
+def plot_measured(
+    ax, widths: np.ndarray, y: np.ndarray, predicted, color, label: str, **dashed
+) -> None:
+    """``y`` against ``widths`` (points joined) and, when ``predicted`` is given, the line
+    :math:`y_0 (n / n_0)^{\\rm predicted}` dashed through the first point (``dashed``: its
+    extra line options)."""
+    ax.plot(widths, y, "o-", color=color, label=label, ms=3)
+    if predicted is not None and np.isfinite(y[0]):
+        ax.plot(widths, y[0] * (widths / widths[0]) ** float(predicted), "--", c=color, **dashed)
 
 
 def plot_coord_check(
@@ -24,16 +36,11 @@ def plot_coord_check(
 ) -> Path:
     """Draw a coordinate check (its records, fitted ``slopes`` and ``config``, as in
     :class:`~infwidth.sim.CoordCheckResult`) into ``path`` (PNG) and return the path."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     widths = np.asarray(raw.widths, float)
     steps = list(range(1, raw.steps + 1))
-    fig, axes = plt.subplots(
-        2, len(steps), figsize=(3.2 * len(steps), 6), squeeze=False, sharex=True
-    )
+    fig, axes = subplots(2, len(steps), figsize=(3.2 * len(steps), 6), squeeze=False, sharex=True)
+    import matplotlib.pyplot as plt
+
     tensors = sorted({t for t, _ in raw.values})
     colors = {t: plt.cm.viridis(i / max(len(tensors) - 1, 1)) for i, t in enumerate(tensors)}
     preds = {(s.tensor, s.quantity, s.step): s for s in slopes}
@@ -45,16 +52,8 @@ def plot_coord_check(
                     continue
                 with np.errstate(invalid="ignore"):
                     y = np.nanmean(np.where(np.isfinite(v[:, :, t]), v[:, :, t], np.nan), axis=1)
-                ax.plot(widths, y, "o-", color=colors[tensor], label=tensor, ms=3)
-                s = preds.get((tensor, q, t))
-                if s is not None and s.predicted is not None and np.isfinite(y[0]):
-                    ax.plot(
-                        widths,
-                        y[0] * (widths / widths[0]) ** float(s.predicted),
-                        "--",
-                        color=colors[tensor],
-                        lw=0.8,
-                    )
+                pred = getattr(preds.get((tensor, q, t)), "predicted", None)
+                plot_measured(ax, widths, y, pred, colors[tensor], tensor, lw=0.8)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_title(f"step {t}", fontsize=9)
@@ -69,8 +68,4 @@ def plot_coord_check(
         f"lr={cfg.get('lr')} (dashed: predicted slopes)",
         fontsize=10,
     )
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=100)

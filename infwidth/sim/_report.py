@@ -110,15 +110,12 @@ class CoordCheckResult:
     def records(self) -> list[dict]:
         out = []
         for (tensor, q), v in sorted(self.raw.values.items()):
-            for i, w in enumerate(self.raw.widths):
-                for s in range(self.raw.seeds):
-                    for t in range(self.raw.steps + 1):
-                        x = float(v[i, s, t])
-                        value = round(x, 9) if np.isfinite(x) else None
-                        out.append(
-                            {"width": w, "seed": s, "step": t, "tensor": tensor, "quantity": q}
-                            | {"value": value}
-                        )
+            for (i, s, t), x in np.ndenumerate(v):
+                w, value = self.raw.widths[i], round(float(x), 9) if np.isfinite(x) else None
+                out.append(
+                    {"width": w, "seed": s, "step": t, "tensor": tensor, "quantity": q}
+                    | {"value": value}
+                )
         return out
 
     def to_json(self) -> dict:

@@ -76,9 +76,7 @@ def _words(key: jax.Array) -> jax.Array:
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jr.key_data(key)
     data = key.reshape(-1).astype(jnp.uint32)
-    if data.shape[0] >= 4:
-        return data[:4]
-    return jnp.concatenate([data, jnp.zeros(4 - data.shape[0], jnp.uint32)])
+    return jnp.pad(data, (0, max(0, 4 - data.shape[0])))[:4]  # zero-padded to 4 words
 
 
 def normal(

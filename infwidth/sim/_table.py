@@ -124,14 +124,12 @@ class Table:
 
     def replace_width(self, name: str, **exps: str | Fraction) -> Table:
         """A copy with some width exponents of tensor ``name`` replaced (for experiments)."""
-        rows = []
-        for t in self.tensors:
-            if t.name == name:
-                w = dict(t.width)
-                w.update({k: _frac(v, k) for k, v in exps.items()})
-                t = dataclasses.replace(t, width=w)
-            rows.append(t)
-        self.row(name)
+        self.row(name)  # refuses an unknown name
+        new = {k: _frac(v, k) for k, v in exps.items()}
+        rows = [
+            dataclasses.replace(t, width={**t.width, **new}) if t.name == name else t
+            for t in self.tensors
+        ]
         return dataclasses.replace(self, tensors=tuple(rows), regime={})
 
     def check_optimizer(self, optimizer: str) -> None:
@@ -163,9 +161,8 @@ class Table:
         tensors = []
         for t in self.tensors:
             entry = {"name": t.name, "fan_in": t.fan_in, "fan_out": t.fan_out}
-            entry.update({k: v for k, v in (("kind", t.kind), ("branch", t.branch)) if v})
-            if t.tied_to:
-                entry["tied_to"] = t.tied_to
+            extra = (("kind", t.kind), ("branch", t.branch), ("tied_to", t.tied_to))
+            entry.update({k: v for k, v in extra if v})
             entry["width"] = {k: str(v) for k, v in t.width.items()}
             tensors.append(entry)
         return {"tensors": tensors}

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .._figure import save_png, subplots
 from .._store import write_atomic
 from ._coord import CoordCheckConfig
+from ._plot import plot_measured
 from ._report import CoordCheckResult, coord_check
 from ._table import Table
 
@@ -61,32 +63,20 @@ def compare_parametrizations(
 
 def plot_comparison(results: dict[str, CoordCheckResult], path: str | Path) -> Path:
     """One panel per parametrization: movement vs width at the last step, predicted dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.6), squeeze=False)
+    fig, axes = subplots(1, len(results), figsize=(4 * len(results), 3.6), squeeze=False)
     for ax, (target, res) in zip(axes[0], results.items(), strict=True):
         widths = np.asarray(res.raw.widths, float)
         for i, (tensor, q) in enumerate(SHOWN):
             s = res.slope(tensor, q)
             y = np.nanmean(res.raw.values[(tensor, q)][:, :, -1], axis=1)
-            color = f"C{i}"
             label = f"{tensor}: {s.slope:+.2f}" if s.slope is not None else tensor
-            ax.plot(widths, y, "o-", color=color, label=label, ms=3)
-            if s.predicted is not None and np.isfinite(y[0]):
-                ax.plot(widths, y[0] * (widths / widths[0]) ** float(s.predicted), "--", c=color)
+            plot_measured(ax, widths, y, s.predicted, f"C{i}", label)
         ax.set(xscale="log", yscale="log", xlabel="width", title=f"{target}: {res.verdict}")
         ax.set_xscale("log", base=2)
         ax.legend(fontsize=7, title="measured slope", title_fontsize=7)
     axes[0, 0].set_ylabel("movement RMS after the last step")
     fig.suptitle("feature/output movement vs width (dashed: derived exponents)", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=100)
 
 
 def coord_check_stage(out: Path, quick: bool) -> str:

@@ -90,19 +90,11 @@ def _flatten(tree: Any) -> tuple[list[str], list]:
     ``l1/kernel/value``), so that names match Linen's and the ``weight`` rule of ``layout="auto"``
     sees the variable's name.
     """
-    nnx = sys.modules.get("flax.nnx")
-    var = getattr(nnx, "Variable", None)
-    if var is None:
-        flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-        return [_path_name(p) for p, _ in flat], [leaf for _, leaf in flat]
+    var = getattr(sys.modules.get("flax.nnx"), "Variable", ())  # (): nothing is a Variable
     names, leaves = [], []
-    for path, node in jax.tree_util.tree_flatten_with_path(
-        tree, is_leaf=lambda x: isinstance(x, var)
-    )[0]:
-        if not isinstance(node, var):
-            names.append(_path_name(path))
-            leaves.append(node)
-            continue
+    flat = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: isinstance(x, var))[0]
+    for path, node in flat:
+        # a Variable's leaves (its value); any other node is a leaf: itself, at sub-path ()
         for sub, leaf in jax.tree_util.tree_flatten_with_path(node)[0]:
             is_value = len(sub) == 1 and getattr(sub[0], "name", None) == "value"
             names.append(_path_name(path if is_value else path + sub))
@@ -153,25 +145,21 @@ def infer_leaves(
     unknown = sorted(set(frozen) - set(names))
     if unknown:
         raise InfwidthError(f"frozen names {unknown} are not leaves; the leaves are {names}")
-    others = []
-    for other, what in ((base, "base"), (delta, "delta")):
-        if other is None:
-            others.append(None)
-            continue
+    shapes = []  # per leaf: its shapes at the base width and at the delta (else target) width
+    for other, what in ((base, "base"), (params if delta is None else delta, "delta")):
         o_names, o_leaves = _flatten(other)
         # Compare leaf paths, not treedefs: Equinox modules keep their sizes (static fields)
         # in the treedef, which differ between widths by construction.
         if o_names != names:
             raise InfwidthError(f"the {what} parameters do not have the target's tree structure")
-        others.append(o_leaves)
+        shapes.append([tuple(getattr(x, "shape", ())) for x in o_leaves])
     infos = []
     for i, (name, leaf) in enumerate(zip(names, leaves, strict=True)):
         shape = tuple(getattr(leaf, "shape", ()))
         if name in frozen or not _is_weight(leaf):
             infos.append(LeafInfo(name, shape, (), 1.0, "1", "1", "frozen"))
             continue
-        s0 = tuple(getattr(others[0][i], "shape", ()))
-        ref = tuple(getattr(others[1][i], "shape", ())) if others[1] is not None else shape
+        s0, ref = shapes[0][i], shapes[1][i]
         if len(s0) != len(shape) or len(ref) != len(shape):
             raise InfwidthError(f"leaf {name!r} has different ranks at different widths")
         infinite = tuple(a for a in range(len(shape)) if s0[a] != ref[a])
@@ -261,19 +249,11 @@ def mup_transfer(
     def factor(info: LeafInfo, key: str, default: float = 0.0) -> float:
         return info.ratio ** (float(table.row(info.name).w(key)) - default)
 
-    scal = Scaling(
-        0,
-        0,
-        1,
-        1,
-        {},
-        {},
-        {i.name: lr * factor(i, "learning_rate") for i in weights},
-        {i.name: eps * factor(i, "epsilon") for i in weights},
-        {i.name: weight_decay * factor(i, "weight_decay") for i in weights},
-        {},
-        {},
+    lr_eps_wd = (
+        {i.name: base * factor(i, key) for i in weights}
+        for base, key in ((lr, "learning_rate"), (eps, "epsilon"), (weight_decay, "weight_decay"))
     )
+    scal = Scaling(0, 0, 1, 1, {}, {}, *lr_eps_wd, {}, {})
     e_sp = {t.name: -float(t.fan_in_exponent) for t in tensors}
     flat, treedef = jax.tree_util.tree_flatten(params)
     rescaled = [
